@@ -38,6 +38,13 @@ pub struct Transaction {
     pub idempotency_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// SHA-256 of the request an idempotency key was given with, so a resubmission with the
+    /// same key and another body is told apart after any replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_fingerprint: Option<String>,
+    /// The ids assigned to the request's local refs (e.g. one per ingested row's entities).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refs: BTreeMap<String, EntityId>,
     pub changes: Vec<Change>,
 }
 

@@ -251,11 +251,12 @@ pub fn fold_order(a: (&Change, u64, usize, Timestamp), b: (&Change, u64, usize, 
 }
 
 /// One change of an entity's history with the transaction facts it needs to be folded.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub seq: u64,
     pub change_idx: usize,
     pub recorded_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub council: Option<String>,
     pub change: Change,
 }

@@ -27,6 +27,16 @@ impl Timestamp {
         self.0
     }
 
+    /// The instant `days` whole days later (saturating).
+    pub fn plus_days(self, days: i64) -> Self {
+        Timestamp(self.0.saturating_add(days.saturating_mul(86_400_000_000)))
+    }
+
+    /// Now, from the system clock.
+    pub fn now() -> Self {
+        Timestamp(Utc::now().timestamp_micros())
+    }
+
     /// Midnight UTC at the start of `date`: the valid time a date-only source value means.
     pub fn from_date(date: NaiveDate) -> Self {
         let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();

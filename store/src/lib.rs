@@ -1,7 +1,39 @@
-//! The event-sourced store (work in progress: request and outcome types).
+//! The event-sourced store: an append-only, hash-chained journal of field-level deltas and
+//! the projections (current state, history, indexes, links) rebuilt from it.
+//!
+//! Main types: [`Store`] (open, [`Store::commit`], reads, [`Store::rebuild`],
+//! [`Store::materialise`]), [`TransactionRequest`] and its [`ChangeRequest`]s,
+//! [`Committed`] and [`Rejection`], [`ReadAt`] for time travel, the [`Backend`] trait with
+//! [`SledBackend`] and [`MemoryBackend`], and [`verify`] for the offline chain check.
+//!
+//! The journal (our own segment files, one `fdatasync` per group commit) is the only source
+//! of truth; a backend holds projections and never decides durability. This crate must never
+//! know about HTTP, tokens or roles, and the journal logic must never name a backend type.
 
+pub mod backend;
+mod codec;
+mod error;
+pub mod journal;
+pub mod keys;
 mod outcome;
+mod prepare;
+mod projection;
+mod read;
 mod request;
+mod store;
+pub mod vault;
+mod verify;
+mod writer;
 
+pub use backend::{Backend, MemoryBackend, SledBackend, WriteBatch};
+pub use codec::{decode_transaction, encode_transaction};
+pub use error::{Result, StoreError};
+pub use keys::Direction;
 pub use outcome::{Committed, Rejection};
+pub use prepare::MAX_CHANGES;
+pub use projection::{Counts, TxMeta};
+pub use read::{AsOf, LinkView, ReadAt, Version};
 pub use request::{ChangeRequest, OpRequest, Target, TransactionRequest};
+pub use store::{BackendKind, Stats, Store, StoreOptions, FORMAT_VERSION};
+pub use verify::{verify, VerifyReport};
+pub use writer::Head;

@@ -1,0 +1,104 @@
+//! The sled backend, the default on-disk home of projections and indexes.
+
+use std::path::Path;
+
+use super::{Backend, KvIter, WriteBatch};
+use crate::{Result, StoreError};
+
+/// One sled tree. sled's own durability is not relied on: the journal is the source of
+/// truth and projections record the last sequence they applied.
+#[derive(Debug, Clone)]
+pub struct SledBackend {
+    db: sled::Db,
+}
+
+fn backend_err(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SledBackend {
+    /// Opens (creating) a sled database in `dir` with a cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            // The journal makes commits durable; sled's periodic flush only bounds how much
+            // of the journal's tail is re-applied after a crash.
+            .flush_every_ms(Some(2_000))
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked(dir.to_path_buf())
+                }
+                other => backend_err(other),
+            })?;
+        Ok(SledBackend { db })
+    }
+
+    /// Bytes sled occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(backend_err)
+    }
+}
+
+fn kv(item: sled::Result<(sled::IVec, sled::IVec)>) -> Result<(Vec<u8>, Vec<u8>)> {
+    item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(backend_err)
+}
+
+impl Backend for SledBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(key).map_err(backend_err)?.map(|v| v.to_vec()))
+    }
+
+    fn scan_prefix<'a>(&'a self, prefix: &[u8]) -> KvIter<'a> {
+        Box::new(self.db.scan_prefix(prefix).map(kv))
+    }
+
+    fn range<'a>(&'a self, start: &[u8], end: &[u8]) -> KvIter<'a> {
+        Box::new(self.db.range(start.to_vec()..end.to_vec()).map(kv))
+    }
+
+    fn last_at_or_before(&self, prefix: &[u8], upper: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        match self.db.range(prefix.to_vec()..=upper.to_vec()).next_back() {
+            Some(item) => {
+                let (k, v) = kv(item)?;
+                Ok(k.starts_with(prefix).then_some((k, v)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn iter_all<'a>(&'a self) -> KvIter<'a> {
+        Box::new(self.db.iter().map(kv))
+    }
+
+    fn apply(&self, batch: WriteBatch) -> Result<()> {
+        let mut sled_batch = sled::Batch::default();
+        for (key, value) in batch.ops {
+            match value {
+                Some(v) => sled_batch.insert(key, v),
+                None => sled_batch.remove(key),
+            }
+        }
+        self.db.apply_batch(sled_batch).map_err(backend_err)
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.db.clear().map_err(backend_err)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(backend_err).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = super::SledBackend::open(dir.path(), 8 << 20).unwrap();
+        super::super::conformance::run(&backend);
+    }
+}

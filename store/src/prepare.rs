@@ -1,0 +1,443 @@
+//! Turns a [`TransactionRequest`] (intent) into journal [`Change`]s: resolves refs, checks
+//! every change against the schema and the current state, computes field-level deltas with
+//! before and after values, and seals identifiable values. Reads only; nothing is written
+//! until the whole transaction is known to be valid.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, UNIX_EPOCH};
+
+use pole_model::{
+    apply_change, Change, ChangeContext, ChangeOp, Classification, Delta, EntityId, EntityState, FieldOp, Fields,
+    Identifier, SchemaRegistry, Status, Timestamp,
+};
+use serde_json::Value;
+
+use crate::outcome::Rejection;
+use crate::projection::Stage;
+use crate::request::{ChangeRequest, OpRequest, Target, TransactionRequest};
+use crate::vault::{self, DataKey, Vault};
+use crate::{Result, StoreError};
+
+/// The most changes one transaction may carry.
+pub const MAX_CHANGES: usize = 100_000;
+
+/// A request that passed every check, ready to be sequenced.
+#[derive(Debug)]
+pub struct Prepared {
+    pub changes: Vec<Change>,
+    pub refs: BTreeMap<String, EntityId>,
+    pub new_keys: Vec<(EntityId, DataKey)>,
+    pub erased: Vec<EntityId>,
+}
+
+/// Keys already known to the group being prepared.
+pub struct Keys<'a> {
+    pub vault: &'a Vault,
+    pub group: &'a HashMap<EntityId, DataKey>,
+}
+
+impl Keys<'_> {
+    fn get(&self, id: &EntityId) -> Option<DataKey> {
+        self.group.get(id).or_else(|| self.vault.key(id)).copied()
+    }
+}
+
+/// Everything preparation reads.
+pub struct Context<'a, 'b> {
+    pub stage: &'a Stage<'b>,
+    pub schema: &'a SchemaRegistry,
+    pub keys: Keys<'a>,
+    pub ids: &'a mut ulid::Generator,
+    pub recorded_at: Timestamp,
+}
+
+type Checked<T> = std::result::Result<T, Rejection>;
+
+struct Tx<'c, 'a, 'b> {
+    ctx: &'c mut Context<'a, 'b>,
+    refs: BTreeMap<String, EntityId>,
+    /// States as changed by earlier changes of this transaction.
+    local: HashMap<EntityId, EntityState>,
+    new_keys: Vec<(EntityId, DataKey)>,
+    erased: Vec<EntityId>,
+}
+
+/// Checks and converts a request. `Ok(Err(_))` is a refusal to report to the caller.
+pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Result<Checked<Prepared>> {
+    if request.changes.is_empty() {
+        return Ok(Err(Rejection::Transaction("a transaction needs at least one change".into())));
+    }
+    if request.changes.len() > MAX_CHANGES {
+        return Ok(Err(Rejection::Transaction(format!(
+            "a transaction may carry at most {MAX_CHANGES} changes, this one has {}; split it",
+            request.changes.len()
+        ))));
+    }
+    let mut tx = Tx { ctx, refs: BTreeMap::new(), local: HashMap::new(), new_keys: Vec::new(), erased: Vec::new() };
+    let mut changes = Vec::with_capacity(request.changes.len());
+    for (idx, change) in request.changes.iter().enumerate() {
+        match tx.change(idx, change)? {
+            Ok(Some(change)) => {
+                let before = tx.current(&change.entity)?;
+                let ctx = ChangeContext { seq: u64::MAX, recorded_at: tx.ctx.recorded_at, council: None };
+                let after = apply_change(before, &change, ctx)
+                    .map_err(|e| StoreError::Journal(format!("a checked change did not apply: {e}")))?;
+                tx.local.insert(after.id.clone(), after);
+                changes.push(change);
+            }
+            Ok(None) => {}
+            Err(rejection) => return Ok(Err(rejection)),
+        }
+    }
+    Ok(Ok(Prepared { changes, refs: tx.refs, new_keys: tx.new_keys, erased: tx.erased }))
+}
+
+impl Tx<'_, '_, '_> {
+    fn current(&self, id: &EntityId) -> Result<Option<EntityState>> {
+        match self.local.get(id) {
+            Some(state) => Ok(Some(state.clone())),
+            None => self.ctx.stage.entity(id),
+        }
+    }
+
+    fn key_of(&self, id: &EntityId) -> Option<DataKey> {
+        self.new_keys.iter().find(|(k, _)| k == id).map(|(_, key)| *key).or_else(|| self.ctx.keys.get(id))
+    }
+
+    fn key_for_sealing(&mut self, id: &EntityId) -> DataKey {
+        if let Some(key) = self.key_of(id) {
+            return key;
+        }
+        let key = Vault::new_key();
+        self.new_keys.push((id.clone(), key));
+        key
+    }
+
+    fn resolve(&self, idx: usize, op: &str, target: &Target) -> Checked<EntityId> {
+        match target {
+            Target::Entity(id) => Ok(id.clone()),
+            Target::Ref(name) => self.refs.get(name).cloned().ok_or_else(|| {
+                Rejection::invalid(idx, op, target, None, format!("ref {name:?} is not created earlier in this transaction"))
+            }),
+        }
+    }
+
+    /// The existing, active entity a change targets.
+    fn existing(&self, idx: usize, op: &str, id: &EntityId, allow_inactive: bool) -> Result<Checked<EntityState>> {
+        let Some(state) = self.current(id)? else {
+            return Ok(Err(Rejection::invalid(idx, op, id, None, "no such entity")));
+        };
+        if !allow_inactive && state.status != Status::Active {
+            let why = match &state.status {
+                Status::Retracted { .. } => "the entity was retracted",
+                Status::Merged { .. } => "the entity was merged into another; change the surviving entity",
+                Status::Erased => "the entity was erased",
+                Status::Active => "",
+            };
+            return Ok(Err(Rejection::invalid(idx, op, id, None, why)));
+        }
+        Ok(Ok(state))
+    }
+
+    fn change(&mut self, idx: usize, request: &ChangeRequest) -> Result<Checked<Option<Change>>> {
+        let op_name = request.op.name();
+        let (id, current) = match (&request.op, &request.target) {
+            (OpRequest::Create { .. }, Target::Entity(id)) => {
+                return Ok(Err(Rejection::invalid(
+                    idx,
+                    op_name,
+                    id,
+                    None,
+                    "a create names its new entity with a `ref`; the store assigns the id",
+                )))
+            }
+            (OpRequest::Create { .. }, Target::Ref(name)) => {
+                if self.refs.contains_key(name) {
+                    return Ok(Err(Rejection::invalid(idx, op_name, &request.target, None, "ref is used twice")));
+                }
+                let id = self.new_id()?;
+                self.refs.insert(name.clone(), id.clone());
+                (id, None)
+            }
+            (_, target) => {
+                let id = match self.resolve(idx, op_name, target) {
+                    Ok(id) => id,
+                    Err(r) => return Ok(Err(r)),
+                };
+                let allow_inactive = matches!(request.op, OpRequest::Unmerge | OpRequest::Erase { .. });
+                match self.existing(idx, op_name, &id, allow_inactive)? {
+                    Ok(state) => (id, Some(state)),
+                    Err(r) => return Ok(Err(r)),
+                }
+            }
+        };
+        if let Some(expected) = request.expected_version {
+            let actual = current.as_ref().map_or(0, |s| s.version);
+            if actual != expected {
+                return Ok(Err(Rejection::Conflict { change_idx: idx, entity: id, expected, actual }));
+            }
+        }
+        if let Some(valid_time) = request.valid_time {
+            if valid_time > self.ctx.recorded_at.plus_days(366) {
+                return Ok(Err(Rejection::invalid(
+                    idx,
+                    op_name,
+                    &id,
+                    Some("valid_time"),
+                    format!("{valid_time} is more than a year after now"),
+                )));
+            }
+        }
+        let op = match self.op(idx, &id, current.as_ref(), request)? {
+            Ok(Some(op)) => op,
+            Ok(None) => return Ok(Ok(None)),
+            Err(r) => return Ok(Err(r)),
+        };
+        Ok(Ok(Some(Change { entity: id, valid_time: request.valid_time, row: request.row, op })))
+    }
+
+    fn new_id(&mut self) -> Result<EntityId> {
+        let when = UNIX_EPOCH + Duration::from_micros(self.ctx.recorded_at.micros().max(0) as u64);
+        let ulid = self.ctx.ids.generate_from_datetime(when).map_err(|e| StoreError::Journal(format!("id generator: {e}")))?;
+        EntityId::new(ulid.to_string()).map_err(|e| StoreError::Journal(e.to_string()))
+    }
+
+    fn op(
+        &mut self,
+        idx: usize,
+        id: &EntityId,
+        current: Option<&EntityState>,
+        request: &ChangeRequest,
+    ) -> Result<Checked<Option<ChangeOp>>> {
+        let op_name = request.op.name();
+        let invalid = |field: Option<&str>, reason: String| Rejection::invalid(idx, op_name, id, field, reason);
+        let op = match (&request.op, current) {
+            (OpRequest::Create { entity_type, set, identifiers }, None) => {
+                let schema = self.ctx.schema;
+                let def = match schema.type_def(entity_type) {
+                    Ok(def) => def,
+                    Err(e) => return Ok(Err(invalid(Some("type"), e.to_string()))),
+                };
+                let mut fields = Fields::default();
+                match self.checked_fields(entity_type, set, &[], identifiers, &[], &mut fields) {
+                    Ok(()) => {}
+                    Err((field, reason)) => return Ok(Err(invalid(Some(&field), reason))),
+                }
+                if let Some((name, _)) = def.attributes.iter().find(|(n, a)| a.required && !fields.attributes.contains_key(*n)) {
+                    return Ok(Err(invalid(Some(name), format!("attribute {name:?} is required for type {entity_type:?}"))));
+                }
+                let delta = Delta::diff(&Fields::default(), &fields);
+                let delta = self.seal_delta(id, entity_type, &delta, None)?;
+                ChangeOp::Create { kind: def.kind, entity_type: entity_type.clone(), delta }
+            }
+            (OpRequest::Update { set, unset, add_identifiers, remove_identifiers }, Some(state)) => {
+                let plain = match self.plain_fields(state) {
+                    Some(plain) => plain,
+                    None => return Ok(Err(invalid(None, "the entity's identifiable values are unreadable".into()))),
+                };
+                let mut fields = plain.clone();
+                if let Err((field, reason)) =
+                    self.checked_fields(&state.entity_type, set, unset, add_identifiers, remove_identifiers, &mut fields)
+                {
+                    return Ok(Err(invalid(Some(&field), reason)));
+                }
+                let def = self.ctx.schema.type_def(&state.entity_type).map_err(|e| StoreError::Journal(e.to_string()))?;
+                if let Some(name) = unset.iter().find(|n| def.attributes.get(*n).is_some_and(|a| a.required)) {
+                    return Ok(Err(invalid(Some(name), format!("attribute {name:?} is required and cannot be unset"))));
+                }
+                let delta = Delta::diff(&plain, &fields);
+                if delta.is_empty() {
+                    return Ok(Ok(None));
+                }
+                ChangeOp::Update { delta: self.seal_delta(id, &state.entity_type, &delta, Some(state))? }
+            }
+            (OpRequest::Link { role, to, valid_from, valid_to, attributes }, Some(state)) => {
+                let to = match self.resolve(idx, op_name, to) {
+                    Ok(to) => to,
+                    Err(r) => return Ok(Err(r)),
+                };
+                let far = match self.existing(idx, op_name, &to, false)? {
+                    Ok(far) => far,
+                    Err(_) => return Ok(Err(invalid(Some("to"), format!("link target {to} does not exist or is not active")))),
+                };
+                if let Err(e) = self.ctx.schema.check_link(role, (state.kind, &state.entity_type), (far.kind, &far.entity_type)) {
+                    return Ok(Err(invalid(Some("role"), e.to_string())));
+                }
+                if let (Some(from), Some(until)) = (valid_from, valid_to) {
+                    if from > until {
+                        return Ok(Err(invalid(Some("valid_to"), format!("valid_to {until} is before valid_from {from}"))));
+                    }
+                }
+                if let Some((name, _)) = attributes.iter().find(|(_, v)| v.is_null() || v.is_array() || v.is_object()) {
+                    return Ok(Err(invalid(Some(name), "link attributes are text, numbers or booleans".into())));
+                }
+                let unchanged = state.link(role, &to).is_some_and(|l| {
+                    l.valid_from == *valid_from && l.valid_to == *valid_to && l.attributes == *attributes
+                });
+                if unchanged {
+                    return Ok(Ok(None));
+                }
+                ChangeOp::Link { role: role.clone(), to, valid_from: *valid_from, valid_to: *valid_to, attributes: attributes.clone() }
+            }
+            (OpRequest::Unlink { role, to }, Some(state)) => {
+                let to = match self.resolve(idx, op_name, to) {
+                    Ok(to) => to,
+                    Err(r) => return Ok(Err(r)),
+                };
+                if state.link(role, &to).is_none() {
+                    return Ok(Err(invalid(Some("role"), format!("there is no {role:?} link to {to}"))));
+                }
+                ChangeOp::Unlink { role: role.clone(), to }
+            }
+            (OpRequest::Retract { reason }, Some(_)) => {
+                if reason.trim().is_empty() {
+                    return Ok(Err(invalid(Some("reason"), "a retraction needs a reason".into())));
+                }
+                ChangeOp::Retract { reason: reason.clone() }
+            }
+            (OpRequest::Merge { into }, Some(state)) => {
+                let into = match self.resolve(idx, op_name, into) {
+                    Ok(into) => into,
+                    Err(r) => return Ok(Err(r)),
+                };
+                if &into == id {
+                    return Ok(Err(invalid(Some("into"), "an entity cannot be merged into itself".into())));
+                }
+                let survivor = match self.existing(idx, op_name, &into, false)? {
+                    Ok(s) => s,
+                    Err(_) => return Ok(Err(invalid(Some("into"), format!("{into} does not exist or is not active")))),
+                };
+                if survivor.kind != state.kind {
+                    return Ok(Err(invalid(Some("into"), format!("cannot merge a {} into a {}", state.kind, survivor.kind))));
+                }
+                ChangeOp::Merge { into }
+            }
+            (OpRequest::Unmerge, Some(state)) => {
+                if !matches!(state.status, Status::Merged { .. }) {
+                    return Ok(Err(invalid(None, "the entity is not merged".into())));
+                }
+                ChangeOp::Unmerge
+            }
+            (OpRequest::Erase { reason }, Some(state)) => {
+                if state.status == Status::Erased {
+                    return Ok(Err(invalid(None, "the entity is already erased".into())));
+                }
+                if reason.trim().is_empty() {
+                    return Ok(Err(invalid(Some("reason"), "an erasure needs a reason (no personal data)".into())));
+                }
+                self.erased.push(id.clone());
+                ChangeOp::Erase { reason: reason.clone() }
+            }
+            // `change` resolved existence already: a create meets `None`, every other op `Some`.
+            _ => return Ok(Err(invalid(None, "operation does not fit the entity's existence".into()))),
+        };
+        Ok(Ok(Some(op)))
+    }
+
+    /// Applies the requested sets, unsets and identifier changes to `fields`, checking each
+    /// against the schema. Errors name the field.
+    fn checked_fields(
+        &self,
+        entity_type: &str,
+        set: &BTreeMap<String, Value>,
+        unset: &[String],
+        add: &[Identifier],
+        remove: &[Identifier],
+        fields: &mut Fields,
+    ) -> std::result::Result<(), (String, String)> {
+        let schema = self.ctx.schema;
+        for (name, value) in set {
+            let value = schema.check_value(entity_type, name, value).map_err(|e| (name.clone(), e.to_string()))?;
+            fields.attributes.insert(name.clone(), value);
+        }
+        for name in unset {
+            schema.attribute(entity_type, name).map_err(|e| (name.clone(), e.to_string()))?;
+            if set.contains_key(name) {
+                return Err((name.clone(), "attribute is both set and unset".into()));
+            }
+            fields.attributes.remove(name);
+        }
+        for ident in remove {
+            let field = format!("identifiers.{}", ident.system);
+            let ident = schema.check_identifier(ident).map_err(|e| (field.clone(), e.to_string()))?;
+            if !fields.identifiers.remove(&ident) {
+                return Err((field, format!("the entity has no identifier {}", ident.system)));
+            }
+        }
+        for ident in add {
+            let field = format!("identifiers.{}", ident.system);
+            let ident = schema.check_identifier(ident).map_err(|e| (field, e.to_string()))?;
+            fields.identifiers.insert(ident);
+        }
+        Ok(())
+    }
+
+    /// The entity's fields with identifiable values opened; `None` if they cannot be.
+    fn plain_fields(&self, state: &EntityState) -> Option<Fields> {
+        let key = self.key_of(&state.id);
+        let mut fields = Fields::default();
+        for (name, attr) in &state.attributes {
+            fields.attributes.insert(name.clone(), vault::open_value(key.as_ref(), &state.id, name, &attr.value)?);
+        }
+        for ident in &state.identifiers {
+            fields.identifiers.insert(vault::open_identifier(key.as_ref(), &state.id, &ident.identifier)?);
+        }
+        Some(fields)
+    }
+
+    /// Seals identifiable values of a plaintext delta. `before` values are taken from the
+    /// current state as stored (already sealed), so history keeps one ciphertext per value.
+    fn seal_delta(&mut self, id: &EntityId, entity_type: &str, delta: &Delta, current: Option<&EntityState>) -> Result<Delta> {
+        let schema = self.ctx.schema;
+        let stored_attr = |name: &str| current.and_then(|s| s.attributes.get(name)).map(|a| a.value.clone());
+        let mut ops = Vec::with_capacity(delta.ops().len());
+        for op in delta.ops() {
+            let sealed = match op {
+                FieldOp::Set { attribute, before, after } => {
+                    let def = schema.attribute(entity_type, attribute).map_err(|e| StoreError::Journal(e.to_string()))?;
+                    if def.classification == Classification::Identifiable {
+                        let key = self.key_for_sealing(id);
+                        let token = match (def.search, after.as_str()) {
+                            (Some(search), Some(text)) => Some(self.ctx.keys.vault.token(search.as_str(), &search.normalise(text))?),
+                            _ => None,
+                        };
+                        FieldOp::Set {
+                            attribute: attribute.clone(),
+                            before: before.as_ref().and_then(|_| stored_attr(attribute)),
+                            after: vault::seal_value(&key, id, attribute, after, token)?,
+                        }
+                    } else {
+                        op.clone()
+                    }
+                }
+                FieldOp::Unset { attribute, before } => FieldOp::Unset {
+                    attribute: attribute.clone(),
+                    before: stored_attr(attribute).unwrap_or_else(|| before.clone()),
+                },
+                FieldOp::AddIdentifier { identifier } => {
+                    if schema.identifier_classification(&identifier.system) == Classification::Identifiable {
+                        let key = self.key_for_sealing(id);
+                        let token = self.ctx.keys.vault.token(&identifier.system, &identifier.value)?;
+                        FieldOp::AddIdentifier { identifier: vault::seal_identifier(&key, id, identifier, &token)? }
+                    } else {
+                        op.clone()
+                    }
+                }
+                FieldOp::RemoveIdentifier { identifier } => {
+                    let key = self.key_of(id);
+                    let stored = current
+                        .and_then(|s| {
+                            s.identifiers.iter().find(|i| {
+                                vault::open_identifier(key.as_ref(), id, &i.identifier).as_ref() == Some(identifier)
+                            })
+                        })
+                        .map(|i| i.identifier.clone())
+                        .unwrap_or_else(|| identifier.clone());
+                    FieldOp::RemoveIdentifier { identifier: stored }
+                }
+            };
+            ops.push(sealed);
+        }
+        Ok(Delta(ops))
+    }
+}

@@ -1,0 +1,317 @@
+//! Projections: how a committed transaction changes current state, history and indexes.
+//! The writer applies each transaction here right after it is sequenced, and replay applies
+//! the journal here from the start: one code path, so a rebuilt store equals the live one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use pole_model::{
+    apply_change, fold, Change, ChangeContext, ChangeOp, EntityId, EntityState, HistoryEntry, SchemaRegistry,
+    Status, Timestamp, Transaction,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, WriteBatch};
+use crate::journal::FrameLocation;
+use crate::keys::{self, Direction};
+use crate::vault::{sealed_identifier_token, sealed_value_token};
+use crate::{Result, StoreError};
+use pole_audit::Hash;
+
+/// Counters kept with the projections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub transactions: u64,
+    pub changes: u64,
+    pub entities: u64,
+}
+
+/// The facts of a committed transaction kept beside its frame's location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TxMeta {
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    pub hash: Hash,
+    pub location: FrameLocation,
+    pub actor: String,
+    pub role: String,
+    pub source: pole_model::Source,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub changes: usize,
+}
+
+/// A link record in the `lo/` and `li/` indexes: when it was added (in the key) and removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub council: Option<String>,
+}
+
+/// What the idempotency index keeps for a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub seq: u64,
+    pub fingerprint: String,
+    pub refs: BTreeMap<String, EntityId>,
+    pub changes: usize,
+}
+
+/// Writes staged over a backend for one group of transactions: reads see the staged writes,
+/// and the group lands in the backend as one atomic batch.
+pub struct Stage<'a> {
+    backend: &'a dyn Backend,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Decoded states touched in this group; written out once at the end.
+    states: HashMap<EntityId, EntityState>,
+    counts: Option<Counts>,
+}
+
+impl std::fmt::Debug for Stage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage").field("writes", &self.writes.len()).field("states", &self.states.len()).finish()
+    }
+}
+
+impl<'a> Stage<'a> {
+    pub fn new(backend: &'a dyn Backend) -> Self {
+        Stage { backend, writes: BTreeMap::new(), states: HashMap::new(), counts: None }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.writes.get(key) {
+            Some(staged) => Ok(staged.clone()),
+            None => self.backend.get(key),
+        }
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    /// Pairs under `prefix`, staged writes merged over the backend's.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut merged = BTreeMap::new();
+        for item in self.backend.scan_prefix(prefix) {
+            let (k, v) = item?;
+            merged.insert(k, v);
+        }
+        for (k, v) in self.writes.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    /// The current state of an entity, including this group's changes.
+    pub fn entity(&self, id: &EntityId) -> Result<Option<EntityState>> {
+        if let Some(state) = self.states.get(id) {
+            return Ok(Some(state.clone()));
+        }
+        match self.get(&keys::entity(id))? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn counts(&mut self) -> Result<&mut Counts> {
+        if self.counts.is_none() {
+            let counts = match self.get(keys::STATS)? {
+                Some(bytes) => serde_json::from_slice(&bytes)?,
+                None => Counts::default(),
+            };
+            self.counts = Some(counts);
+        }
+        Ok(self.counts.get_or_insert_with(Counts::default))
+    }
+
+    /// Turns the staged writes into one atomic batch.
+    pub fn into_batch(mut self) -> Result<WriteBatch> {
+        for (id, state) in std::mem::take(&mut self.states) {
+            self.writes.insert(keys::entity(&id), Some(serde_json::to_vec(&state)?));
+        }
+        if let Some(counts) = self.counts {
+            self.writes.insert(keys::STATS.to_vec(), Some(serde_json::to_vec(&counts)?));
+        }
+        let mut batch = WriteBatch::default();
+        for (key, value) in self.writes {
+            match value {
+                Some(v) => batch.put(key, v),
+                None => batch.delete(key),
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Applies one committed transaction to the staged projections.
+    pub fn apply_transaction(
+        &mut self,
+        schema: &SchemaRegistry,
+        tx: &Transaction,
+        hash: Hash,
+        location: FrameLocation,
+    ) -> Result<()> {
+        let council = tx.source.council.as_deref();
+        let mut created = 0u64;
+        for (idx, change) in tx.changes.iter().enumerate() {
+            let before = self.entity(&change.entity)?;
+            let entry = HistoryEntry {
+                seq: tx.seq,
+                change_idx: idx,
+                recorded_at: tx.recorded_at,
+                council: tx.source.council.clone(),
+                change: change.clone(),
+            };
+            self.put(keys::history(&change.entity, tx.seq, idx), serde_json::to_vec(&entry)?);
+            let late = before.as_ref().is_some_and(|s| change.valid_time_or(tx.recorded_at) < s.last_valid_time);
+            let after = if late {
+                // A late-recorded change: refold in valid-time order (its history entry is staged).
+                let history = self.history(&change.entity)?;
+                fold(&history, None).map_err(|e| inconsistent(tx.seq, idx, e))?
+            } else {
+                let ctx = ChangeContext { seq: tx.seq, recorded_at: tx.recorded_at, council };
+                Some(apply_change(before.clone(), change, ctx).map_err(|e| inconsistent(tx.seq, idx, e))?)
+            };
+            let Some(after) = after else {
+                return Err(StoreError::Journal(format!("seq {} change {idx}: the entity folded to nothing", tx.seq)));
+            };
+            if before.is_none() {
+                created += 1;
+                self.put(keys::kind_type(after.kind, &after.entity_type, &after.id), Vec::new());
+            }
+            if let Some(council) = council {
+                self.put(keys::council(council, &after.id), Vec::new());
+            }
+            self.update_lookup_indexes(schema, before.as_ref(), &after);
+            self.update_link_index(tx.seq, council, change)?;
+            self.states.insert(after.id.clone(), after);
+        }
+        let meta = TxMeta {
+            seq: tx.seq,
+            recorded_at: tx.recorded_at,
+            hash,
+            location,
+            actor: tx.actor.clone(),
+            role: tx.role.clone(),
+            source: tx.source.clone(),
+            idempotency_key: tx.idempotency_key.clone(),
+            reason: tx.reason.clone(),
+            changes: tx.changes.len(),
+        };
+        self.put(keys::transaction(tx.seq), serde_json::to_vec(&meta)?);
+        self.put(keys::recorded(tx.recorded_at), tx.seq.to_be_bytes().to_vec());
+        if let Some(key) = &tx.idempotency_key {
+            let record = IdempotencyRecord {
+                seq: tx.seq,
+                fingerprint: tx.request_fingerprint.clone().unwrap_or_default(),
+                refs: tx.refs.clone(),
+                changes: tx.changes.len(),
+            };
+            self.put(keys::idempotency(key), serde_json::to_vec(&record)?);
+        }
+        self.put(keys::APPLIED.to_vec(), tx.seq.to_be_bytes().to_vec());
+        let counts = self.counts()?;
+        counts.transactions += 1;
+        counts.changes += tx.changes.len() as u64;
+        counts.entities += created;
+        Ok(())
+    }
+
+    /// Every history entry of an entity, staged ones included, in sequence order.
+    pub fn history(&self, id: &EntityId) -> Result<Vec<HistoryEntry>> {
+        self.scan_prefix(&keys::history_prefix(id))?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(StoreError::from))
+            .collect()
+    }
+
+    fn update_lookup_indexes(&mut self, schema: &SchemaRegistry, before: Option<&EntityState>, after: &EntityState) {
+        let old = before.map(|s| lookup_keys(schema, s)).unwrap_or_default();
+        let new = lookup_keys(schema, after);
+        for gone in old.difference(&new) {
+            self.delete(gone.clone());
+        }
+        for added in new.difference(&old) {
+            self.put(added.clone(), Vec::new());
+        }
+    }
+
+    fn update_link_index(&mut self, seq: u64, council: Option<&str>, change: &Change) -> Result<()> {
+        let (role, to) = match &change.op {
+            ChangeOp::Link { role, to, .. } | ChangeOp::Unlink { role, to } => (role, to),
+            _ => return Ok(()),
+        };
+        let from = &change.entity;
+        // Close the open record of this (from, role, to), if any.
+        let prefix = keys::link_prefix(Direction::Out, from, Some(role), Some(to));
+        for (key, value) in self.scan_prefix(&prefix)? {
+            let mut record: LinkRecord = serde_json::from_slice(&value)?;
+            if record.removed_seq.is_none() {
+                record.removed_seq = Some(seq);
+                let Some((_, _, added)) = keys::parse_link(&key, keys::link_prefix(Direction::Out, from, None, None).len())
+                else {
+                    return Err(StoreError::Journal(format!("unreadable link key under entity {from}")));
+                };
+                let bytes = serde_json::to_vec(&record)?;
+                self.put(keys::link(Direction::In, to, role, from, added), bytes.clone());
+                self.put(key, bytes);
+            }
+        }
+        if let ChangeOp::Link { valid_from, valid_to, attributes, .. } = &change.op {
+            let record = LinkRecord {
+                removed_seq: None,
+                valid_from: *valid_from,
+                valid_to: *valid_to,
+                attributes: attributes.clone(),
+                council: council.map(str::to_owned),
+            };
+            let bytes = serde_json::to_vec(&record)?;
+            self.put(keys::link(Direction::Out, from, role, to, seq), bytes.clone());
+            self.put(keys::link(Direction::In, to, role, from, seq), bytes);
+        }
+        Ok(())
+    }
+}
+
+fn inconsistent(seq: u64, idx: usize, e: pole_model::ApplyError) -> StoreError {
+    StoreError::Journal(format!("seq {seq} change {idx} does not apply to the projections: {e}"))
+}
+
+/// The identifier and search index keys an entity's state should have: none unless active.
+fn lookup_keys(schema: &SchemaRegistry, state: &EntityState) -> BTreeSet<Vec<u8>> {
+    let mut out = BTreeSet::new();
+    if state.status != Status::Active {
+        return out;
+    }
+    for ident in &state.identifiers {
+        let id = &ident.identifier;
+        let value = sealed_identifier_token(id).unwrap_or(&id.value);
+        out.insert(keys::identifier(&id.system, value, &state.id));
+    }
+    let Ok(def) = schema.type_def(&state.entity_type) else { return out };
+    for (name, attr) in &state.attributes {
+        let Some(search) = def.attributes.get(name).and_then(|a| a.search) else { continue };
+        let value = match (sealed_value_token(&attr.value), attr.value.as_str()) {
+            (Some(token), _) => token.to_owned(),
+            (None, Some(text)) => search.normalise(text),
+            (None, None) => continue,
+        };
+        out.insert(keys::search(search.as_str(), &value, &state.id));
+    }
+    out
+}

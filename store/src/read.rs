@@ -1,0 +1,340 @@
+//! Reads: entities now or as of an instant, history, diffs between versions, links in both
+//! directions as of an instant, identifier look-ups, search and listing. Identifiable values
+//! are opened here, on the way out; an erased entity's come back absent.
+
+use std::collections::BTreeMap;
+
+use pole_model::{
+    fold, Change, ChangeOp, Delta, EntityId, EntityState, FieldOp, HistoryEntry, Identifier, Kind, SearchKey, Source,
+    Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{self, Direction};
+use crate::projection::LinkRecord;
+use crate::store::Store;
+use crate::vault::{self, DataKey};
+use crate::{Result, StoreError};
+
+/// A point on the recorded-time axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AsOf {
+    /// Right after the transaction with this sequence.
+    Seq(u64),
+    /// What the store knew at this recorded time.
+    Time(Timestamp),
+}
+
+/// "What did we know at `as_of` about the world on `valid_at`". Both default to now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadAt {
+    pub as_of: Option<AsOf>,
+    pub valid_at: Option<Timestamp>,
+}
+
+impl ReadAt {
+    pub const NOW: ReadAt = ReadAt { as_of: None, valid_at: None };
+
+    pub fn as_of_seq(seq: u64) -> Self {
+        ReadAt { as_of: Some(AsOf::Seq(seq)), valid_at: None }
+    }
+}
+
+/// One version of an entity: the change that made it, with its transaction's facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    pub version: u64,
+    pub seq: u64,
+    pub change_idx: usize,
+    pub recorded_at: Timestamp,
+    pub valid_time: Timestamp,
+    pub actor: String,
+    pub role: String,
+    pub source: Source,
+    pub change: Change,
+}
+
+/// A link seen from one of its ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkView {
+    pub role: String,
+    pub direction: Direction,
+    /// The entity at the other end.
+    pub other: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// The transaction that made the link, and the one that ended it.
+    pub added_seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub council: Option<String>,
+}
+
+impl Store {
+    fn key_of(&self, id: &EntityId) -> Option<DataKey> {
+        self.inner.vault.read().key(id).copied()
+    }
+
+    /// Resolves an as-of to a sequence; `None` means now.
+    pub fn resolve_as_of(&self, as_of: Option<AsOf>) -> Result<Option<u64>> {
+        Ok(match as_of {
+            None => None,
+            Some(AsOf::Seq(seq)) => Some(seq),
+            Some(AsOf::Time(at)) => Some(self.seq_at(at)?),
+        })
+    }
+
+    /// An entity's history entries (sealed, as stored) up to `as_of_seq`.
+    fn history_entries(&self, id: &EntityId, as_of_seq: Option<u64>) -> Result<Vec<HistoryEntry>> {
+        let mut out = Vec::new();
+        for item in self.backend().scan_prefix(&keys::history_prefix(id)) {
+            let (_, bytes) = item?;
+            let entry: HistoryEntry = serde_json::from_slice(&bytes)?;
+            if as_of_seq.is_some_and(|seq| entry.seq > seq) {
+                break;
+            }
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// The entity as stored (identifiable values sealed), now or at a read point.
+    pub fn entity_sealed(&self, id: &EntityId, at: ReadAt) -> Result<Option<EntityState>> {
+        let as_of_seq = self.resolve_as_of(at.as_of)?;
+        if as_of_seq.is_none() && at.valid_at.is_none() {
+            return match self.backend().get(&keys::entity(id))? {
+                Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+                None => Ok(None),
+            };
+        }
+        let history = self.history_entries(id, as_of_seq)?;
+        fold(&history, at.valid_at).map_err(|e| StoreError::Journal(format!("history of {id} does not fold: {e}")))
+    }
+
+    /// The entity with identifiable values opened, now or at a read point.
+    pub fn entity(&self, id: &EntityId, at: ReadAt) -> Result<Option<EntityState>> {
+        Ok(self.entity_sealed(id, at)?.map(|state| self.open_state(state)))
+    }
+
+    /// Opens sealed values; values whose key is gone (erased) are left out.
+    pub fn open_state(&self, mut state: EntityState) -> EntityState {
+        let key = self.key_of(&state.id);
+        let id = state.id.clone();
+        state.attributes.retain(|name, attr| match vault::open_value(key.as_ref(), &id, name, &attr.value) {
+            Some(value) => {
+                attr.value = value;
+                true
+            }
+            None => false,
+        });
+        state.identifiers.retain_mut(|ident| match vault::open_identifier(key.as_ref(), &id, &ident.identifier) {
+            Some(open) => {
+                ident.identifier = open;
+                true
+            }
+            None => false,
+        });
+        state
+    }
+
+    /// Opens the sealed values of a change of `entity`.
+    pub fn open_change(&self, mut change: Change) -> Change {
+        let key = self.key_of(&change.entity);
+        let id = change.entity.clone();
+        let open_delta = |delta: &mut Delta| {
+            for op in delta.0.iter_mut() {
+                match op {
+                    FieldOp::Set { attribute, before, after } => {
+                        *after = vault::open_value(key.as_ref(), &id, attribute, after).unwrap_or(serde_json::Value::Null);
+                        if let Some(b) = before.as_mut() {
+                            *b = vault::open_value(key.as_ref(), &id, attribute, b).unwrap_or(serde_json::Value::Null);
+                        }
+                    }
+                    FieldOp::Unset { attribute, before } => {
+                        *before = vault::open_value(key.as_ref(), &id, attribute, before).unwrap_or(serde_json::Value::Null);
+                    }
+                    FieldOp::AddIdentifier { identifier } | FieldOp::RemoveIdentifier { identifier } => {
+                        if let Some(open) = vault::open_identifier(key.as_ref(), &id, identifier) {
+                            *identifier = open;
+                        } else {
+                            identifier.value = "[erased]".into();
+                        }
+                    }
+                }
+            }
+        };
+        match &mut change.op {
+            ChangeOp::Create { delta, .. } | ChangeOp::Update { delta } => open_delta(delta),
+            _ => {}
+        }
+        change
+    }
+
+    /// Every version of an entity, oldest first.
+    pub fn history(&self, id: &EntityId) -> Result<Vec<Version>> {
+        let entries = self.history_entries(id, None)?;
+        let mut metas: BTreeMap<u64, crate::projection::TxMeta> = BTreeMap::new();
+        let mut out = Vec::with_capacity(entries.len());
+        for (n, entry) in entries.into_iter().enumerate() {
+            let meta = match metas.entry(entry.seq) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    self.transaction_meta(entry.seq)?
+                        .ok_or_else(|| StoreError::Journal(format!("no transaction facts for seq {}", entry.seq)))?,
+                ),
+            };
+            out.push(Version {
+                version: n as u64 + 1,
+                seq: entry.seq,
+                change_idx: entry.change_idx,
+                recorded_at: entry.recorded_at,
+                valid_time: entry.change.valid_time_or(entry.recorded_at),
+                actor: meta.actor.clone(),
+                role: meta.role.clone(),
+                source: meta.source.clone(),
+                change: self.open_change(entry.change),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The state right after version `version` (1-based), opened. `None` when the entity has
+    /// fewer versions.
+    pub fn entity_at_version(&self, id: &EntityId, version: u64) -> Result<Option<EntityState>> {
+        let entries = self.history_entries(id, None)?;
+        if version == 0 || version as usize > entries.len() {
+            return Ok(None);
+        }
+        let state = fold(&entries[..version as usize], None)
+            .map_err(|e| StoreError::Journal(format!("history of {id} does not fold: {e}")))?;
+        Ok(state.map(|s| self.open_state(s)))
+    }
+
+    /// The delta from version `from` to version `to`; `None` if either does not exist.
+    pub fn diff(&self, id: &EntityId, from: u64, to: u64) -> Result<Option<Delta>> {
+        let (Some(a), Some(b)) = (self.entity_at_version(id, from)?, self.entity_at_version(id, to)?) else {
+            return Ok(None);
+        };
+        Ok(Some(Delta::diff(&a.fields(), &b.fields())))
+    }
+
+    /// Links of an entity in one direction (or both), optionally of one role, as they stood
+    /// at a read point.
+    pub fn links(&self, id: &EntityId, direction: Option<Direction>, role: Option<&str>, at: ReadAt) -> Result<Vec<LinkView>> {
+        let as_of_seq = self.resolve_as_of(at.as_of)?;
+        let mut out = Vec::new();
+        for dir in [Direction::Out, Direction::In] {
+            if direction.is_some_and(|d| d != dir) {
+                continue;
+            }
+            let base_len = keys::link_prefix(dir, id, None, None).len();
+            for item in self.backend().scan_prefix(&keys::link_prefix(dir, id, role, None)) {
+                let (key, bytes) = item?;
+                let Some((role, other, added_seq)) = keys::parse_link(&key, base_len) else {
+                    return Err(StoreError::Journal(format!("unreadable link key under {id}")));
+                };
+                let record: LinkRecord = serde_json::from_slice(&bytes)?;
+                let visible = match as_of_seq {
+                    None => record.removed_seq.is_none(),
+                    Some(seq) => added_seq <= seq && record.removed_seq.is_none_or(|r| r > seq),
+                };
+                let valid = at.valid_at.is_none_or(|t| {
+                    record.valid_from.is_none_or(|f| f <= t) && record.valid_to.is_none_or(|u| t < u)
+                });
+                if visible && valid {
+                    out.push(LinkView {
+                        role,
+                        direction: dir,
+                        other,
+                        valid_from: record.valid_from,
+                        valid_to: record.valid_to,
+                        attributes: record.attributes,
+                        added_seq,
+                        removed_seq: record.removed_seq,
+                        council: record.council,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Entities holding an identifier (the value is normalised by its system's rules first).
+    pub fn find_by_identifier(&self, identifier: &Identifier) -> Result<Vec<EntityId>> {
+        let schema = self.schema();
+        let Ok(normal) = schema.check_identifier(identifier) else { return Ok(Vec::new()) };
+        let value = match schema.identifier_classification(&normal.system) {
+            pole_model::Classification::Identifiable => self.inner.vault.read().token(&normal.system, &normal.value)?,
+            _ => normal.value,
+        };
+        self.ids_under(&keys::identifier_prefix(&normal.system, &value))
+    }
+
+    /// Active entities whose search key matches `value` exactly after normalisation.
+    pub fn search(&self, key: SearchKey, value: &str) -> Result<Vec<EntityId>> {
+        let normal = key.normalise(value);
+        if normal.is_empty() {
+            return Ok(Vec::new());
+        }
+        let token = self.inner.vault.read().token(key.as_str(), &normal)?;
+        let mut ids = self.ids_under(&keys::search_prefix(key.as_str(), &token))?;
+        ids.extend(self.ids_under(&keys::search_prefix(key.as_str(), &normal))?);
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Entity ids of a kind (and type), in id order, after the `after` id, at most `limit`.
+    pub fn list(&self, kind: Option<Kind>, entity_type: Option<&str>, after: Option<&EntityId>, limit: usize) -> Result<Vec<EntityId>> {
+        let kind = match (kind, entity_type) {
+            (None, Some(ty)) => Some(self.schema().type_def(ty).map(|d| d.kind).map_err(|e| StoreError::Journal(e.to_string()))?),
+            (k, _) => k,
+        };
+        let prefix = keys::kind_type_prefix(kind, entity_type);
+        let mut out = Vec::new();
+        for item in self.backend().scan_prefix(&prefix) {
+            let (key, _) = item?;
+            let Some(id) = keys::trailing_id(&key) else { continue };
+            if after.is_some_and(|a| &id <= a) && entity_type.is_some() {
+                continue;
+            }
+            out.push(id);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Entities a council contributed to.
+    pub fn council_entities(&self, council: &str, limit: usize) -> Result<Vec<EntityId>> {
+        let mut ids = Vec::new();
+        for item in self.backend().scan_prefix(&keys::council_prefix(council)) {
+            let (key, _) = item?;
+            if let Some(id) = keys::trailing_id(&key) {
+                ids.push(id);
+            }
+            if ids.len() >= limit {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    fn ids_under(&self, prefix: &[u8]) -> Result<Vec<EntityId>> {
+        let mut ids = Vec::new();
+        for item in self.backend().scan_prefix(prefix) {
+            let (key, _) = item?;
+            if let Some(id) = keys::trailing_id(&key) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+}

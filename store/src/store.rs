@@ -1,0 +1,445 @@
+//! [`Store`]: opening a data directory, recovery, the commit path and replay.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+use pole_audit::Hash;
+use pole_model::{ChangeOp, SchemaRegistry, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, MemoryBackend, SledBackend};
+use crate::codec::decode_transaction;
+use crate::journal::{JournalReader, JournalWriter, Recovery};
+use crate::outcome::{Committed, Rejection};
+use crate::projection::{Counts, Stage, TxMeta};
+use crate::request::TransactionRequest;
+use crate::vault::Vault;
+use crate::writer::{Head, Job, Writer};
+use crate::{keys, Result, StoreError};
+
+/// The data directory format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Transactions applied per backend batch while catching up or rebuilding.
+const REPLAY_BATCH: usize = 2_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FormatFile {
+    format: u32,
+    created_at: Timestamp,
+}
+
+/// Where projections live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    #[default]
+    Sled,
+    /// Projections in memory, rebuilt from the journal at every open (tests, tools).
+    Memory,
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub backend: BackendKind,
+    /// sled's page cache.
+    pub cache_bytes: u64,
+    /// The schema pack; the adult social care pack when `None`.
+    pub schema: Option<Arc<SchemaRegistry>>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { backend: BackendKind::Sled, cache_bytes: 256 << 20, schema: None }
+    }
+}
+
+/// Counts and the head, for `stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub transactions: u64,
+    pub changes: u64,
+    pub entities: u64,
+    pub head_seq: u64,
+    pub head_hash: Hash,
+}
+
+pub(crate) struct Inner {
+    pub dir: PathBuf,
+    pub schema: Arc<SchemaRegistry>,
+    pub backend: Arc<dyn Backend>,
+    pub vault: Arc<RwLock<Vault>>,
+    pub head: Arc<RwLock<Head>>,
+    jobs: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// Commits hold it shared; rebuild holds it exclusively.
+    exclusive: RwLock<()>,
+    recovery: Recovery,
+    _lock: File,
+}
+
+/// The event-sourced store over one data directory. Cheap to clone; every clone shares
+/// the same writer.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.inner.dir).field("head", &*self.inner.head.read()).finish()
+    }
+}
+
+fn journal_dir(dir: &Path) -> PathBuf {
+    dir.join("journal")
+}
+
+fn check_format(dir: &Path) -> Result<()> {
+    let path = dir.join("FORMAT");
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let format: FormatFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("FORMAT file does not parse: {e}"),
+            })?;
+            if format.format > FORMAT_VERSION {
+                return Err(StoreError::NewerFormat { path: dir.to_path_buf(), found: format.format, supported: FORMAT_VERSION });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if journal_dir(dir).exists() {
+                return Err(StoreError::Corrupt {
+                    path: dir.to_path_buf(),
+                    reason: "it has a journal but no FORMAT file".into(),
+                });
+            }
+            let non_empty = fs::read_dir(dir).map_err(StoreError::io(dir))?.any(|e| {
+                e.map(|e| e.file_name() != "LOCK").unwrap_or(true)
+            });
+            if non_empty {
+                return Err(StoreError::Corrupt {
+                    path: dir.to_path_buf(),
+                    reason: "it is not empty and is not a pole-ods data directory".into(),
+                });
+            }
+            let format = FormatFile { format: FORMAT_VERSION, created_at: Timestamp::now() };
+            fs::write(&path, serde_json::to_vec_pretty(&format)?).map_err(StoreError::io(&path))?;
+            Ok(())
+        }
+        Err(e) => Err(StoreError::io(&path)(e)),
+    }
+}
+
+impl Store {
+    /// Opens (creating when new) the store in `dir`: recovers the journal's tail, brings the
+    /// projections up to the journal's head and starts the writer.
+    pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(StoreError::io(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(dir));
+        }
+        check_format(&dir)?;
+        let schema = match options.schema {
+            Some(schema) => schema,
+            None => Arc::new(pole_model::default_registry().map_err(|e| StoreError::Journal(e.to_string()))?),
+        };
+        let (journal, recovery) = JournalWriter::open(&journal_dir(&dir))?;
+        let vault = Vault::open(&dir.join("keys"))?;
+        let backend: Arc<dyn Backend> = match options.backend {
+            BackendKind::Sled => Arc::new(SledBackend::open(&dir.join("projections"), options.cache_bytes)?),
+            BackendKind::Memory => Arc::new(MemoryBackend::new()),
+        };
+        let vault = Arc::new(RwLock::new(vault));
+        let applied = applied_seq(backend.as_ref())?;
+        let journal_head = journal.head();
+        if applied > journal_head.seq {
+            return Err(StoreError::Corrupt {
+                path: dir.clone(),
+                reason: format!(
+                    "the projections have applied seq {applied} but the journal ends at seq {}: acknowledged \
+                     transactions are missing from the journal",
+                    journal_head.seq
+                ),
+            });
+        }
+        catch_up(&dir, backend.as_ref(), &schema, Some(&vault), applied, |_| {})?;
+        let recorded_at = match backend.get(&keys::transaction(journal_head.seq))? {
+            Some(bytes) => serde_json::from_slice::<TxMeta>(&bytes)?.recorded_at,
+            None => Timestamp::from_micros(0),
+        };
+        let head = Arc::new(RwLock::new(Head { seq: journal_head.seq, hash: journal_head.hash, recorded_at }));
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = Writer {
+            journal,
+            backend: Arc::clone(&backend),
+            schema: Arc::clone(&schema),
+            vault: Arc::clone(&vault),
+            head: Arc::clone(&head),
+            ids: ulid::Generator::new(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("pole-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Journal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                dir,
+                schema,
+                backend,
+                vault,
+                head,
+                jobs: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                exclusive: RwLock::new(()),
+                recovery,
+                _lock: lock,
+            }),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn schema(&self) -> &Arc<SchemaRegistry> {
+        &self.inner.schema
+    }
+
+    /// What opening had to recover.
+    pub fn recovery(&self) -> &Recovery {
+        &self.inner.recovery
+    }
+
+    pub fn head(&self) -> Head {
+        *self.inner.head.read()
+    }
+
+    /// Commits a transaction durably, or explains why not. Blocks until the group holding
+    /// it is synced; call from a blocking context.
+    pub fn commit(&self, request: TransactionRequest) -> Result<std::result::Result<Committed, Rejection>> {
+        let _shared = self.inner.exclusive.read();
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        {
+            let jobs = self.inner.jobs.lock();
+            let sender = jobs.as_ref().ok_or_else(|| StoreError::WriterStopped("the store is closed".into()))?;
+            sender
+                .send(Job { request, reply: reply_tx })
+                .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
+        }
+        reply_rx.recv().map_err(|_| StoreError::WriterStopped("the writer thread exited mid-commit".into()))?
+    }
+
+    /// Stops the writer after the queued transactions and flushes the projections.
+    pub fn close(&self) -> Result<()> {
+        self.inner.jobs.lock().take();
+        if let Some(handle) = self.inner.writer.lock().take() {
+            let _ = handle.join();
+        }
+        self.inner.backend.flush()
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let counts: Counts = match self.inner.backend.get(keys::STATS)? {
+            Some(bytes) => serde_json::from_slice(&bytes)?,
+            None => Counts::default(),
+        };
+        let head = self.head();
+        Ok(Stats {
+            transactions: counts.transactions,
+            changes: counts.changes,
+            entities: counts.entities,
+            head_seq: head.seq,
+            head_hash: head.hash,
+        })
+    }
+
+    /// SHA-256 over every projection key and value in key order: equal digests mean equal
+    /// projections, byte for byte.
+    pub fn digest(&self) -> Result<Hash> {
+        digest_of(self.inner.backend.as_ref())
+    }
+
+    /// Drops every projection and rebuilds it from the journal; returns the new digest.
+    /// `progress` is called with the sequence reached.
+    pub fn rebuild(&self, progress: impl FnMut(u64)) -> Result<Hash> {
+        let _exclusive = self.inner.exclusive.write();
+        self.inner.backend.clear()?;
+        catch_up(&self.inner.dir, self.inner.backend.as_ref(), &self.inner.schema, None, 0, progress)?;
+        self.inner.backend.flush()?;
+        self.digest()
+    }
+
+    /// Replays the journal into memory and returns that digest, leaving this store as it is.
+    pub fn replay_digest(&self, progress: impl FnMut(u64)) -> Result<Hash> {
+        let memory = MemoryBackend::new();
+        catch_up(&self.inner.dir, &memory, &self.inner.schema, None, 0, progress)?;
+        digest_of(&memory)
+    }
+
+    /// Writes a new data directory holding this store as it stood at sequence `as_of_seq`:
+    /// the journal's first `as_of_seq` transactions byte for byte (so its chain verifies),
+    /// the keys, and projections rebuilt from them.
+    pub fn materialise(&self, as_of_seq: u64, into: &Path, mut progress: impl FnMut(u64)) -> Result<Hash> {
+        if into.exists() && fs::read_dir(into).map_err(StoreError::io(into))?.next().is_some() {
+            return Err(StoreError::Corrupt { path: into.to_path_buf(), reason: "the target directory is not empty".into() });
+        }
+        fs::create_dir_all(into).map_err(StoreError::io(into))?;
+        check_format(into)?;
+        {
+            let (mut writer, _) = JournalWriter::open(&journal_dir(into))?;
+            let mut reader = JournalReader::open(&journal_dir(&self.inner.dir))?;
+            let mut chunk: Vec<Vec<u8>> = Vec::new();
+            while let Some(frame) = reader.next_frame()? {
+                if frame.seq > as_of_seq {
+                    break;
+                }
+                chunk.push(frame.payload);
+                if chunk.len() >= REPLAY_BATCH {
+                    writer.append(&chunk)?;
+                    chunk.clear();
+                    progress(frame.seq);
+                }
+            }
+            if !chunk.is_empty() {
+                writer.append(&chunk)?;
+            }
+        }
+        self.inner.vault.read().copy_to(&into.join("keys"))?;
+        let target = Store::open(into, StoreOptions { schema: Some(Arc::clone(&self.inner.schema)), ..Default::default() })?;
+        let digest = target.digest()?;
+        target.close()?;
+        Ok(digest)
+    }
+
+    /// The sequence that was the head at recorded time `at` (0 before the first transaction).
+    pub fn seq_at(&self, at: Timestamp) -> Result<u64> {
+        let upper = keys::recorded(at);
+        Ok(match self.inner.backend.last_at_or_before(keys::RECORDED_PREFIX, &upper)? {
+            Some((_, v)) => u64::from_be_bytes(v.as_slice().try_into().unwrap_or_default()),
+            None => 0,
+        })
+    }
+
+    /// Facts of a committed transaction.
+    pub fn transaction_meta(&self, seq: u64) -> Result<Option<TxMeta>> {
+        match self.inner.backend.get(&keys::transaction(seq))? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        self.inner.backend.as_ref()
+    }
+
+    /// Reads committed transactions after `after`, at most `limit`, in sequence order.
+    pub fn transactions(&self, after: u64, limit: usize) -> Result<Vec<pole_model::Transaction>> {
+        let head = self.head().seq;
+        if after >= head || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = match self.transaction_meta(after + 1)? {
+            Some(meta) => meta.location,
+            None => return Err(StoreError::Journal(format!("no index entry for seq {}", after + 1))),
+        };
+        let mut reader = JournalReader::open_at(&journal_dir(&self.inner.dir), start)?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(frame) = reader.next_frame()? else { break };
+            if frame.seq > head {
+                break;
+            }
+            out.push(decode_transaction(&frame.payload, frame.seq)?);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.jobs.lock().take();
+        if let Some(handle) = self.writer.lock().take() {
+            let _ = handle.join();
+        }
+        if let Err(e) = self.backend.flush() {
+            tracing::warn!(error = %e, "flushing projections on close failed; they will be re-applied from the journal");
+        }
+    }
+}
+
+fn applied_seq(backend: &dyn Backend) -> Result<u64> {
+    Ok(match backend.get(keys::APPLIED)? {
+        Some(bytes) => u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+            path: PathBuf::from("projections"),
+            reason: "unreadable applied sequence".into(),
+        })?),
+        None => 0,
+    })
+}
+
+pub(crate) fn digest_of(backend: &dyn Backend) -> Result<Hash> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for item in backend.iter_all() {
+        let (k, v) = item?;
+        hasher.update((k.len() as u64).to_le_bytes());
+        hasher.update(&k);
+        hasher.update((v.len() as u64).to_le_bytes());
+        hasher.update(&v);
+    }
+    Ok(Hash(hasher.finalize().into()))
+}
+
+/// Applies journal transactions after `applied` to `backend`, in batches. With a vault,
+/// erasures found on the way destroy their keys (an erasure whose key deletion was cut short
+/// by a crash completes here).
+fn catch_up(
+    dir: &Path,
+    backend: &dyn Backend,
+    schema: &SchemaRegistry,
+    vault: Option<&Arc<RwLock<Vault>>>,
+    applied: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<()> {
+    let journal = journal_dir(dir);
+    let mut reader = match applied {
+        0 => JournalReader::open(&journal)?,
+        seq => match backend.get(&keys::transaction(seq))? {
+            Some(bytes) => JournalReader::open_at(&journal, serde_json::from_slice::<TxMeta>(&bytes)?.location)?,
+            None => JournalReader::open(&journal)?,
+        },
+    };
+    let mut stage = Stage::new(backend);
+    let mut in_stage = 0;
+    while let Some(frame) = reader.next_frame()? {
+        if frame.seq <= applied {
+            continue;
+        }
+        let tx = decode_transaction(&frame.payload, frame.seq)?;
+        stage.apply_transaction(schema, &tx, frame.hash, frame.location)?;
+        if let Some(vault) = vault {
+            for change in &tx.changes {
+                if matches!(change.op, ChangeOp::Erase { .. }) {
+                    vault.write().destroy(&change.entity)?;
+                }
+            }
+        }
+        in_stage += 1;
+        if in_stage >= REPLAY_BATCH {
+            backend.apply(std::mem::replace(&mut stage, Stage::new(backend)).into_batch()?)?;
+            in_stage = 0;
+            progress(frame.seq);
+        }
+    }
+    backend.apply(stage.into_batch()?)?;
+    Ok(())
+}
+

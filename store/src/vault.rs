@@ -1,0 +1,323 @@
+//! The key vault: one data key per entity that holds identifiable values, and the sealing of
+//! those values. Erasure deletes an entity's key, which makes every copy of its identifiable
+//! values unreadable (journal, history, projections, exports) while the journal's bytes, and
+//! so its hash chain, stay exactly as they were.
+//!
+//! Sealed forms (never confused with plain values, which the schema keeps scalar and the
+//! model keeps from starting with `sealed:`):
+//! - attribute: `{"sealed": "<base64 nonce+ciphertext>", "token": "<blind index token>"}`
+//! - identifier value: `sealed:<token>:<base64 nonce+ciphertext>`
+//!
+//! The token is a keyed hash of the normalised value, so indexes can be rebuilt from the
+//! journal without the plaintext and hold none themselves.
+//!
+//! File `keys/vault`: header `"POLEVLT1"`, the 32-byte index key and its CRC, then records
+//! `id_len:u8 id key:[32] crc:u32`. Adding keys appends and syncs; erasing rewrites the file
+//! without the key and renames it into place.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
+use pole_model::{EntityId, Identifier, SEALED_PREFIX};
+use rand::RngCore;
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::journal::sync_dir;
+use crate::{Result, StoreError};
+
+const MAGIC: &[u8; 8] = b"POLEVLT1";
+
+pub type DataKey = [u8; 32];
+
+/// Keys by entity, mirrored in memory.
+#[derive(Debug)]
+pub struct Vault {
+    path: PathBuf,
+    index_key: DataKey,
+    keys: HashMap<EntityId, DataKey>,
+}
+
+impl Vault {
+    /// Opens `dir/vault`, creating it with a fresh index key.
+    pub fn open(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        let path = dir.join("vault");
+        if !path.exists() {
+            let mut index_key = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut index_key);
+            let vault = Vault { path, index_key, keys: HashMap::new() };
+            vault.rewrite()?;
+            return Ok(vault);
+        }
+        let bytes = fs::read(&path).map_err(StoreError::io(&path))?;
+        let corrupt = |reason: &str| StoreError::Corrupt { path: path.clone(), reason: format!("key vault: {reason}") };
+        if bytes.len() < 44 || &bytes[..8] != MAGIC {
+            return Err(corrupt("bad header"));
+        }
+        let index_key: DataKey = bytes[8..40].try_into().map_err(|_| corrupt("bad header"))?;
+        if crc32c::crc32c(&index_key).to_le_bytes() != bytes[40..44] {
+            return Err(corrupt("index key checksum mismatch"));
+        }
+        let mut keys = HashMap::new();
+        let mut at = 44;
+        while at < bytes.len() {
+            let id_len = bytes[at] as usize;
+            let end = at + 1 + id_len + 32 + 4;
+            if end > bytes.len() {
+                // An append cut short by a crash: its key was never used by a durable transaction.
+                tracing::warn!(vault = %path.display(), bytes = bytes.len() - at, "ignoring an interrupted key append");
+                break;
+            }
+            let body = &bytes[at..end - 4];
+            if crc32c::crc32c(body).to_le_bytes() != bytes[end - 4..end] {
+                return Err(corrupt(&format!("record at byte {at} fails its checksum")));
+            }
+            let id = std::str::from_utf8(&body[1..1 + id_len])
+                .ok()
+                .and_then(|s| EntityId::new(s).ok())
+                .ok_or_else(|| corrupt(&format!("record at byte {at} has a bad entity id")))?;
+            let key: DataKey = body[1 + id_len..].try_into().map_err(|_| corrupt("bad key length"))?;
+            keys.insert(id, key);
+            at = end;
+        }
+        Ok(Vault { path, index_key, keys })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn key(&self, id: &EntityId) -> Option<&DataKey> {
+        self.keys.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// A fresh random key (not yet stored).
+    pub fn new_key() -> DataKey {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        key
+    }
+
+    /// Appends keys durably; called before the journal write that uses them.
+    pub fn add(&mut self, new_keys: &[(EntityId, DataKey)]) -> Result<()> {
+        if new_keys.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(new_keys.len() * 100);
+        for (id, key) in new_keys {
+            let start = buf.len();
+            buf.push(id.as_str().len() as u8);
+            buf.extend_from_slice(id.as_str().as_bytes());
+            buf.extend_from_slice(key);
+            let crc = crc32c::crc32c(&buf[start..]);
+            buf.extend_from_slice(&crc.to_le_bytes());
+        }
+        let mut file = OpenOptions::new().append(true).open(&self.path).map_err(StoreError::io(&self.path))?;
+        file.write_all(&buf).and_then(|()| file.sync_data()).map_err(StoreError::io(&self.path))?;
+        for (id, key) in new_keys {
+            self.keys.insert(id.clone(), *key);
+        }
+        Ok(())
+    }
+
+    /// Destroys an entity's key. Returns whether there was one.
+    pub fn destroy(&mut self, id: &EntityId) -> Result<bool> {
+        if self.keys.remove(id).is_none() {
+            return Ok(false);
+        }
+        self.rewrite()?;
+        Ok(true)
+    }
+
+    fn rewrite(&self) -> Result<()> {
+        let mut buf = Vec::with_capacity(44 + self.keys.len() * 100);
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&self.index_key);
+        buf.extend_from_slice(&crc32c::crc32c(&self.index_key).to_le_bytes());
+        let mut ids: Vec<&EntityId> = self.keys.keys().collect();
+        ids.sort();
+        for id in ids {
+            let start = buf.len();
+            buf.push(id.as_str().len() as u8);
+            buf.extend_from_slice(id.as_str().as_bytes());
+            buf.extend_from_slice(&self.keys[id]);
+            let crc = crc32c::crc32c(&buf[start..]);
+            buf.extend_from_slice(&crc.to_le_bytes());
+        }
+        let tmp = self.path.with_extension("tmp");
+        let mut file = File::create(&tmp).map_err(StoreError::io(&tmp))?;
+        file.write_all(&buf).and_then(|()| file.sync_all()).map_err(StoreError::io(&tmp))?;
+        fs::rename(&tmp, &self.path).map_err(StoreError::io(&self.path))?;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Copies the vault file to another directory (materialising a store elsewhere).
+    pub fn copy_to(&self, dir: &Path) -> Result<()> {
+        fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        let target = dir.join("vault");
+        fs::copy(&self.path, &target).map_err(StoreError::io(&target))?;
+        Ok(())
+    }
+
+    /// The blind index token of a normalised value in a named domain (a search key or an
+    /// identifier system).
+    pub fn token(&self, domain: &str, normalised: &str) -> Result<String> {
+        blind_token(&self.index_key, domain, normalised)
+    }
+}
+
+pub fn blind_token(index_key: &DataKey, domain: &str, normalised: &str) -> Result<String> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(index_key)
+        .map_err(|e| StoreError::Vault(format!("index key: {e}")))?;
+    mac.update(domain.as_bytes());
+    mac.update(&[0]);
+    mac.update(normalised.as_bytes());
+    Ok(hex::encode(&mac.finalize().into_bytes()[..16]))
+}
+
+fn aad(entity: &EntityId, field: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(entity.as_str().len() + field.len() + 1);
+    aad.extend_from_slice(entity.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(field.as_bytes());
+    aad
+}
+
+fn seal_bytes(key: &DataKey, entity: &EntityId, field: &str, plain: &[u8]) -> Result<String> {
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
+    let mut nonce = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad(entity, field) })
+        .map_err(|_| StoreError::Vault("encryption failed".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    Ok(B64.encode(out))
+}
+
+fn open_bytes(key: &DataKey, entity: &EntityId, field: &str, sealed: &str) -> Option<Vec<u8>> {
+    let bytes = B64.decode(sealed).ok()?;
+    if bytes.len() < 12 {
+        return None;
+    }
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
+    cipher.decrypt(Nonce::from_slice(&bytes[..12]), Payload { msg: &bytes[12..], aad: &aad(entity, field) }).ok()
+}
+
+/// Seals an attribute value of `entity`.
+pub fn seal_value(key: &DataKey, entity: &EntityId, attribute: &str, value: &Value, token: Option<String>) -> Result<Value> {
+    let plain = serde_json::to_vec(value)?;
+    let mut sealed = serde_json::Map::new();
+    sealed.insert("sealed".into(), Value::String(seal_bytes(key, entity, attribute, &plain)?));
+    if let Some(token) = token {
+        sealed.insert("token".into(), Value::String(token));
+    }
+    Ok(Value::Object(sealed))
+}
+
+pub fn is_sealed_value(value: &Value) -> bool {
+    matches!(value, Value::Object(map) if map.contains_key("sealed"))
+}
+
+/// The blind token a sealed value carries.
+pub fn sealed_value_token(value: &Value) -> Option<&str> {
+    match value {
+        Value::Object(map) => map.get("token").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Opens a sealed attribute value; `None` when the key is gone (erased) or it does not open.
+pub fn open_value(key: Option<&DataKey>, entity: &EntityId, attribute: &str, value: &Value) -> Option<Value> {
+    let Value::Object(map) = value else { return Some(value.clone()) };
+    let Some(sealed) = map.get("sealed").and_then(Value::as_str) else { return Some(value.clone()) };
+    let plain = open_bytes(key?, entity, attribute, sealed)?;
+    serde_json::from_slice(&plain).ok()
+}
+
+/// Seals an identifier's value; its token goes in the clear so the index can use it.
+pub fn seal_identifier(key: &DataKey, entity: &EntityId, identifier: &Identifier, token: &str) -> Result<Identifier> {
+    let sealed = seal_bytes(key, entity, &identifier.system, identifier.value.as_bytes())?;
+    Ok(Identifier { system: identifier.system.clone(), value: format!("{SEALED_PREFIX}{token}:{sealed}") })
+}
+
+/// The token of a sealed identifier value.
+pub fn sealed_identifier_token(identifier: &Identifier) -> Option<&str> {
+    identifier.value.strip_prefix(SEALED_PREFIX).and_then(|rest| rest.split_once(':')).map(|(token, _)| token)
+}
+
+/// Opens a sealed identifier; plain identifiers come back as they are, `None` when erased.
+pub fn open_identifier(key: Option<&DataKey>, entity: &EntityId, identifier: &Identifier) -> Option<Identifier> {
+    let Some(rest) = identifier.value.strip_prefix(SEALED_PREFIX) else { return Some(identifier.clone()) };
+    let (_, sealed) = rest.split_once(':')?;
+    let plain = open_bytes(key?, entity, &identifier.system, sealed)?;
+    Some(Identifier { system: identifier.system.clone(), value: String::from_utf8(plain).ok()? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seal_and_open() {
+        let key = Vault::new_key();
+        let id = EntityId::new("p1").unwrap();
+        let sealed = seal_value(&key, &id, "family_name", &json!("Smith"), Some("t".into())).unwrap();
+        assert!(is_sealed_value(&sealed));
+        assert!(!sealed.to_string().contains("Smith"));
+        assert_eq!(open_value(Some(&key), &id, "family_name", &sealed), Some(json!("Smith")));
+        // Bound to its place: the same ciphertext does not open as another field or entity.
+        assert_eq!(open_value(Some(&key), &id, "given_name", &sealed), None);
+        assert_eq!(open_value(Some(&key), &EntityId::new("p2").unwrap(), "family_name", &sealed), None);
+        assert_eq!(open_value(None, &id, "family_name", &sealed), None);
+        assert_eq!(open_value(None, &id, "gender", &json!("1")), Some(json!("1")));
+
+        let ident = Identifier::new("nhs-number", "9434765919");
+        let sealed = seal_identifier(&key, &id, &ident, "tok").unwrap();
+        assert!(!sealed.value.contains("9434765919"));
+        assert_eq!(sealed_identifier_token(&sealed), Some("tok"));
+        assert_eq!(open_identifier(Some(&key), &id, &sealed), Some(ident));
+    }
+
+    #[test]
+    fn keys_survive_reopen_and_destroy_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = EntityId::new("a").unwrap();
+        let b = EntityId::new("b").unwrap();
+        let mut vault = Vault::open(dir.path()).unwrap();
+        let token = vault.token("family_name", "SMITH").unwrap();
+        vault.add(&[(a.clone(), Vault::new_key()), (b.clone(), Vault::new_key())]).unwrap();
+        let key_a = *vault.key(&a).unwrap();
+        drop(vault);
+        let mut vault = Vault::open(dir.path()).unwrap();
+        assert_eq!(vault.token("family_name", "SMITH").unwrap(), token);
+        assert_eq!(vault.key(&a), Some(&key_a));
+        assert!(vault.destroy(&a).unwrap());
+        drop(vault);
+        let vault = Vault::open(dir.path()).unwrap();
+        assert_eq!(vault.key(&a), None);
+        assert!(vault.key(&b).is_some());
+        let raw = fs::read(dir.path().join("vault")).unwrap();
+        assert!(!raw.windows(32).any(|w| w == key_a), "the destroyed key is gone from the file");
+    }
+}
