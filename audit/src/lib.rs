@@ -176,7 +176,10 @@ mod tests {
 
     #[test]
     fn chains_are_domain_separated() {
-        assert_ne!(chain_hash(Chain::Journal, &Hash::GENESIS, b"x"), chain_hash(Chain::AccessLog, &Hash::GENESIS, b"x"));
+        assert_ne!(
+            chain_hash(Chain::Journal, &Hash::GENESIS, b"x"),
+            chain_hash(Chain::AccessLog, &Hash::GENESIS, b"x")
+        );
     }
 
     #[test]

@@ -70,11 +70,9 @@ impl Delta {
         let names: BTreeSet<&String> = before.attributes.keys().chain(after.attributes.keys()).collect();
         for name in names {
             match (before.attributes.get(name), after.attributes.get(name)) {
-                (old, Some(new)) if old != Some(new) => ops.push(FieldOp::Set {
-                    attribute: name.clone(),
-                    before: old.cloned(),
-                    after: new.clone(),
-                }),
+                (old, Some(new)) if old != Some(new) => {
+                    ops.push(FieldOp::Set { attribute: name.clone(), before: old.cloned(), after: new.clone() })
+                }
                 (Some(old), None) => ops.push(FieldOp::Unset { attribute: name.clone(), before: old.clone() }),
                 _ => {}
             }

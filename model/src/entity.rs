@@ -265,10 +265,8 @@ pub struct HistoryEntry {
 /// with `valid time <= valid_at` (all of them when `valid_at` is `None`). `None` means the
 /// entity did not exist under those conditions.
 pub fn fold(history: &[HistoryEntry], valid_at: Option<Timestamp>) -> Result<Option<EntityState>, ApplyError> {
-    let mut entries: Vec<&HistoryEntry> = history
-        .iter()
-        .filter(|e| valid_at.is_none_or(|at| e.change.valid_time_or(e.recorded_at) <= at))
-        .collect();
+    let mut entries: Vec<&HistoryEntry> =
+        history.iter().filter(|e| valid_at.is_none_or(|at| e.change.valid_time_or(e.recorded_at) <= at)).collect();
     entries.sort_by(|a, b| {
         fold_order((&a.change, a.seq, a.change_idx, a.recorded_at), (&b.change, b.seq, b.change_idx, b.recorded_at))
     });
@@ -299,12 +297,7 @@ mod tests {
             change_idx: 0,
             recorded_at: Timestamp::from_micros(seq as i64 * 1_000_000_000_000),
             council: Some("305".into()),
-            change: Change {
-                entity: id("p1"),
-                valid_time: valid.map(|v| Timestamp::parse(v).unwrap()),
-                row: None,
-                op,
-            },
+            change: Change { entity: id("p1"), valid_time: valid.map(|v| Timestamp::parse(v).unwrap()), row: None, op },
         }
     }
 
@@ -315,9 +308,27 @@ mod tests {
     #[test]
     fn create_update_link_fold() {
         let history = vec![
-            entry(1, None, ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: set("family_name", json!("Smith")) }),
+            entry(
+                1,
+                None,
+                ChangeOp::Create {
+                    kind: Kind::Person,
+                    entity_type: "person".into(),
+                    delta: set("family_name", json!("Smith")),
+                },
+            ),
             entry(2, None, ChangeOp::Update { delta: set("family_name", json!("Smyth")) }),
-            entry(3, None, ChangeOp::Link { role: "resides_at".into(), to: id("a1"), valid_from: None, valid_to: None, attributes: BTreeMap::new() }),
+            entry(
+                3,
+                None,
+                ChangeOp::Link {
+                    role: "resides_at".into(),
+                    to: id("a1"),
+                    valid_from: None,
+                    valid_to: None,
+                    attributes: BTreeMap::new(),
+                },
+            ),
         ];
         let state = fold(&history, None).unwrap().unwrap();
         assert_eq!(state.version, 3);
@@ -330,7 +341,11 @@ mod tests {
     fn late_recorded_change_loses_to_later_valid_time() {
         // seq 2 says the address changed in 2024; seq 3 arrives late saying what held in 2023.
         let history = vec![
-            entry(1, Some("2020-01-01"), ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: set("gender", json!("1")) }),
+            entry(
+                1,
+                Some("2020-01-01"),
+                ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: set("gender", json!("1")) },
+            ),
             entry(2, Some("2024-06-01"), ChangeOp::Update { delta: set("gender", json!("2")) }),
             entry(3, Some("2023-01-01"), ChangeOp::Update { delta: set("gender", json!("9")) }),
         ];
@@ -344,7 +359,11 @@ mod tests {
 
     #[test]
     fn create_twice_is_refused() {
-        let create = entry(1, None, ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: Delta::default() });
+        let create = entry(
+            1,
+            None,
+            ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: Delta::default() },
+        );
         let ctx = ChangeContext { seq: 1, recorded_at: create.recorded_at, council: None };
         let state = apply_change(None, &create.change, ctx).unwrap();
         assert_eq!(apply_change(Some(state), &create.change, ctx), Err(ApplyError::AlreadyExists(id("p1"))));
@@ -352,7 +371,11 @@ mod tests {
 
     #[test]
     fn status_changes() {
-        let mut history = vec![entry(1, None, ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: Delta::default() })];
+        let mut history = vec![entry(
+            1,
+            None,
+            ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: Delta::default() },
+        )];
         history.push(entry(2, None, ChangeOp::Merge { into: id("p2") }));
         assert_eq!(fold(&history, None).unwrap().unwrap().status, Status::Merged { into: id("p2") });
         history.push(entry(3, None, ChangeOp::Unmerge));

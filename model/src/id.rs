@@ -58,10 +58,7 @@ impl Identifier {
     pub fn check_shape(&self) -> Result<(), ModelError> {
         let system_ok = !self.system.is_empty()
             && self.system.len() <= 128
-            && self
-                .system
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'));
+            && self.system.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'));
         if !system_ok {
             return Err(ModelError::BadIdentifierSystem(self.system.clone()));
         }

@@ -40,9 +40,6 @@ impl FromStr for Kind {
     type Err = ModelError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| ModelError::UnknownKind(s.to_owned()))
+        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| ModelError::UnknownKind(s.to_owned()))
     }
 }

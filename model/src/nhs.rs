@@ -27,11 +27,7 @@ pub fn normalise_nhs_number(text: &str) -> Result<String, NhsNumberError> {
     if digits.len() != 10 {
         return Err(NhsNumberError::WrongLength(digits.len()));
     }
-    let sum: u32 = digits[..9]
-        .iter()
-        .zip((2..=10u32).rev())
-        .map(|(&d, w)| u32::from(d) * w)
-        .sum();
+    let sum: u32 = digits[..9].iter().zip((2..=10u32).rev()).map(|(&d, w)| u32::from(d) * w).sum();
     let check = match 11 - (sum % 11) {
         11 => 0,
         10 => return Err(NhsNumberError::BadCheckDigit),
@@ -46,11 +42,7 @@ pub fn normalise_nhs_number(text: &str) -> Result<String, NhsNumberError> {
 /// Computes the check digit for nine leading digits, or `None` when no check digit exists
 /// (remainder 10). Used by generators of synthetic data.
 pub fn nhs_check_digit(first_nine: &[u8; 9]) -> Option<u8> {
-    let sum: u32 = first_nine
-        .iter()
-        .zip((2..=10u32).rev())
-        .map(|(&d, w)| u32::from(d) * w)
-        .sum();
+    let sum: u32 = first_nine.iter().zip((2..=10u32).rev()).map(|(&d, w)| u32::from(d) * w).sum();
     match 11 - (sum % 11) {
         11 => Some(0),
         10 => None,

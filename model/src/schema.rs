@@ -383,10 +383,9 @@ impl SchemaRegistry {
 
     /// Checks an identifier against its system and returns it in canonical form.
     pub fn check_identifier(&self, identifier: &Identifier) -> Result<Identifier, FieldError> {
-        identifier.check_shape().map_err(|e| FieldError::BadIdentifier {
-            system: identifier.system.clone(),
-            reason: e.to_string(),
-        })?;
+        identifier
+            .check_shape()
+            .map_err(|e| FieldError::BadIdentifier { system: identifier.system.clone(), reason: e.to_string() })?;
         let system = self.identifier_system(&identifier.system)?;
         let value = match system.check {
             Some(IdentifierCheck::NhsNumber) => {

@@ -76,9 +76,6 @@ pub(crate) fn local_form(dialect: Dialect, attribute: Coded, code: &str) -> Opti
     }
 }
 
-pub(crate) const PRIMARY_CLIENT_GROUPS: &[(&str, u32)] =
-    &[("PHYS", 45), ("PHYS_SENSORY", 4), ("MH", 14), ("MH_DEMENTIA", 16), ("LD", 14), ("SUBSTANCE", 3), ("OTHER_VULNERABLE", 4)];
-
 pub(crate) const PRIMARY_SUPPORT_REASONS: &[(&str, u32)] = &[
     ("PHYSICAL", 10),
     ("PHYSICAL_PERSONAL", 40),
@@ -96,8 +93,13 @@ pub(crate) const PRIMARY_SUPPORT_REASONS: &[(&str, u32)] = &[
     ("SOCIAL_ISOLATION", 2),
 ];
 
-pub(crate) const CONCLUSIONS: &[(&str, u32)] =
-    &[("SUBSTANTIATED", 30), ("PARTLY_SUBSTANTIATED", 15), ("NOT_SUBSTANTIATED", 28), ("INCONCLUSIVE", 20), ("CEASED", 7)];
+pub(crate) const CONCLUSIONS: &[(&str, u32)] = &[
+    ("SUBSTANTIATED", 30),
+    ("PARTLY_SUBSTANTIATED", 15),
+    ("NOT_SUBSTANTIATED", 28),
+    ("INCONCLUSIVE", 20),
+    ("CEASED", 7),
+];
 
 /// The primary client group a primary support reason corresponds to, so a person's
 /// safeguarding record agrees with their care record.

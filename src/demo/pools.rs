@@ -67,6 +67,16 @@ impl<T> Recent<T> {
         }
     }
 
+    /// Removes and returns the item with this serial.
+    pub(crate) fn take(&mut self, serial: u64) -> Option<T> {
+        let slot = self.slots.get_mut((serial % self.cap) as usize)?;
+        if slot.as_ref().is_some_and(|(s, _)| *s == serial) {
+            slot.take().map(|(_, item)| item)
+        } else {
+            None
+        }
+    }
+
     /// A uniformly chosen occupied slot, with its serial.
     pub(crate) fn random<R: Rng>(&self, rng: &mut R) -> Option<(u64, &T)> {
         if self.slots.is_empty() {
@@ -112,6 +122,11 @@ impl<T> Agenda<T> {
         self.items.first_key_value().is_some_and(|((due, _), _)| *due <= today)
     }
 
+    /// How many follow-ups are due, counting no further than `limit`.
+    pub(crate) fn due_count(&self, today: NaiveDate, limit: usize) -> usize {
+        self.items.keys().take(limit).take_while(|(due, _)| *due <= today).count()
+    }
+
     pub(crate) fn pop_due(&mut self, today: NaiveDate) -> Option<(NaiveDate, T)> {
         if !self.has_due(today) {
             return None;
@@ -132,6 +147,8 @@ mod tests {
         let serials: Vec<u64> = (0..5).map(|i| ring.push(i)).collect();
         assert_eq!(ring.get(serials[0]), None);
         assert_eq!(ring.get(serials[4]), Some(&4));
+        assert_eq!(ring.take(serials[4]), Some(4));
+        assert_eq!(ring.get(serials[4]), None);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         assert!(ring.random(&mut rng).is_some_and(|(_, v)| *v >= 2));
     }
@@ -143,6 +160,7 @@ mod tests {
         agenda.schedule(d(5), "b");
         agenda.schedule(d(9), "c");
         agenda.schedule(d(1), "a");
+        assert_eq!(agenda.due_count(d(6), 10), 2);
         assert_eq!(agenda.pop_due(d(3)), Some((d(1), "a")));
         assert_eq!(agenda.pop_due(d(3)), None);
         assert_eq!(agenda.pop_due(d(30)), Some((d(5), "b")));

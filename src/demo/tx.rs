@@ -1,7 +1,7 @@
 //! Building one transaction: local refs, source rows, valid times, and what to remember
 //! about its entities once the store has assigned their ids.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use pole_model::{EntityId, Identifier, Timestamp};
@@ -100,6 +100,7 @@ pub(crate) struct Tx {
     pub bad_nhs: Vec<usize>,
     ref_counts: BTreeMap<&'static str, u32>,
     row: Option<u64>,
+    claims: BTreeSet<(&'static str, usize, u64)>,
 }
 
 impl Tx {
@@ -113,7 +114,16 @@ impl Tx {
             bad_nhs: Vec::new(),
             ref_counts: BTreeMap::new(),
             row: None,
+            claims: BTreeSet::new(),
         }
+    }
+
+    /// Claims a remembered person (council, serial) for one kind of change in this
+    /// transaction; false if already claimed. The generator's memory of a person is only
+    /// updated on commit, so without this one file could move a person twice from the same
+    /// address, or record a death twice.
+    pub(crate) fn claim(&mut self, what: &'static str, council: usize, serial: u64) -> bool {
+        self.claims.insert((what, council, serial))
     }
 
     pub(crate) fn len(&self) -> usize {

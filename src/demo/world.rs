@@ -88,7 +88,6 @@ pub(crate) struct Profile {
 #[derive(Debug, Clone)]
 pub(crate) enum PersonEdit {
     Home(Home),
-    Carer(Handle),
     Concern,
     Died,
     NhsRecorded,
@@ -226,11 +225,6 @@ impl World {
             PersonEdit::Home(mut home) => {
                 if home.place.resolve(refs) {
                     person.home = Some(home);
-                }
-            }
-            PersonEdit::Carer(mut carer) => {
-                if carer.resolve(refs) {
-                    person.carer = Some(carer);
                 }
             }
             PersonEdit::Concern => person.concerns += 1,

@@ -117,12 +117,18 @@ impl SegmentReader {
             reason: "journal segment header is truncated".into(),
         })?;
         if &header[..7] != SEGMENT_MAGIC {
-            return Err(StoreError::Corrupt { path: path.to_path_buf(), reason: "not a pole-ods journal segment".into() });
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "not a pole-ods journal segment".into(),
+            });
         }
         if header[7] > SEGMENT_VERSION {
             return Err(StoreError::Corrupt {
                 path: path.to_path_buf(),
-                reason: format!("journal segment format {} is newer than this pole-ods reads ({SEGMENT_VERSION})", header[7]),
+                reason: format!(
+                    "journal segment format {} is newer than this pole-ods reads ({SEGMENT_VERSION})",
+                    header[7]
+                ),
             });
         }
         let first_seq = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
@@ -298,7 +304,14 @@ impl JournalWriter {
         }
         let mut file = file;
         file.seek(SeekFrom::Start(valid_len)).map_err(StoreError::io(&last_path))?;
-        let writer = JournalWriter { dir: dir.to_path_buf(), file, segment_first_seq: last_first, len: valid_len, head, failed: None };
+        let writer = JournalWriter {
+            dir: dir.to_path_buf(),
+            file,
+            segment_first_seq: last_first,
+            len: valid_len,
+            head,
+            failed: None,
+        };
         Ok((writer, recovery))
     }
 
@@ -315,7 +328,8 @@ impl JournalWriter {
 
     fn create_segment(dir: &Path, first_seq: u64, head: JournalHead) -> Result<Self> {
         let path = segment_path(dir, first_seq);
-        let mut file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(StoreError::io(&path))?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(StoreError::io(&path))?;
         let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN as usize);
         header.extend_from_slice(SEGMENT_MAGIC);
         header.push(SEGMENT_VERSION);
@@ -361,7 +375,11 @@ impl JournalWriter {
             let hash = chain_hash(Chain::Journal, &head.hash, payload);
             let offset = self.len + buf.len() as u64;
             encode_frame(&mut buf, seq, &head.hash, &hash, payload);
-            pending.push(PendingFrame { seq, hash, location: FrameLocation { segment: self.segment_first_seq, offset } });
+            pending.push(PendingFrame {
+                seq,
+                hash,
+                location: FrameLocation { segment: self.segment_first_seq, offset },
+            });
             head = JournalHead { seq, hash };
         }
         let path = segment_path(&self.dir, self.segment_first_seq);
@@ -408,9 +426,10 @@ impl JournalReader {
     /// Starts at `location` (a frame boundary from the transaction index).
     pub fn open_at(dir: &Path, location: FrameLocation) -> Result<Self> {
         let segments = list_segments(dir)?;
-        let segment_idx = segments.iter().position(|(first, _)| *first == location.segment).ok_or_else(|| {
-            StoreError::Journal(format!("no journal segment starts at seq {}", location.segment))
-        })?;
+        let segment_idx = segments
+            .iter()
+            .position(|(first, _)| *first == location.segment)
+            .ok_or_else(|| StoreError::Journal(format!("no journal segment starts at seq {}", location.segment)))?;
         let mut reader = SegmentReader::open(&segments[segment_idx].1)?;
         reader.seek(location.offset)?;
         Ok(JournalReader { segments, segment_idx, current: Some(reader) })

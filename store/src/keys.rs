@@ -179,6 +179,18 @@ pub fn idempotency(key: &str) -> Vec<u8> {
     join("x/", &[key.as_bytes()])
 }
 
+/// The smallest key greater than every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
 /// The entity id at the end of an index key (after the last `\0`).
 pub fn trailing_id(key: &[u8]) -> Option<EntityId> {
     let pos = key.iter().rposition(|b| *b == 0)?;

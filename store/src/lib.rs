@@ -34,6 +34,6 @@ pub use prepare::MAX_CHANGES;
 pub use projection::{Counts, TxMeta};
 pub use read::{AsOf, LinkView, ReadAt, Version};
 pub use request::{ChangeRequest, OpRequest, Target, TransactionRequest};
-pub use store::{BackendKind, Stats, Store, StoreOptions, FORMAT_VERSION};
+pub use store::{BackendKind, PendingCommit, Stats, Store, StoreOptions, FORMAT_VERSION};
 pub use verify::{verify, VerifyReport};
 pub use writer::Head;

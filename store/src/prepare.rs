@@ -117,7 +117,13 @@ impl Tx<'_, '_, '_> {
         match target {
             Target::Entity(id) => Ok(id.clone()),
             Target::Ref(name) => self.refs.get(name).cloned().ok_or_else(|| {
-                Rejection::invalid(idx, op, target, None, format!("ref {name:?} is not created earlier in this transaction"))
+                Rejection::invalid(
+                    idx,
+                    op,
+                    target,
+                    None,
+                    format!("ref {name:?} is not created earlier in this transaction"),
+                )
             }),
         }
     }
@@ -198,7 +204,8 @@ impl Tx<'_, '_, '_> {
 
     fn new_id(&mut self) -> Result<EntityId> {
         let when = UNIX_EPOCH + Duration::from_micros(self.ctx.recorded_at.micros().max(0) as u64);
-        let ulid = self.ctx.ids.generate_from_datetime(when).map_err(|e| StoreError::Journal(format!("id generator: {e}")))?;
+        let ulid =
+            self.ctx.ids.generate_from_datetime(when).map_err(|e| StoreError::Journal(format!("id generator: {e}")))?;
         EntityId::new(ulid.to_string()).map_err(|e| StoreError::Journal(e.to_string()))
     }
 
@@ -223,8 +230,13 @@ impl Tx<'_, '_, '_> {
                     Ok(()) => {}
                     Err((field, reason)) => return Ok(Err(invalid(Some(&field), reason))),
                 }
-                if let Some((name, _)) = def.attributes.iter().find(|(n, a)| a.required && !fields.attributes.contains_key(*n)) {
-                    return Ok(Err(invalid(Some(name), format!("attribute {name:?} is required for type {entity_type:?}"))));
+                if let Some((name, _)) =
+                    def.attributes.iter().find(|(n, a)| a.required && !fields.attributes.contains_key(*n))
+                {
+                    return Ok(Err(invalid(
+                        Some(name),
+                        format!("attribute {name:?} is required for type {entity_type:?}"),
+                    )));
                 }
                 let delta = Delta::diff(&Fields::default(), &fields);
                 let delta = self.seal_delta(id, entity_type, &delta, None)?;
@@ -236,12 +248,18 @@ impl Tx<'_, '_, '_> {
                     None => return Ok(Err(invalid(None, "the entity's identifiable values are unreadable".into()))),
                 };
                 let mut fields = plain.clone();
-                if let Err((field, reason)) =
-                    self.checked_fields(&state.entity_type, set, unset, add_identifiers, remove_identifiers, &mut fields)
-                {
+                if let Err((field, reason)) = self.checked_fields(
+                    &state.entity_type,
+                    set,
+                    unset,
+                    add_identifiers,
+                    remove_identifiers,
+                    &mut fields,
+                ) {
                     return Ok(Err(invalid(Some(&field), reason)));
                 }
-                let def = self.ctx.schema.type_def(&state.entity_type).map_err(|e| StoreError::Journal(e.to_string()))?;
+                let def =
+                    self.ctx.schema.type_def(&state.entity_type).map_err(|e| StoreError::Journal(e.to_string()))?;
                 if let Some(name) = unset.iter().find(|n| def.attributes.get(*n).is_some_and(|a| a.required)) {
                     return Ok(Err(invalid(Some(name), format!("attribute {name:?} is required and cannot be unset"))));
                 }
@@ -258,14 +276,24 @@ impl Tx<'_, '_, '_> {
                 };
                 let far = match self.existing(idx, op_name, &to, false)? {
                     Ok(far) => far,
-                    Err(_) => return Ok(Err(invalid(Some("to"), format!("link target {to} does not exist or is not active")))),
+                    Err(_) => {
+                        return Ok(Err(invalid(
+                            Some("to"),
+                            format!("link target {to} does not exist or is not active"),
+                        )))
+                    }
                 };
-                if let Err(e) = self.ctx.schema.check_link(role, (state.kind, &state.entity_type), (far.kind, &far.entity_type)) {
+                if let Err(e) =
+                    self.ctx.schema.check_link(role, (state.kind, &state.entity_type), (far.kind, &far.entity_type))
+                {
                     return Ok(Err(invalid(Some("role"), e.to_string())));
                 }
                 if let (Some(from), Some(until)) = (valid_from, valid_to) {
                     if from > until {
-                        return Ok(Err(invalid(Some("valid_to"), format!("valid_to {until} is before valid_from {from}"))));
+                        return Ok(Err(invalid(
+                            Some("valid_to"),
+                            format!("valid_to {until} is before valid_from {from}"),
+                        )));
                     }
                 }
                 if let Some((name, _)) = attributes.iter().find(|(_, v)| v.is_null() || v.is_array() || v.is_object()) {
@@ -277,7 +305,13 @@ impl Tx<'_, '_, '_> {
                 if unchanged {
                     return Ok(Ok(None));
                 }
-                ChangeOp::Link { role: role.clone(), to, valid_from: *valid_from, valid_to: *valid_to, attributes: attributes.clone() }
+                ChangeOp::Link {
+                    role: role.clone(),
+                    to,
+                    valid_from: *valid_from,
+                    valid_to: *valid_to,
+                    attributes: attributes.clone(),
+                }
             }
             (OpRequest::Unlink { role, to }, Some(state)) => {
                 let to = match self.resolve(idx, op_name, to) {
@@ -308,7 +342,10 @@ impl Tx<'_, '_, '_> {
                     Err(_) => return Ok(Err(invalid(Some("into"), format!("{into} does not exist or is not active")))),
                 };
                 if survivor.kind != state.kind {
-                    return Ok(Err(invalid(Some("into"), format!("cannot merge a {} into a {}", state.kind, survivor.kind))));
+                    return Ok(Err(invalid(
+                        Some("into"),
+                        format!("cannot merge a {} into a {}", state.kind, survivor.kind),
+                    )));
                 }
                 ChangeOp::Merge { into }
             }
@@ -387,18 +424,27 @@ impl Tx<'_, '_, '_> {
 
     /// Seals identifiable values of a plaintext delta. `before` values are taken from the
     /// current state as stored (already sealed), so history keeps one ciphertext per value.
-    fn seal_delta(&mut self, id: &EntityId, entity_type: &str, delta: &Delta, current: Option<&EntityState>) -> Result<Delta> {
+    fn seal_delta(
+        &mut self,
+        id: &EntityId,
+        entity_type: &str,
+        delta: &Delta,
+        current: Option<&EntityState>,
+    ) -> Result<Delta> {
         let schema = self.ctx.schema;
         let stored_attr = |name: &str| current.and_then(|s| s.attributes.get(name)).map(|a| a.value.clone());
         let mut ops = Vec::with_capacity(delta.ops().len());
         for op in delta.ops() {
             let sealed = match op {
                 FieldOp::Set { attribute, before, after } => {
-                    let def = schema.attribute(entity_type, attribute).map_err(|e| StoreError::Journal(e.to_string()))?;
+                    let def =
+                        schema.attribute(entity_type, attribute).map_err(|e| StoreError::Journal(e.to_string()))?;
                     if def.classification == Classification::Identifiable {
                         let key = self.key_for_sealing(id);
                         let token = match (def.search, after.as_str()) {
-                            (Some(search), Some(text)) => Some(self.ctx.keys.vault.token(search.as_str(), &search.normalise(text))?),
+                            (Some(search), Some(text)) => {
+                                Some(self.ctx.keys.vault.token(search.as_str(), &search.normalise(text))?)
+                            }
                             _ => None,
                         };
                         FieldOp::Set {

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use pole_model::{
-    apply_change, fold, Change, ChangeContext, ChangeOp, EntityId, EntityState, HistoryEntry, SchemaRegistry,
-    Status, Timestamp, Transaction,
+    apply_change, fold, Change, ChangeContext, ChangeOp, EntityId, EntityState, HistoryEntry, SchemaRegistry, Status,
+    Timestamp, Transaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -263,7 +263,8 @@ impl<'a> Stage<'a> {
             let mut record: LinkRecord = serde_json::from_slice(&value)?;
             if record.removed_seq.is_none() {
                 record.removed_seq = Some(seq);
-                let Some((_, _, added)) = keys::parse_link(&key, keys::link_prefix(Direction::Out, from, None, None).len())
+                let Some((_, _, added)) =
+                    keys::parse_link(&key, keys::link_prefix(Direction::Out, from, None, None).len())
                 else {
                     return Err(StoreError::Journal(format!("unreadable link key under entity {from}")));
                 };

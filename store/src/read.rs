@@ -151,13 +151,15 @@ impl Store {
             for op in delta.0.iter_mut() {
                 match op {
                     FieldOp::Set { attribute, before, after } => {
-                        *after = vault::open_value(key.as_ref(), &id, attribute, after).unwrap_or(serde_json::Value::Null);
+                        *after =
+                            vault::open_value(key.as_ref(), &id, attribute, after).unwrap_or(serde_json::Value::Null);
                         if let Some(b) = before.as_mut() {
                             *b = vault::open_value(key.as_ref(), &id, attribute, b).unwrap_or(serde_json::Value::Null);
                         }
                     }
                     FieldOp::Unset { attribute, before } => {
-                        *before = vault::open_value(key.as_ref(), &id, attribute, before).unwrap_or(serde_json::Value::Null);
+                        *before =
+                            vault::open_value(key.as_ref(), &id, attribute, before).unwrap_or(serde_json::Value::Null);
                     }
                     FieldOp::AddIdentifier { identifier } | FieldOp::RemoveIdentifier { identifier } => {
                         if let Some(open) = vault::open_identifier(key.as_ref(), &id, identifier) {
@@ -226,7 +228,13 @@ impl Store {
 
     /// Links of an entity in one direction (or both), optionally of one role, as they stood
     /// at a read point.
-    pub fn links(&self, id: &EntityId, direction: Option<Direction>, role: Option<&str>, at: ReadAt) -> Result<Vec<LinkView>> {
+    pub fn links(
+        &self,
+        id: &EntityId,
+        direction: Option<Direction>,
+        role: Option<&str>,
+        at: ReadAt,
+    ) -> Result<Vec<LinkView>> {
         let as_of_seq = self.resolve_as_of(at.as_of)?;
         let mut out = Vec::new();
         for dir in [Direction::Out, Direction::In] {
@@ -244,9 +252,9 @@ impl Store {
                     None => record.removed_seq.is_none(),
                     Some(seq) => added_seq <= seq && record.removed_seq.is_none_or(|r| r > seq),
                 };
-                let valid = at.valid_at.is_none_or(|t| {
-                    record.valid_from.is_none_or(|f| f <= t) && record.valid_to.is_none_or(|u| t < u)
-                });
+                let valid = at
+                    .valid_at
+                    .is_none_or(|t| record.valid_from.is_none_or(|f| f <= t) && record.valid_to.is_none_or(|u| t < u));
                 if visible && valid {
                     out.push(LinkView {
                         role,
@@ -290,26 +298,45 @@ impl Store {
         Ok(ids)
     }
 
-    /// Entity ids of a kind (and type), in id order, after the `after` id, at most `limit`.
-    pub fn list(&self, kind: Option<Kind>, entity_type: Option<&str>, after: Option<&EntityId>, limit: usize) -> Result<Vec<EntityId>> {
+    /// Entity ids of a kind (and type), at most `limit`, in index order (type, then id),
+    /// starting after `cursor`. Returns the page and the cursor of the next page, if any.
+    /// The cursor is opaque: the index key of the last entity returned.
+    pub fn list(
+        &self,
+        kind: Option<Kind>,
+        entity_type: Option<&str>,
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
         let kind = match (kind, entity_type) {
-            (None, Some(ty)) => Some(self.schema().type_def(ty).map(|d| d.kind).map_err(|e| StoreError::Journal(e.to_string()))?),
+            (None, Some(ty)) => {
+                Some(self.schema().type_def(ty).map(|d| d.kind).map_err(|e| StoreError::Journal(e.to_string()))?)
+            }
             (k, _) => k,
         };
         let prefix = keys::kind_type_prefix(kind, entity_type);
+        let start = match cursor {
+            // Resume strictly after the cursor key; a cursor outside this listing starts it over.
+            Some(c) if c.starts_with(&prefix) => {
+                let mut next = c.to_vec();
+                next.push(0);
+                next
+            }
+            _ => prefix.clone(),
+        };
         let mut out = Vec::new();
-        for item in self.backend().scan_prefix(&prefix) {
+        let mut last_key = None;
+        for item in self.backend().range(&start, &keys::prefix_end(&prefix)) {
             let (key, _) = item?;
-            let Some(id) = keys::trailing_id(&key) else { continue };
-            if after.is_some_and(|a| &id <= a) && entity_type.is_some() {
-                continue;
+            if out.len() == limit {
+                return Ok((out, last_key));
             }
-            out.push(id);
-            if out.len() >= limit {
-                break;
+            if let Some(id) = keys::trailing_id(&key) {
+                out.push(id);
             }
+            last_key = Some(key);
         }
-        Ok(out)
+        Ok((out, None))
     }
 
     /// Entities a council contributed to.

@@ -160,7 +160,13 @@ impl ChangeRequest {
             expected_version: None,
             valid_time: None,
             row: None,
-            op: OpRequest::Link { role: role.into(), to, valid_from: None, valid_to: None, attributes: BTreeMap::new() },
+            op: OpRequest::Link {
+                role: role.into(),
+                to,
+                valid_from: None,
+                valid_to: None,
+                attributes: BTreeMap::new(),
+            },
         }
     }
 

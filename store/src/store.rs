@@ -18,7 +18,7 @@ use crate::outcome::{Committed, Rejection};
 use crate::projection::{Counts, Stage, TxMeta};
 use crate::request::TransactionRequest;
 use crate::vault::Vault;
-use crate::writer::{Head, Job, Writer};
+use crate::writer::{Head, Job, Work, Writer};
 use crate::{keys, Result, StoreError};
 
 /// The data directory format this build reads and writes.
@@ -67,16 +67,26 @@ pub struct Stats {
     pub head_hash: Hash,
 }
 
+/// A submitted transaction; [`PendingCommit::wait`] answers once it is durable or refused.
+#[derive(Debug)]
+pub struct PendingCommit {
+    reply: mpsc::Receiver<crate::writer::Reply>,
+}
+
+impl PendingCommit {
+    pub fn wait(self) -> Result<std::result::Result<Committed, Rejection>> {
+        self.reply.recv().map_err(|_| StoreError::WriterStopped("the writer thread exited mid-commit".into()))?
+    }
+}
+
 pub(crate) struct Inner {
     pub dir: PathBuf,
     pub schema: Arc<SchemaRegistry>,
     pub backend: Arc<dyn Backend>,
     pub vault: Arc<RwLock<Vault>>,
     pub head: Arc<RwLock<Head>>,
-    jobs: Mutex<Option<Sender<Job>>>,
+    jobs: Mutex<Option<Sender<Work>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// Commits hold it shared; rebuild holds it exclusively.
-    exclusive: RwLock<()>,
     recovery: Recovery,
     _lock: File,
 }
@@ -107,7 +117,11 @@ fn check_format(dir: &Path) -> Result<()> {
                 reason: format!("FORMAT file does not parse: {e}"),
             })?;
             if format.format > FORMAT_VERSION {
-                return Err(StoreError::NewerFormat { path: dir.to_path_buf(), found: format.format, supported: FORMAT_VERSION });
+                return Err(StoreError::NewerFormat {
+                    path: dir.to_path_buf(),
+                    found: format.format,
+                    supported: FORMAT_VERSION,
+                });
             }
             Ok(())
         }
@@ -118,9 +132,9 @@ fn check_format(dir: &Path) -> Result<()> {
                     reason: "it has a journal but no FORMAT file".into(),
                 });
             }
-            let non_empty = fs::read_dir(dir).map_err(StoreError::io(dir))?.any(|e| {
-                e.map(|e| e.file_name() != "LOCK").unwrap_or(true)
-            });
+            let non_empty = fs::read_dir(dir)
+                .map_err(StoreError::io(dir))?
+                .any(|e| e.map(|e| e.file_name() != "LOCK").unwrap_or(true));
             if non_empty {
                 return Err(StoreError::Corrupt {
                     path: dir.to_path_buf(),
@@ -142,7 +156,12 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
         let lock_path = dir.join("LOCK");
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(StoreError::io(&lock_path))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(StoreError::io(&lock_path))?;
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(dir));
         }
@@ -170,13 +189,13 @@ impl Store {
                 ),
             });
         }
-        catch_up(&dir, backend.as_ref(), &schema, Some(&vault), applied, |_| {})?;
+        catch_up(&journal_dir(&dir), backend.as_ref(), &schema, Some(&vault), applied, |_| {})?;
         let recorded_at = match backend.get(&keys::transaction(journal_head.seq))? {
             Some(bytes) => serde_json::from_slice::<TxMeta>(&bytes)?.recorded_at,
             None => Timestamp::from_micros(0),
         };
         let head = Arc::new(RwLock::new(Head { seq: journal_head.seq, hash: journal_head.hash, recorded_at }));
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Work>();
         let writer = Writer {
             journal,
             backend: Arc::clone(&backend),
@@ -198,7 +217,6 @@ impl Store {
                 head,
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
-                exclusive: RwLock::new(()),
                 recovery,
                 _lock: lock,
             }),
@@ -225,16 +243,24 @@ impl Store {
     /// Commits a transaction durably, or explains why not. Blocks until the group holding
     /// it is synced; call from a blocking context.
     pub fn commit(&self, request: TransactionRequest) -> Result<std::result::Result<Committed, Rejection>> {
-        let _shared = self.inner.exclusive.read();
+        self.enqueue(request)?.wait()
+    }
+
+    /// Queues a transaction without waiting for it, so one caller can keep several in
+    /// flight and let group commit share a sync among them. Transactions are sequenced in
+    /// the order they are submitted.
+    pub fn submit(&self, request: TransactionRequest) -> Result<PendingCommit> {
+        self.enqueue(request)
+    }
+
+    fn enqueue(&self, request: TransactionRequest) -> Result<PendingCommit> {
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
-        {
-            let jobs = self.inner.jobs.lock();
-            let sender = jobs.as_ref().ok_or_else(|| StoreError::WriterStopped("the store is closed".into()))?;
-            sender
-                .send(Job { request, reply: reply_tx })
-                .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
-        }
-        reply_rx.recv().map_err(|_| StoreError::WriterStopped("the writer thread exited mid-commit".into()))?
+        let jobs = self.inner.jobs.lock();
+        let sender = jobs.as_ref().ok_or_else(|| StoreError::WriterStopped("the store is closed".into()))?;
+        sender
+            .send(Work::Commit(Job { request, reply: reply_tx }))
+            .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
+        Ok(PendingCommit { reply: reply_rx })
     }
 
     /// Stops the writer after the queued transactions and flushes the projections.
@@ -269,18 +295,24 @@ impl Store {
 
     /// Drops every projection and rebuilds it from the journal; returns the new digest.
     /// `progress` is called with the sequence reached.
-    pub fn rebuild(&self, progress: impl FnMut(u64)) -> Result<Hash> {
-        let _exclusive = self.inner.exclusive.write();
-        self.inner.backend.clear()?;
-        catch_up(&self.inner.dir, self.inner.backend.as_ref(), &self.inner.schema, None, 0, progress)?;
-        self.inner.backend.flush()?;
+    /// Commits queued before it are applied first; commits after it wait for it.
+    pub fn rebuild(&self, progress: impl FnMut(u64) + Send + 'static) -> Result<Hash> {
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        {
+            let jobs = self.inner.jobs.lock();
+            let sender = jobs.as_ref().ok_or_else(|| StoreError::WriterStopped("the store is closed".into()))?;
+            sender
+                .send(Work::Rebuild { progress: Box::new(progress), reply: reply_tx })
+                .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
+        }
+        reply_rx.recv().map_err(|_| StoreError::WriterStopped("the writer thread exited mid-rebuild".into()))??;
         self.digest()
     }
 
     /// Replays the journal into memory and returns that digest, leaving this store as it is.
     pub fn replay_digest(&self, progress: impl FnMut(u64)) -> Result<Hash> {
         let memory = MemoryBackend::new();
-        catch_up(&self.inner.dir, &memory, &self.inner.schema, None, 0, progress)?;
+        catch_up(&journal_dir(&self.inner.dir), &memory, &self.inner.schema, None, 0, progress)?;
         digest_of(&memory)
     }
 
@@ -289,7 +321,10 @@ impl Store {
     /// the keys, and projections rebuilt from them.
     pub fn materialise(&self, as_of_seq: u64, into: &Path, mut progress: impl FnMut(u64)) -> Result<Hash> {
         if into.exists() && fs::read_dir(into).map_err(StoreError::io(into))?.next().is_some() {
-            return Err(StoreError::Corrupt { path: into.to_path_buf(), reason: "the target directory is not empty".into() });
+            return Err(StoreError::Corrupt {
+                path: into.to_path_buf(),
+                reason: "the target directory is not empty".into(),
+            });
         }
         fs::create_dir_all(into).map_err(StoreError::io(into))?;
         check_format(into)?;
@@ -313,7 +348,8 @@ impl Store {
             }
         }
         self.inner.vault.read().copy_to(&into.join("keys"))?;
-        let target = Store::open(into, StoreOptions { schema: Some(Arc::clone(&self.inner.schema)), ..Default::default() })?;
+        let target =
+            Store::open(into, StoreOptions { schema: Some(Arc::clone(&self.inner.schema)), ..Default::default() })?;
         let digest = target.digest()?;
         target.close()?;
         Ok(digest)
@@ -401,20 +437,19 @@ pub(crate) fn digest_of(backend: &dyn Backend) -> Result<Hash> {
 /// Applies journal transactions after `applied` to `backend`, in batches. With a vault,
 /// erasures found on the way destroy their keys (an erasure whose key deletion was cut short
 /// by a crash completes here).
-fn catch_up(
-    dir: &Path,
+pub(crate) fn catch_up(
+    journal: &Path,
     backend: &dyn Backend,
     schema: &SchemaRegistry,
     vault: Option<&Arc<RwLock<Vault>>>,
     applied: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<()> {
-    let journal = journal_dir(dir);
     let mut reader = match applied {
-        0 => JournalReader::open(&journal)?,
+        0 => JournalReader::open(journal)?,
         seq => match backend.get(&keys::transaction(seq))? {
-            Some(bytes) => JournalReader::open_at(&journal, serde_json::from_slice::<TxMeta>(&bytes)?.location)?,
-            None => JournalReader::open(&journal)?,
+            Some(bytes) => JournalReader::open_at(journal, serde_json::from_slice::<TxMeta>(&bytes)?.location)?,
+            None => JournalReader::open(journal)?,
         },
     };
     let mut stage = Stage::new(backend);
@@ -442,4 +477,3 @@ fn catch_up(
     backend.apply(stage.into_batch()?)?;
     Ok(())
 }
-

@@ -186,8 +186,8 @@ impl Vault {
 }
 
 pub fn blind_token(index_key: &DataKey, domain: &str, normalised: &str) -> Result<String> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(index_key)
-        .map_err(|e| StoreError::Vault(format!("index key: {e}")))?;
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(index_key).map_err(|e| StoreError::Vault(format!("index key: {e}")))?;
     mac.update(domain.as_bytes());
     mac.update(&[0]);
     mac.update(normalised.as_bytes());
@@ -224,7 +224,13 @@ fn open_bytes(key: &DataKey, entity: &EntityId, field: &str, sealed: &str) -> Op
 }
 
 /// Seals an attribute value of `entity`.
-pub fn seal_value(key: &DataKey, entity: &EntityId, attribute: &str, value: &Value, token: Option<String>) -> Result<Value> {
+pub fn seal_value(
+    key: &DataKey,
+    entity: &EntityId,
+    attribute: &str,
+    value: &Value,
+    token: Option<String>,
+) -> Result<Value> {
     let plain = serde_json::to_vec(value)?;
     let mut sealed = serde_json::Map::new();
     sealed.insert("sealed".into(), Value::String(seal_bytes(key, entity, attribute, &plain)?));

@@ -40,7 +40,11 @@ pub fn verify(data_dir: &Path, mut progress: impl FnMut(u64)) -> Result<VerifyRe
     for (first_seq, path) in list_segments(&journal)? {
         let name = path.display().to_string();
         if first_seq != expected_seq {
-            return Ok(fail(&chain, expected_seq, format!("{name} starts at seq {first_seq}, expected {expected_seq}")));
+            return Ok(fail(
+                &chain,
+                expected_seq,
+                format!("{name} starts at seq {first_seq}, expected {expected_seq}"),
+            ));
         }
         let mut reader = match SegmentReader::open(&path) {
             Ok(reader) => reader,
@@ -74,5 +78,11 @@ pub fn verify(data_dir: &Path, mut progress: impl FnMut(u64)) -> Result<VerifyRe
             }
         }
     }
-    Ok(VerifyReport { ok: true, transactions: chain.checked(), head_hash: chain.last(), first_bad_seq: None, problem: None })
+    Ok(VerifyReport {
+        ok: true,
+        transactions: chain.checked(),
+        head_hash: chain.last(),
+        first_bad_seq: None,
+        problem: None,
+    })
 }

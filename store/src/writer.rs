@@ -40,6 +40,13 @@ pub struct Job {
     pub reply: SyncSender<Reply>,
 }
 
+/// Work for the writer thread. Rebuild runs there too, so it is ordered with commits and
+/// never races a group being applied.
+pub enum Work {
+    Commit(Job),
+    Rebuild { progress: Box<dyn FnMut(u64) + Send>, reply: SyncSender<Result<()>> },
+}
+
 /// The journal's head as readers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
@@ -66,29 +73,68 @@ struct Accepted {
 
 impl Writer {
     /// Runs until every sender is dropped.
-    pub fn run(mut self, jobs: Receiver<Job>) {
-        while let Ok(first) = jobs.recv() {
-            let mut group = vec![first];
-            let mut n_changes = group[0].request.changes.len();
-            while group.len() < MAX_GROUP_REQUESTS && n_changes < MAX_GROUP_CHANGES {
-                match jobs.try_recv() {
-                    Ok(job) => {
-                        n_changes += job.request.changes.len();
-                        group.push(job);
+    pub fn run(mut self, work: Receiver<Work>) {
+        let mut next = None;
+        loop {
+            let first = match next.take() {
+                Some(first) => first,
+                None => match work.recv() {
+                    Ok(first) => first,
+                    Err(_) => return,
+                },
+            };
+            let result = match first {
+                Work::Rebuild { progress, reply } => {
+                    let result = self.rebuild(progress);
+                    let failed = result.as_ref().err().map(ToString::to_string);
+                    let _ = reply.send(result);
+                    match failed {
+                        Some(reason) => Err(StoreError::WriterStopped(reason)),
+                        None => Ok(()),
                     }
-                    Err(_) => break,
                 }
-            }
-            if let Err(e) = self.commit_group(group) {
-                tracing::error!(error = %e, "group commit failed; the writer stops");
+                Work::Commit(job) => {
+                    let mut group = vec![job];
+                    let mut n_changes = group[0].request.changes.len();
+                    while group.len() < MAX_GROUP_REQUESTS && n_changes < MAX_GROUP_CHANGES {
+                        match work.try_recv() {
+                            Ok(Work::Commit(job)) => {
+                                n_changes += job.request.changes.len();
+                                group.push(job);
+                            }
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_group(group)
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "the writer stops after a failure");
                 // Later requests are answered with the failure until the store is reopened.
                 let reason = e.to_string();
-                while let Ok(job) = jobs.recv() {
-                    let _ = job.reply.send(Err(StoreError::WriterStopped(reason.clone())));
+                for item in next.take().into_iter().chain(work.iter()) {
+                    match item {
+                        Work::Commit(job) => {
+                            let _ = job.reply.send(Err(StoreError::WriterStopped(reason.clone())));
+                        }
+                        Work::Rebuild { reply, .. } => {
+                            let _ = reply.send(Err(StoreError::WriterStopped(reason.clone())));
+                        }
+                    }
                 }
                 return;
             }
         }
+    }
+
+    fn rebuild(&mut self, progress: Box<dyn FnMut(u64) + Send>) -> Result<()> {
+        self.backend.clear()?;
+        crate::store::catch_up(self.journal.dir(), self.backend.as_ref(), &self.schema, None, 0, progress)?;
+        self.backend.flush()
     }
 
     fn commit_group(&mut self, group: Vec<Job>) -> Result<()> {
@@ -236,7 +282,8 @@ impl Writer {
         };
         // Strictly increasing recorded time, whatever the wall clock does.
         let now = Timestamp::now();
-        let recorded_at = if now > last.recorded_at { now } else { Timestamp::from_micros(last.recorded_at.micros() + 1) };
+        let recorded_at =
+            if now > last.recorded_at { now } else { Timestamp::from_micros(last.recorded_at.micros() + 1) };
         let mut ctx = Context {
             stage,
             schema: &self.schema,

@@ -1,0 +1,131 @@
+//! `pole-ods demo`: loads the synthetic data set through the store's commit path, then
+//! prints a short tour.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use pole_ods::demo::{DemoConfig, DemoGenerator};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::output::{print_json, progress};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many changes to generate (1,000 to 10,000,000)
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    pub changes: u64,
+    /// Seed of the generator: the same seed gives the same data
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Delete the data directory first (only if it is a pole-ods data directory)
+    #[arg(long)]
+    pub reset: bool,
+    /// Load without printing the tour
+    #[arg(long)]
+    pub no_tour: bool,
+    /// Print `ack SEQ CHANGES` on stdout after every durable commit (crash tests)
+    #[arg(long, hide = true)]
+    pub print_acks: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct LoadView {
+    loaded: bool,
+    changes: u64,
+    transactions: u64,
+    rejected: u64,
+    seconds: f64,
+    changes_per_second: f64,
+}
+
+pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.reset && config.data.exists() {
+        if !config.data.join("FORMAT").exists() {
+            bail!("--reset refuses to delete {}: it is not a pole-ods data directory", config.data.display());
+        }
+        std::fs::remove_dir_all(&config.data).with_context(|| format!("deleting {}", config.data.display()))?;
+    }
+    let store = super::open_store(config)?;
+    let existing = store.stats()?;
+    let load = if existing.transactions > 0 && !args.print_acks {
+        if !config.json {
+            println!(
+                "{} already holds {} transactions; showing the tour without loading (use --reset to reload)\n",
+                config.data.display(),
+                existing.transactions
+            );
+        }
+        LoadView { loaded: false, changes: 0, transactions: 0, rejected: 0, seconds: 0.0, changes_per_second: 0.0 }
+    } else {
+        load(&store, config, args)?
+    };
+    let stats = store.stats()?;
+    let digest = store.digest()?;
+    let tour = if args.no_tour || args.print_acks { None } else { Some(super::tour::build(&store)?) };
+    if config.json {
+        print_json(&serde_json::json!({
+            "load": load,
+            "stats": { "transactions": stats.transactions, "changes": stats.changes, "entities": stats.entities },
+            "digest": digest.to_hex(),
+            "tour": tour,
+        }))?;
+    } else if !args.print_acks {
+        if load.loaded {
+            println!(
+                "loaded {} changes in {} transactions in {:.1}s ({:.0} changes/s durable); {} submissions refused by validation, as real ones are",
+                load.changes, load.transactions, load.seconds, load.changes_per_second, load.rejected
+            );
+        }
+        println!(
+            "store: {} transactions, {} changes, {} entities; digest {}\n",
+            stats.transactions, stats.changes, stats.entities, digest
+        );
+        if let Some(tour) = &tour {
+            print!("{}", super::tour::render(&store, tour));
+        }
+    }
+    store.close()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(store: &pole_store::Store, config: &Config, args: &DemoArgs) -> anyhow::Result<LoadView> {
+    let mut generator = DemoGenerator::new(DemoConfig { changes: args.changes, seed: args.seed });
+    let bar = progress(args.changes, "loading", config.json || args.print_acks);
+    let started = Instant::now();
+    let (mut changes, mut transactions, mut rejected) = (0u64, 0u64, 0u64);
+    let stdout = std::io::stdout();
+    while let Some(request) = generator.next_transaction() {
+        match store.commit(request)? {
+            Ok(committed) => {
+                changes += committed.changes as u64;
+                transactions += 1;
+                generator.committed(&committed.refs);
+                if args.print_acks {
+                    let mut out = stdout.lock();
+                    writeln!(out, "ack {} {}", committed.seq, committed.changes)?;
+                    out.flush()?;
+                }
+            }
+            Err(rejection) => {
+                rejected += 1;
+                tracing::debug!(%rejection, "demo submission refused");
+                generator.rejected(&rejection);
+            }
+        }
+        bar.set_position(changes);
+    }
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(LoadView {
+        loaded: true,
+        changes,
+        transactions,
+        rejected,
+        seconds,
+        changes_per_second: if seconds > 0.0 { changes as f64 / seconds } else { 0.0 },
+    })
+}
