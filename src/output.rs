@@ -1,5 +1,6 @@
 //! Terminal output helpers: progress bars on stderr and JSON documents on stdout.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,8 +22,15 @@ pub fn progress(len: u64, what: &str, json: bool) -> ProgressBar {
     bar
 }
 
-/// Prints one JSON document on stdout.
+/// Prints one JSON document on stdout. A reader that went away (`| head`) is not an error.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

@@ -15,6 +15,10 @@
 //! [`DemoGenerator::rejected`]. Later transactions refer to committed entities by id. The
 //! same seed and the same assigned ids give the same requests; memory stays bounded however
 //! many changes are asked for, because only small pools of recent entities are kept.
+//!
+//! Dates come from a simulated clock that runs from April 2020 to March 2026 as the run
+//! progresses, never from the machine's clock, so a seed always gives the same data and
+//! every valid time lies in the past.
 
 mod care;
 mod codes;
@@ -34,7 +38,7 @@ mod world;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::Days;
 use pole_model::{EntityId, Source};
@@ -45,7 +49,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::demo::places::COUNCILS;
 use crate::demo::reference::ReferencePlan;
 use crate::demo::sim::{Sim, END, START};
-use crate::demo::tx::{Meta, Tx};
+use crate::demo::tx::{Claim, Meta, Tx};
 use crate::demo::world::{OnCommit, World};
 
 pub use crate::demo::stats::DemoStats;
@@ -84,6 +88,7 @@ struct Pending {
     /// Kept only when the transaction carries deliberately invalid NHS numbers, to resubmit
     /// it without them once the store refuses it.
     resubmittable: Option<(TransactionRequest, Vec<usize>)>,
+    claims: BTreeSet<Claim>,
 }
 
 /// The demo data generator. See the module documentation.
@@ -95,9 +100,17 @@ pub struct DemoGenerator {
     stats: DemoStats,
     emitted: u64,
     transactions: u64,
-    pending: Option<Pending>,
-    resubmission: Option<TransactionRequest>,
+    /// Transactions emitted and not yet answered, oldest first: the store answers in the
+    /// order it was handed them, so a caller may keep several in flight.
+    pending: VecDeque<Pending>,
+    resubmission: Option<(TransactionRequest, Pending)>,
+    /// Claims of the pending transactions: the world changes they make are only known once
+    /// they commit, so no later transaction may make a conflicting change meanwhile.
+    in_flight: BTreeSet<Claim>,
 }
+
+/// Outcomes never reported beyond this many leave their entities unknown (a dry run).
+const MAX_PENDING: usize = 4096;
 
 impl DemoGenerator {
     pub fn new(config: DemoConfig) -> Self {
@@ -111,20 +124,26 @@ impl DemoGenerator {
             stats,
             emitted: 0,
             transactions: 0,
-            pending: None,
+            pending: VecDeque::new(),
             resubmission: None,
+            in_flight: BTreeSet::new(),
         }
     }
 
     /// The next transaction, or None once about `config.changes` changes have been emitted.
     pub fn next_transaction(&mut self) -> Option<TransactionRequest> {
-        if let Some(request) = self.resubmission.take() {
+        if let Some((request, pending)) = self.resubmission.take() {
             self.emitted += request.changes.len() as u64;
             self.stats.transactions += 1;
+            self.pending.push_back(pending);
             return Some(request);
         }
         // An outcome never reported leaves its entities unknown: forget them.
-        self.pending = None;
+        while self.pending.len() >= MAX_PENDING {
+            if let Some(forgotten) = self.pending.pop_front() {
+                self.release(&forgotten);
+            }
+        }
         if self.emitted >= self.config.changes {
             return None;
         }
@@ -136,12 +155,13 @@ impl DemoGenerator {
         Some(self.emit(tx))
     }
 
-    /// After a successful commit of the last transaction: the ids assigned to its refs
-    /// (`Committed::refs`).
+    /// After a successful commit of the oldest unanswered transaction: the ids assigned to
+    /// its refs (`Committed::refs`).
     pub fn committed(&mut self, refs: &BTreeMap<String, EntityId>) {
-        let Some(pending) = self.pending.take() else {
+        let Some(pending) = self.pending.pop_front() else {
             return;
         };
+        self.release(&pending);
         for item in pending.on_commit {
             self.sim.world.apply(item, refs);
         }
@@ -149,11 +169,11 @@ impl DemoGenerator {
         self.stats.transactions_committed += 1;
     }
 
-    /// After the store refused the last transaction: the generator records it and (for the
-    /// deliberate invalid-NHS-number defect) emits a corrected resubmission next.
+    /// After the store refused the oldest unanswered transaction: the generator records it
+    /// and (for the deliberate invalid-NHS-number defect) emits a corrected resubmission next.
     pub fn rejected(&mut self, rejection: &Rejection) {
         self.stats.transactions_rejected += 1;
-        let Some(mut pending) = self.pending.take() else {
+        let Some(mut pending) = self.pending.pop_front() else {
             return;
         };
         let planned = matches!(rejection, Rejection::Invalid { .. });
@@ -171,13 +191,19 @@ impl DemoGenerator {
                     Some("Corrected resubmission: NHS numbers failing the Modulus 11 check removed".into());
                 pending.stats.nhs_numbers_missing += bad.len() as u64;
                 self.stats.resubmissions += 1;
-                self.resubmission = Some(request);
-                self.pending = Some(pending);
+                self.resubmission = Some((request, pending));
             }
             _ => {
+                self.release(&pending);
                 self.stats.unexpected_rejections += 1;
                 self.stats.last_unexpected_rejection = Some(rejection.to_string());
             }
+        }
+    }
+
+    fn release(&mut self, pending: &Pending) {
+        for claim in &pending.claims {
+            self.in_flight.remove(claim);
         }
     }
 
@@ -203,6 +229,7 @@ impl DemoGenerator {
             let c = self.pick_council();
             let activity = self.pick_activity(c);
             let mut tx = Tx::new(self.council_meta(c, activity));
+            tx.hold(&self.in_flight);
             let sim = &mut self.sim;
             match activity {
                 Activity::NewClients => {
@@ -224,6 +251,7 @@ impl DemoGenerator {
         }
         // A new client's bundle is always possible, even before anything has committed.
         let mut tx = Tx::new(self.council_meta(0, Activity::NewClients));
+        tx.hold(&self.in_flight);
         self.sim.client_bundle(0, &mut tx, None);
         tx
     }
@@ -241,7 +269,7 @@ impl DemoGenerator {
         let has_people = !state.people.is_empty();
         let weights = [
             (Activity::NewClients, 28),
-            (Activity::Safeguarding, 11),
+            (Activity::Safeguarding, 9),
             (Activity::Updates, if updates_due { 40 } else { 0 }),
             (Activity::Hospital, if has_people { 6 } else { 0 }),
             (Activity::Maintenance, if has_people { 6 } else { 0 }),
@@ -274,7 +302,9 @@ impl DemoGenerator {
         Meta { council: Some(c), role: "council", system: def.system.into(), file, reason }
     }
 
-    fn emit(&mut self, tx: Tx) -> TransactionRequest {
+    fn emit(&mut self, mut tx: Tx) -> TransactionRequest {
+        let claims = tx.take_claims();
+        self.in_flight.extend(claims.iter().copied());
         self.transactions += 1;
         let batch = match tx.meta.council {
             Some(c) => {
@@ -301,7 +331,7 @@ impl DemoGenerator {
         self.stats.transactions += 1;
         self.stats.add(&tx.submitted);
         let resubmittable = (!tx.bad_nhs.is_empty()).then(|| (request.clone(), tx.bad_nhs));
-        self.pending = Some(Pending { on_commit: tx.on_commit, stats: tx.stats, resubmittable });
+        self.pending.push_back(Pending { on_commit: tx.on_commit, stats: tx.stats, resubmittable, claims });
         request
     }
 }

@@ -346,17 +346,17 @@ impl Sim {
             let date = self.days_before(self.today, 0, 20).max(rec.known_since);
             let valid = Some(at(date));
             match self.range(0, 99) {
-                0..=39 => self.move_home(c, tx, serial, &rec),
-                40..=59 if !rec.nhs_recorded => {
+                0..=24 => self.move_home(c, tx, serial, &rec),
+                25..=49 if !rec.nhs_recorded => {
                     tx.add_identifier(&rec.id, valid, Identifier::new("nhs-number", rec.identity.nhs.clone()));
                     tx.stats.nhs_numbers_traced += 1;
                     tx.remember(OnCommit::Edit { council: c, serial, edit: PersonEdit::NhsRecorded });
                 }
-                60..=69 if !rec.ethnicity_recorded => {
+                50..=64 if !rec.ethnicity_recorded => {
                     tx.update(&rec.id, valid, vec![("ethnicity", text(rec.identity.ethnicity))]);
                     tx.remember(OnCommit::Edit { council: c, serial, edit: PersonEdit::EthnicityRecorded });
                 }
-                70..=96 => {
+                65..=96 => {
                     let age = age_on(rec.identity.birth, date);
                     let reason = self.support_reason(age);
                     if Some(reason) != rec.support_reason {

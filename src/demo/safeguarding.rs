@@ -205,9 +205,9 @@ impl Sim {
         }
     }
 
-    /// A month's safeguarding file: one to three concerns raised recently.
+    /// A safeguarding file: one or two concerns raised recently.
     pub(crate) fn safeguarding_batch(&mut self, c: usize, tx: &mut Tx) {
-        for _ in 0..self.range(1, 3) {
+        for _ in 0..self.range(1, 2) {
             let initiated = self.days_before(self.today, 0, 21);
             self.concern(c, tx, initiated, false);
         }

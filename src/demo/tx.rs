@@ -100,8 +100,13 @@ pub(crate) struct Tx {
     pub bad_nhs: Vec<usize>,
     ref_counts: BTreeMap<&'static str, u32>,
     row: Option<u64>,
-    claims: BTreeSet<(&'static str, usize, u64)>,
+    claims: BTreeSet<Claim>,
+    /// Claims held by transactions still in flight: not available to this one either.
+    held: BTreeSet<Claim>,
 }
+
+/// What a transaction claims: (kind of change, council, serial of the remembered item).
+pub(crate) type Claim = (&'static str, usize, u64);
 
 impl Tx {
     pub(crate) fn new(meta: Meta) -> Self {
@@ -115,7 +120,18 @@ impl Tx {
             ref_counts: BTreeMap::new(),
             row: None,
             claims: BTreeSet::new(),
+            held: BTreeSet::new(),
         }
+    }
+
+    /// Marks claims of transactions not yet answered as unavailable to this one.
+    pub(crate) fn hold(&mut self, in_flight: &BTreeSet<Claim>) {
+        self.held.clone_from(in_flight);
+    }
+
+    /// The claims this transaction made, to hold until it is answered.
+    pub(crate) fn take_claims(&mut self) -> BTreeSet<Claim> {
+        std::mem::take(&mut self.claims)
     }
 
     /// Claims a remembered person (council, serial) for one kind of change in this
@@ -123,7 +139,7 @@ impl Tx {
     /// updated on commit, so without this one file could move a person twice from the same
     /// address, or record a death twice.
     pub(crate) fn claim(&mut self, what: &'static str, council: usize, serial: u64) -> bool {
-        self.claims.insert((what, council, serial))
+        !self.held.contains(&(what, council, serial)) && self.claims.insert((what, council, serial))
     }
 
     pub(crate) fn len(&self) -> usize {

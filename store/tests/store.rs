@@ -279,6 +279,49 @@ fn expected_version_guards_against_lost_updates() {
 }
 
 #[test]
+fn concurrent_writers_expecting_the_same_version_commit_exactly_once() {
+    let t = TempStore::memory();
+    let store = t.store().clone();
+    let id = must_create(&store, person("p", "Ash", "Ann"));
+    let n = 8;
+    let barrier = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (store, id, barrier) = (store.clone(), id.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut request = tx(vec![
+                    person("mine", &format!("Side-{i}"), "Effect"),
+                    ChangeRequest::update(ent(&id)).with("given_name", format!("Writer{i}")).expecting(1),
+                ]);
+                request.reason = Some(format!("writer {i}"));
+                store.commit(request).unwrap()
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let winners: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for loser in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert!(matches!(loser, Rejection::Conflict { change_idx: 1, expected: 1, actual: 2, .. }), "{loser}");
+    }
+    assert_eq!(must_entity(&store, &id).version, 2);
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.transactions, stats.entities), (2, 2), "the losers' creates were not written");
+    assert_eq!(store.head().seq, winners[0].seq);
+}
+
+#[test]
+fn a_closed_store_refuses_commits() {
+    let t = TempStore::memory();
+    let s = t.store();
+    must_create(s, person("p", "Ash", "Ann"));
+    s.close().unwrap();
+    assert!(matches!(s.commit(tx(vec![person("q", "Birch", "Bob")])), Err(StoreError::WriterStopped(_))));
+    assert_eq!(s.head().seq, 1);
+}
+
+#[test]
 fn an_idempotency_key_answers_a_resubmission_with_the_original_result() {
     let mut t = TempStore::sled();
     let mut request = tx(vec![person("p", "Ash", "Ann"), address("a", "1 High Street", "LS1 4AP")]);
@@ -565,6 +608,34 @@ fn a_late_recorded_relink_leaves_the_link_index_agreeing_with_the_entity() {
     assert_eq!(inn, from_entity, "links(In) at the far end and the entity's links disagree");
 }
 
+#[test]
+fn a_late_recorded_unlink_leaves_the_link_index_agreeing_with_the_entity() {
+    // The link was made now; an unlink valid in 2020 (before it) is older news. The entity
+    // keeps the link (valid-time order) but the link index closes it (sequence order).
+    let t = TempStore::memory();
+    let s = t.store();
+    let c = must_commit(s, tx(vec![person("p", "Ash", "Ann"), address("a", "1 High Street", "LS1 4AP")]));
+    let (p, a) = (c.refs["p"].clone(), c.refs["a"].clone());
+    must_commit(s, tx(vec![ChangeRequest::link(ent(&p), "resides_at", ent(&a))]));
+    must_commit(s, tx(vec![unlink(ent(&p), "resides_at", ent(&a)).valid_at(ts("2020-01-01"))]));
+    let from_entity: Vec<String> = must_entity(s, &p).links.iter().map(|l| l.to.to_string()).collect();
+    let out: Vec<String> = s
+        .links(&p, Some(Direction::Out), Some("resides_at"), ReadAt::NOW)
+        .unwrap()
+        .iter()
+        .map(|v| v.other.to_string())
+        .collect();
+    let inn: Vec<String> = s
+        .links(&a, Some(Direction::In), Some("resides_at"), ReadAt::NOW)
+        .unwrap()
+        .iter()
+        .map(|_| p.to_string())
+        .collect();
+    assert_eq!(from_entity, vec![a.to_string()], "the later-valid link stands");
+    assert_eq!(out, from_entity, "links(Out) disagrees with the entity");
+    assert_eq!(inn, vec![p.to_string()], "links(In) at the address disagrees with the entity");
+}
+
 // ------------------------------------------------------------------ indexes
 
 #[test]
@@ -603,6 +674,27 @@ fn identifiers_are_found_normalised() {
     );
     assert_eq!(s.find_by_identifier(&ident("nhs-number", "9434765919")).unwrap(), vec![q.clone()]);
     assert!(must_entity(s, &p).identifiers.iter().all(|i| i.identifier.system != "nhs-number"));
+}
+
+#[test]
+fn an_identifier_re_added_with_an_earlier_valid_time_stays_removed() {
+    // A client id is removed now, then re-stated as added in 2020: the removal is the later
+    // valid statement and must win. Plain identifiers behave so; sealed (identifiable) ones
+    // come back, because every seal is a different ciphertext and the fold matches
+    // identifiers by their stored value, so the removal no longer names the re-added one.
+    let t = TempStore::memory();
+    let s = t.store();
+    for system in ["council:305:dummy-client", "council:305:client"] {
+        let id = must_create(s, person("p", "Ash", "Ann").with_identifier(system, "c1").valid_at(ts("2000-01-01")));
+        must_commit(s, tx(vec![remove_identifier(ent(&id), system, "c1")]));
+        must_commit(
+            s,
+            tx(vec![ChangeRequest::update(ent(&id)).with_identifier(system, "c1").valid_at(ts("2020-01-01"))]),
+        );
+        let state = must_entity(s, &id);
+        assert!(state.identifiers.is_empty(), "{system}: {:?}", state.identifiers);
+        assert!(!s.find_by_identifier(&ident(system, "c1")).unwrap().contains(&id), "{system}: still indexed");
+    }
 }
 
 #[test]
@@ -964,8 +1056,7 @@ fn rebuild_and_replay_reproduce_the_live_projections_exactly() {
         let links: Vec<_> = ids.iter().map(|id| s.links(id, None, None, ReadAt::NOW).unwrap()).collect();
         assert_eq!(s.replay_digest(|_| {}).unwrap(), digest, "{backend:?}");
         assert_eq!(s.digest().unwrap(), digest, "replay_digest leaves the store as it is");
-        let mut seen = Vec::new();
-        assert_eq!(s.rebuild(|seq| seen.push(seq)).unwrap(), digest, "{backend:?}");
+        assert_eq!(s.rebuild(|_| {}).unwrap(), digest, "{backend:?}");
         assert_eq!(s.digest().unwrap(), digest);
         assert_eq!(s.stats().unwrap(), stats);
         let after: Vec<_> = ids.iter().map(|id| (must_entity(s, id), s.history(id).unwrap())).collect();
