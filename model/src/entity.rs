@@ -178,36 +178,47 @@ pub fn apply_change(
     change: &Change,
     ctx: ChangeContext<'_>,
 ) -> Result<EntityState, ApplyError> {
-    let provenance = ctx.provenance(change);
-    let mut state = match (state, &change.op) {
-        (Some(_), ChangeOp::Create { .. }) => return Err(ApplyError::AlreadyExists(change.entity.clone())),
-        (None, ChangeOp::Create { kind, entity_type, delta }) => {
-            let mut state = EntityState {
-                id: change.entity.clone(),
-                kind: *kind,
-                entity_type: entity_type.clone(),
-                version: 1,
-                status: Status::Active,
-                attributes: BTreeMap::new(),
-                identifiers: Vec::new(),
-                links: Vec::new(),
-                created: provenance.clone(),
-                updated: provenance.clone(),
-                last_valid_time: provenance.valid_time,
-            };
-            state.apply_delta(delta, &provenance);
-            return Ok(state);
+    match (state, &change.op) {
+        (Some(_), ChangeOp::Create { .. }) => Err(ApplyError::AlreadyExists(change.entity.clone())),
+        (None, ChangeOp::Create { .. }) => {
+            let shell = EntityState::shell(change, ctx).ok_or_else(|| ApplyError::NotFound(change.entity.clone()))?;
+            apply_to(shell, change, ctx)
         }
-        (None, _) => return Err(ApplyError::NotFound(change.entity.clone())),
+        (None, _) => Err(ApplyError::NotFound(change.entity.clone())),
         (Some(state), _) if state.id != change.entity => {
-            return Err(ApplyError::WrongEntity { change: change.entity.clone(), state: state.id })
+            Err(ApplyError::WrongEntity { change: change.entity.clone(), state: state.id })
         }
-        (Some(state), _) => state,
-    };
+        (Some(state), _) => apply_to(state, change, ctx),
+    }
+}
+
+impl EntityState {
+    /// The entity as its create makes it exist, before any field is set: version 0.
+    fn shell(create: &Change, ctx: ChangeContext<'_>) -> Option<EntityState> {
+        let ChangeOp::Create { kind, entity_type, .. } = &create.op else { return None };
+        let provenance = ctx.provenance(create);
+        Some(EntityState {
+            id: create.entity.clone(),
+            kind: *kind,
+            entity_type: entity_type.clone(),
+            version: 0,
+            status: Status::Active,
+            attributes: BTreeMap::new(),
+            identifiers: Vec::new(),
+            links: Vec::new(),
+            created: provenance.clone(),
+            updated: provenance,
+            last_valid_time: Timestamp::MIN,
+        })
+    }
+}
+
+/// Applies a change to an existing state. A create's fields apply like an update's: in a
+/// valid-time fold they take their turn at the create's valid time.
+fn apply_to(mut state: EntityState, change: &Change, ctx: ChangeContext<'_>) -> Result<EntityState, ApplyError> {
+    let provenance = ctx.provenance(change);
     match &change.op {
-        // A create returned above: it only ever meets `None`.
-        ChangeOp::Create { .. } => {}
-        ChangeOp::Update { delta } => state.apply_delta(delta, &provenance),
+        ChangeOp::Create { delta, .. } | ChangeOp::Update { delta } => state.apply_delta(delta, &provenance),
         ChangeOp::Link { role, to, valid_from, valid_to, attributes } => {
             let link = LinkValue {
                 role: role.clone(),
@@ -240,13 +251,13 @@ pub fn apply_change(
     Ok(state)
 }
 
-/// The order in which an entity's changes are folded: its create first, then by valid time,
-/// then by sequence and position in the transaction. Recorded-time reads restrict the set of
-/// changes; valid-time order decides which value wins.
+/// The order in which an entity's changes are folded: by valid time, then by sequence and
+/// position in the transaction. Recorded-time reads restrict the set of changes; valid-time
+/// order decides which value wins. The create's values take their turn like any other
+/// change's, so a change recorded later about an earlier time never overrides them.
 pub fn fold_order(a: (&Change, u64, usize, Timestamp), b: (&Change, u64, usize, Timestamp)) -> Ordering {
-    let key = |(change, seq, idx, recorded): (&Change, u64, usize, Timestamp)| {
-        (!matches!(change.op, ChangeOp::Create { .. }), change.valid_time_or(recorded), seq, idx)
-    };
+    let key =
+        |(change, seq, idx, recorded): (&Change, u64, usize, Timestamp)| (change.valid_time_or(recorded), seq, idx);
     key(a).cmp(&key(b))
 }
 
@@ -263,23 +274,32 @@ pub struct HistoryEntry {
 
 /// Folds an entity's history into its state, in [`fold_order`], keeping only the changes
 /// with `valid time <= valid_at` (all of them when `valid_at` is `None`). `None` means the
-/// entity did not exist under those conditions.
+/// entity did not exist under those conditions: its create is not in `history`, or no
+/// change of it is valid by `valid_at`.
 pub fn fold(history: &[HistoryEntry], valid_at: Option<Timestamp>) -> Result<Option<EntityState>, ApplyError> {
+    let Some(create) = history.iter().find(|e| matches!(e.change.op, ChangeOp::Create { .. })) else {
+        return match history.first() {
+            Some(entry) => Err(ApplyError::NotFound(entry.change.entity.clone())),
+            None => Ok(None),
+        };
+    };
     let mut entries: Vec<&HistoryEntry> =
         history.iter().filter(|e| valid_at.is_none_or(|at| e.change.valid_time_or(e.recorded_at) <= at)).collect();
+    if entries.is_empty() {
+        return Ok(None);
+    }
     entries.sort_by(|a, b| {
         fold_order((&a.change, a.seq, a.change_idx, a.recorded_at), (&b.change, b.seq, b.change_idx, b.recorded_at))
     });
-    let mut state = None;
+    let ctx_of = |e: &HistoryEntry| ChangeContext { seq: e.seq, recorded_at: e.recorded_at, council: None };
+    let create_ctx = ChangeContext { council: create.council.as_deref(), ..ctx_of(create) };
+    let mut state = EntityState::shell(&create.change, create_ctx)
+        .ok_or_else(|| ApplyError::NotFound(create.change.entity.clone()))?;
     for entry in entries {
-        if state.is_none() && !matches!(entry.change.op, ChangeOp::Create { .. }) {
-            // Under a valid-time filter the create may be excluded: the entity did not exist yet.
-            return Ok(None);
-        }
         let ctx = ChangeContext { seq: entry.seq, recorded_at: entry.recorded_at, council: entry.council.as_deref() };
-        state = Some(apply_change(state, &entry.change, ctx)?);
+        state = apply_to(state, &entry.change, ctx)?;
     }
-    Ok(state)
+    Ok(Some(state))
 }
 
 #[cfg(test)]

@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 
 use pole_model::{
-    apply_change, Change, ChangeContext, ChangeOp, Classification, Delta, EntityId, EntityState, FieldOp, Fields,
-    Identifier, SchemaRegistry, Status, Timestamp,
+    apply_change, fold, Change, ChangeContext, ChangeOp, Classification, Delta, EntityId, EntityState, FieldOp, Fields,
+    HistoryEntry, Identifier, SchemaRegistry, Status, Timestamp,
 };
 use serde_json::Value;
 
 use crate::outcome::Rejection;
 use crate::projection::Stage;
 use crate::request::{ChangeRequest, OpRequest, Target, TransactionRequest};
-use crate::vault::{self, DataKey, Vault};
+use crate::vault::{self, DataKey, KeyRing, Vault};
 use crate::{Result, StoreError};
 
 /// The most changes one transaction may carry.
@@ -36,9 +36,13 @@ pub struct Keys<'a> {
     pub group: &'a HashMap<EntityId, DataKey>,
 }
 
-impl Keys<'_> {
-    fn get(&self, id: &EntityId) -> Option<DataKey> {
-        self.group.get(id).or_else(|| self.vault.key(id)).copied()
+impl KeyRing for Keys<'_> {
+    fn key(&self, id: &EntityId) -> Option<DataKey> {
+        self.group.get(id).copied().or_else(|| KeyRing::key(self.vault, id))
+    }
+
+    fn token(&self, domain: &str, normalised: &str) -> Result<String> {
+        self.vault.token(domain, normalised)
     }
 }
 
@@ -58,6 +62,8 @@ struct Tx<'c, 'a, 'b> {
     refs: BTreeMap<String, EntityId>,
     /// States as changed by earlier changes of this transaction.
     local: HashMap<EntityId, EntityState>,
+    /// This transaction's accepted changes per entity, for refolding after a late one.
+    local_history: HashMap<EntityId, Vec<HistoryEntry>>,
     new_keys: Vec<(EntityId, DataKey)>,
     erased: Vec<EntityId>,
 }
@@ -73,16 +79,19 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
             request.changes.len()
         ))));
     }
-    let mut tx = Tx { ctx, refs: BTreeMap::new(), local: HashMap::new(), new_keys: Vec::new(), erased: Vec::new() };
+    let mut tx = Tx {
+        ctx,
+        refs: BTreeMap::new(),
+        local: HashMap::new(),
+        local_history: HashMap::new(),
+        new_keys: Vec::new(),
+        erased: Vec::new(),
+    };
     let mut changes = Vec::with_capacity(request.changes.len());
     for (idx, change) in request.changes.iter().enumerate() {
         match tx.change(idx, change)? {
             Ok(Some(change)) => {
-                let before = tx.current(&change.entity)?;
-                let ctx = ChangeContext { seq: u64::MAX, recorded_at: tx.ctx.recorded_at, council: None };
-                let after = apply_change(before, &change, ctx)
-                    .map_err(|e| StoreError::Journal(format!("a checked change did not apply: {e}")))?;
-                tx.local.insert(after.id.clone(), after);
+                tx.accept(idx, &change)?;
                 changes.push(change);
             }
             Ok(None) => {}
@@ -93,6 +102,49 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
 }
 
 impl Tx<'_, '_, '_> {
+    /// Moves the transaction's view of the entity past an accepted change, refolding in
+    /// valid-time order when the change is late, exactly as the projections will.
+    fn accept(&mut self, idx: usize, change: &Change) -> Result<()> {
+        let before = self.current(&change.entity)?;
+        let entry = HistoryEntry {
+            seq: u64::MAX,
+            change_idx: idx,
+            recorded_at: self.ctx.recorded_at,
+            council: None,
+            change: change.clone(),
+        };
+        let late = before.as_ref().is_some_and(|s| change.valid_time_or(self.ctx.recorded_at) < s.last_valid_time);
+        self.local_history.entry(change.entity.clone()).or_default().push(entry);
+        let after = if late {
+            fold(&self.history_with_local(&change.entity)?, None)
+        } else {
+            let ctx = ChangeContext { seq: u64::MAX, recorded_at: self.ctx.recorded_at, council: None };
+            apply_change(before, change, ctx).map(Some)
+        };
+        let after = after
+            .map_err(|e| StoreError::Journal(format!("a checked change did not apply: {e}")))?
+            .ok_or_else(|| StoreError::Journal(format!("entity {} folded to nothing", change.entity)))?;
+        self.local.insert(after.id.clone(), after);
+        Ok(())
+    }
+
+    /// The entity's stored history followed by this transaction's changes so far.
+    fn history_with_local(&self, id: &EntityId) -> Result<Vec<HistoryEntry>> {
+        let mut history = self.ctx.stage.history(id)?;
+        history.extend(self.local_history.get(id).into_iter().flatten().cloned());
+        Ok(history)
+    }
+
+    /// The state a change with `valid_time` is judged against: the current state, or, for a
+    /// change about an earlier time than the entity's latest, the state valid at that time.
+    fn base_for(&self, state: &EntityState, valid_time: Timestamp) -> Result<Option<EntityState>> {
+        if valid_time >= state.last_valid_time {
+            return Ok(Some(state.clone()));
+        }
+        fold(&self.history_with_local(&state.id)?, Some(valid_time))
+            .map_err(|e| StoreError::Journal(format!("history of {} does not fold: {e}", state.id)))
+    }
+
     fn current(&self, id: &EntityId) -> Result<Option<EntityState>> {
         match self.local.get(id) {
             Some(state) => Ok(Some(state.clone())),
@@ -101,7 +153,7 @@ impl Tx<'_, '_, '_> {
     }
 
     fn key_of(&self, id: &EntityId) -> Option<DataKey> {
-        self.new_keys.iter().find(|(k, _)| k == id).map(|(_, key)| *key).or_else(|| self.ctx.keys.get(id))
+        self.new_keys.iter().find(|(k, _)| k == id).map(|(_, key)| *key).or_else(|| self.ctx.keys.key(id))
     }
 
     fn key_for_sealing(&mut self, id: &EntityId) -> DataKey {
@@ -217,7 +269,12 @@ impl Tx<'_, '_, '_> {
         request: &ChangeRequest,
     ) -> Result<Checked<Option<ChangeOp>>> {
         let op_name = request.op.name();
-        let invalid = |field: Option<&str>, reason: String| Rejection::invalid(idx, op_name, id, field, reason);
+        // A refused create is named as the caller named it: its id was never assigned.
+        let name = match (&request.op, &request.target) {
+            (OpRequest::Create { .. }, target @ Target::Ref(_)) => target.to_string(),
+            _ => id.to_string(),
+        };
+        let invalid = |field: Option<&str>, reason: String| Rejection::invalid(idx, op_name, &name, field, reason);
         let op = match (&request.op, current) {
             (OpRequest::Create { entity_type, set, identifiers }, None) => {
                 let schema = self.ctx.schema;
@@ -243,9 +300,15 @@ impl Tx<'_, '_, '_> {
                 ChangeOp::Create { kind: def.kind, entity_type: entity_type.clone(), delta }
             }
             (OpRequest::Update { set, unset, add_identifiers, remove_identifiers }, Some(state)) => {
-                let plain = match self.plain_fields(state) {
-                    Some(plain) => plain,
-                    None => return Ok(Err(invalid(None, "the entity's identifiable values are unreadable".into()))),
+                // A change about an earlier time is compared with what held then, so that
+                // resubmitting it is a no-op and its deltas say what it changed at that time.
+                let base = self.base_for(state, request.valid_time.unwrap_or(self.ctx.recorded_at))?;
+                let plain = match &base {
+                    Some(base) => self.plain_fields(base),
+                    None => Some(Fields::default()),
+                };
+                let Some(plain) = plain else {
+                    return Ok(Err(invalid(None, "the entity's identifiable values are unreadable".into())));
                 };
                 let mut fields = plain.clone();
                 if let Err((field, reason)) = self.checked_fields(
@@ -267,7 +330,7 @@ impl Tx<'_, '_, '_> {
                 if delta.is_empty() {
                     return Ok(Ok(None));
                 }
-                ChangeOp::Update { delta: self.seal_delta(id, &state.entity_type, &delta, Some(state))? }
+                ChangeOp::Update { delta: self.seal_delta(id, &state.entity_type, &delta, base.as_ref())? }
             }
             (OpRequest::Link { role, to, valid_from, valid_to, attributes }, Some(state)) => {
                 let to = match self.resolve(idx, op_name, to) {
@@ -441,16 +504,10 @@ impl Tx<'_, '_, '_> {
                         schema.attribute(entity_type, attribute).map_err(|e| StoreError::Journal(e.to_string()))?;
                     if def.classification == Classification::Identifiable {
                         let key = self.key_for_sealing(id);
-                        let token = match (def.search, after.as_str()) {
-                            (Some(search), Some(text)) => {
-                                Some(self.ctx.keys.vault.token(search.as_str(), &search.normalise(text))?)
-                            }
-                            _ => None,
-                        };
                         FieldOp::Set {
                             attribute: attribute.clone(),
                             before: before.as_ref().and_then(|_| stored_attr(attribute)),
-                            after: vault::seal_value(&key, id, attribute, after, token)?,
+                            after: vault::seal_value(&key, id, attribute, after)?,
                         }
                     } else {
                         op.clone()
@@ -460,27 +517,18 @@ impl Tx<'_, '_, '_> {
                     attribute: attribute.clone(),
                     before: stored_attr(attribute).unwrap_or_else(|| before.clone()),
                 },
-                FieldOp::AddIdentifier { identifier } => {
-                    if schema.identifier_classification(&identifier.system) == Classification::Identifiable {
-                        let key = self.key_for_sealing(id);
-                        let token = self.ctx.keys.vault.token(&identifier.system, &identifier.value)?;
-                        FieldOp::AddIdentifier { identifier: vault::seal_identifier(&key, id, identifier, &token)? }
-                    } else {
-                        op.clone()
+                FieldOp::AddIdentifier { identifier } | FieldOp::RemoveIdentifier { identifier }
+                    if schema.identifier_classification(&identifier.system) == Classification::Identifiable =>
+                {
+                    // Deterministic sealing: a removal seals to the bytes its addition stored.
+                    let key = self.key_for_sealing(id);
+                    let sealed = vault::seal_identifier(&key, id, identifier)?;
+                    match op {
+                        FieldOp::AddIdentifier { .. } => FieldOp::AddIdentifier { identifier: sealed },
+                        _ => FieldOp::RemoveIdentifier { identifier: sealed },
                     }
                 }
-                FieldOp::RemoveIdentifier { identifier } => {
-                    let key = self.key_of(id);
-                    let stored = current
-                        .and_then(|s| {
-                            s.identifiers.iter().find(|i| {
-                                vault::open_identifier(key.as_ref(), id, &i.identifier).as_ref() == Some(identifier)
-                            })
-                        })
-                        .map(|i| i.identifier.clone())
-                        .unwrap_or_else(|| identifier.clone());
-                    FieldOp::RemoveIdentifier { identifier: stored }
-                }
+                FieldOp::AddIdentifier { .. } | FieldOp::RemoveIdentifier { .. } => op.clone(),
             };
             ops.push(sealed);
         }

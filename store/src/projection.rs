@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use pole_model::{
-    apply_change, fold, Change, ChangeContext, ChangeOp, EntityId, EntityState, HistoryEntry, SchemaRegistry, Status,
+    apply_change, fold, ChangeContext, EntityId, EntityState, HistoryEntry, LinkValue, SchemaRegistry, Status,
     Timestamp, Transaction,
 };
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, WriteBatch};
 use crate::journal::FrameLocation;
 use crate::keys::{self, Direction};
-use crate::vault::{sealed_identifier_token, sealed_value_token};
+use crate::vault::{self, KeyRing};
 use crate::{Result, StoreError};
 use pole_audit::Hash;
 
@@ -162,6 +162,7 @@ impl<'a> Stage<'a> {
     pub fn apply_transaction(
         &mut self,
         schema: &SchemaRegistry,
+        keys: &dyn KeyRing,
         tx: &Transaction,
         hash: Hash,
         location: FrameLocation,
@@ -195,10 +196,12 @@ impl<'a> Stage<'a> {
                 self.put(keys::kind_type(after.kind, &after.entity_type, &after.id), Vec::new());
             }
             if let Some(council) = council {
-                self.put(keys::council(council, &after.id), Vec::new());
+                if !before.as_ref().is_some_and(|b| contributed(b, council)) {
+                    self.put(keys::council(council, &after.id), Vec::new());
+                }
             }
-            self.update_lookup_indexes(schema, before.as_ref(), &after);
-            self.update_link_index(tx.seq, council, change)?;
+            self.update_lookup_indexes(schema, keys, before.as_ref(), &after)?;
+            self.update_link_index(tx.seq, before.as_ref(), &after)?;
             self.states.insert(after.id.clone(), after);
         }
         let meta = TxMeta {
@@ -240,50 +243,72 @@ impl<'a> Stage<'a> {
             .collect()
     }
 
-    fn update_lookup_indexes(&mut self, schema: &SchemaRegistry, before: Option<&EntityState>, after: &EntityState) {
-        let old = before.map(|s| lookup_keys(schema, s)).unwrap_or_default();
-        let new = lookup_keys(schema, after);
+    fn update_lookup_indexes(
+        &mut self,
+        schema: &SchemaRegistry,
+        keys: &dyn KeyRing,
+        before: Option<&EntityState>,
+        after: &EntityState,
+    ) -> Result<()> {
+        let old = match before {
+            Some(state) => lookup_keys(schema, keys, state)?,
+            None => BTreeSet::new(),
+        };
+        let new = lookup_keys(schema, keys, after)?;
         for gone in old.difference(&new) {
             self.delete(gone.clone());
         }
         for added in new.difference(&old) {
             self.put(added.clone(), Vec::new());
         }
+        Ok(())
     }
 
-    fn update_link_index(&mut self, seq: u64, council: Option<&str>, change: &Change) -> Result<()> {
-        let (role, to) = match &change.op {
-            ChangeOp::Link { role, to, .. } | ChangeOp::Unlink { role, to } => (role, to),
-            _ => return Ok(()),
+    /// Keeps the link index in step with the entity's folded links: a link that left the
+    /// state is closed at this sequence, a new or changed one opens a record.
+    fn update_link_index(&mut self, seq: u64, before: Option<&EntityState>, after: &EntityState) -> Result<()> {
+        let same = |a: &LinkValue, b: &LinkValue| {
+            a.valid_from == b.valid_from && a.valid_to == b.valid_to && a.attributes == b.attributes
         };
-        let from = &change.entity;
-        // Close the open record of this (from, role, to), if any.
-        let prefix = keys::link_prefix(Direction::Out, from, Some(role), Some(to));
-        for (key, value) in self.scan_prefix(&prefix)? {
-            let mut record: LinkRecord = serde_json::from_slice(&value)?;
-            if record.removed_seq.is_none() {
-                record.removed_seq = Some(seq);
-                let Some((_, _, added)) =
-                    keys::parse_link(&key, keys::link_prefix(Direction::Out, from, None, None).len())
-                else {
-                    return Err(StoreError::Journal(format!("unreadable link key under entity {from}")));
-                };
-                let bytes = serde_json::to_vec(&record)?;
-                self.put(keys::link(Direction::In, to, role, from, added), bytes.clone());
-                self.put(key, bytes);
+        let old: &[LinkValue] = before.map(|b| b.links.as_slice()).unwrap_or_default();
+        for link in old {
+            if !after.link(&link.role, &link.to).is_some_and(|new| same(link, new)) {
+                self.close_link(seq, &after.id, link)?;
             }
         }
-        if let ChangeOp::Link { valid_from, valid_to, attributes, .. } = &change.op {
-            let record = LinkRecord {
-                removed_seq: None,
-                valid_from: *valid_from,
-                valid_to: *valid_to,
-                attributes: attributes.clone(),
-                council: council.map(str::to_owned),
+        for link in &after.links {
+            let unchanged = before.and_then(|b| b.link(&link.role, &link.to)).is_some_and(|old| same(old, link));
+            if !unchanged {
+                let record = LinkRecord {
+                    removed_seq: None,
+                    valid_from: link.valid_from,
+                    valid_to: link.valid_to,
+                    attributes: link.attributes.clone(),
+                    council: link.provenance.council.clone(),
+                };
+                let bytes = serde_json::to_vec(&record)?;
+                self.put(keys::link(Direction::Out, &after.id, &link.role, &link.to, seq), bytes.clone());
+                self.put(keys::link(Direction::In, &link.to, &link.role, &after.id, seq), bytes);
+            }
+        }
+        Ok(())
+    }
+
+    fn close_link(&mut self, seq: u64, from: &EntityId, link: &LinkValue) -> Result<()> {
+        let base_len = keys::link_prefix(Direction::Out, from, None, None).len();
+        let prefix = keys::link_prefix(Direction::Out, from, Some(&link.role), Some(&link.to));
+        for (key, value) in self.scan_prefix(&prefix)? {
+            let mut record: LinkRecord = serde_json::from_slice(&value)?;
+            if record.removed_seq.is_some() {
+                continue;
+            }
+            record.removed_seq = Some(seq);
+            let Some((_, _, added)) = keys::parse_link(&key, base_len) else {
+                return Err(StoreError::Journal(format!("unreadable link key under entity {from}")));
             };
             let bytes = serde_json::to_vec(&record)?;
-            self.put(keys::link(Direction::Out, from, role, to, seq), bytes.clone());
-            self.put(keys::link(Direction::In, to, role, from, seq), bytes);
+            self.put(keys::link(Direction::In, &link.to, &link.role, from, added), bytes.clone());
+            self.put(key, bytes);
         }
         Ok(())
     }
@@ -293,26 +318,50 @@ fn inconsistent(seq: u64, idx: usize, e: pole_model::ApplyError) -> StoreError {
     StoreError::Journal(format!("seq {seq} change {idx} does not apply to the projections: {e}"))
 }
 
-/// The identifier and search index keys an entity's state should have: none unless active.
-fn lookup_keys(schema: &SchemaRegistry, state: &EntityState) -> BTreeSet<Vec<u8>> {
+/// Whether a council's contribution is already visible in a state (so its council index
+/// entry exists): saves rewriting the entry on every change.
+fn contributed(state: &EntityState, council: &str) -> bool {
+    let by = |p: &pole_model::Provenance| p.council.as_deref() == Some(council);
+    by(&state.created)
+        || state.attributes.values().any(|a| by(&a.provenance))
+        || state.identifiers.iter().any(|i| by(&i.provenance))
+        || state.links.iter().any(|l| by(&l.provenance))
+}
+
+/// The identifier and search index keys an entity's state should have: none unless it is
+/// active. Identifiable values are indexed by blind token, opened with the entity's key; a
+/// value whose key is gone (erased) is not indexed.
+fn lookup_keys(schema: &SchemaRegistry, ring: &dyn KeyRing, state: &EntityState) -> Result<BTreeSet<Vec<u8>>> {
     let mut out = BTreeSet::new();
     if state.status != Status::Active {
-        return out;
+        return Ok(out);
     }
+    let key = ring.key(&state.id);
     for ident in &state.identifiers {
         let id = &ident.identifier;
-        let value = sealed_identifier_token(id).unwrap_or(&id.value);
-        out.insert(keys::identifier(&id.system, value, &state.id));
+        if id.value.starts_with(pole_model::SEALED_PREFIX) {
+            if let Some(open) = vault::open_identifier(key.as_ref(), &state.id, id) {
+                out.insert(keys::identifier(&id.system, &ring.token(&id.system, &open.value)?, &state.id));
+            }
+        } else {
+            out.insert(keys::identifier(&id.system, &id.value, &state.id));
+        }
     }
-    let Ok(def) = schema.type_def(&state.entity_type) else { return out };
+    let Ok(def) = schema.type_def(&state.entity_type) else { return Ok(out) };
     for (name, attr) in &state.attributes {
         let Some(search) = def.attributes.get(name).and_then(|a| a.search) else { continue };
-        let value = match (sealed_value_token(&attr.value), attr.value.as_str()) {
-            (Some(token), _) => token.to_owned(),
-            (None, Some(text)) => search.normalise(text),
-            (None, None) => continue,
+        let entry = if vault::is_sealed_value(&attr.value) {
+            match vault::open_value(key.as_ref(), &state.id, name, &attr.value) {
+                Some(serde_json::Value::String(text)) => ring.token(search.as_str(), &search.normalise(&text))?,
+                _ => continue,
+            }
+        } else {
+            match attr.value.as_str() {
+                Some(text) => search.normalise(text),
+                None => continue,
+            }
         };
-        out.insert(keys::search(search.as_str(), &value, &state.id));
+        out.insert(keys::search(search.as_str(), &entry, &state.id));
     }
-    out
+    Ok(out)
 }

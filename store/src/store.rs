@@ -29,7 +29,9 @@ const REPLAY_BATCH: usize = 2_000;
 #[derive(Debug, Serialize, Deserialize)]
 struct FormatFile {
     format: u32,
-    created_at: Timestamp,
+    /// Informational; a FORMAT file is judged by its version alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<Timestamp>,
 }
 
 /// Where projections live.
@@ -141,7 +143,7 @@ fn check_format(dir: &Path) -> Result<()> {
                     reason: "it is not empty and is not a pole-ods data directory".into(),
                 });
             }
-            let format = FormatFile { format: FORMAT_VERSION, created_at: Timestamp::now() };
+            let format = FormatFile { format: FORMAT_VERSION, created_at: Some(Timestamp::now()) };
             fs::write(&path, serde_json::to_vec_pretty(&format)?).map_err(StoreError::io(&path))?;
             Ok(())
         }
@@ -189,7 +191,7 @@ impl Store {
                 ),
             });
         }
-        catch_up(&journal_dir(&dir), backend.as_ref(), &schema, Some(&vault), applied, |_| {})?;
+        catch_up(&journal_dir(&dir), backend.as_ref(), &schema, &vault, true, applied, |_| {})?;
         let recorded_at = match backend.get(&keys::transaction(journal_head.seq))? {
             Some(bytes) => serde_json::from_slice::<TxMeta>(&bytes)?.recorded_at,
             None => Timestamp::from_micros(0),
@@ -312,7 +314,7 @@ impl Store {
     /// Replays the journal into memory and returns that digest, leaving this store as it is.
     pub fn replay_digest(&self, progress: impl FnMut(u64)) -> Result<Hash> {
         let memory = MemoryBackend::new();
-        catch_up(&journal_dir(&self.inner.dir), &memory, &self.inner.schema, None, 0, progress)?;
+        catch_up(&journal_dir(&self.inner.dir), &memory, &self.inner.schema, &self.inner.vault, false, 0, progress)?;
         digest_of(&memory)
     }
 
@@ -434,14 +436,15 @@ pub(crate) fn digest_of(backend: &dyn Backend) -> Result<Hash> {
     Ok(Hash(hasher.finalize().into()))
 }
 
-/// Applies journal transactions after `applied` to `backend`, in batches. With a vault,
+/// Applies journal transactions after `applied` to `backend`, in batches. With `erase_keys`,
 /// erasures found on the way destroy their keys (an erasure whose key deletion was cut short
 /// by a crash completes here).
 pub(crate) fn catch_up(
     journal: &Path,
     backend: &dyn Backend,
     schema: &SchemaRegistry,
-    vault: Option<&Arc<RwLock<Vault>>>,
+    vault: &RwLock<Vault>,
+    erase_keys: bool,
     applied: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<()> {
@@ -459,8 +462,8 @@ pub(crate) fn catch_up(
             continue;
         }
         let tx = decode_transaction(&frame.payload, frame.seq)?;
-        stage.apply_transaction(schema, &tx, frame.hash, frame.location)?;
-        if let Some(vault) = vault {
+        stage.apply_transaction(schema, &*vault.read(), &tx, frame.hash, frame.location)?;
+        if erase_keys {
             for change in &tx.changes {
                 if matches!(change.op, ChangeOp::Erase { .. }) {
                     vault.write().destroy(&change.entity)?;

@@ -5,11 +5,15 @@
 //!
 //! Sealed forms (never confused with plain values, which the schema keeps scalar and the
 //! model keeps from starting with `sealed:`):
-//! - attribute: `{"sealed": "<base64 nonce+ciphertext>", "token": "<blind index token>"}`
-//! - identifier value: `sealed:<token>:<base64 nonce+ciphertext>`
+//! - attribute: `{"sealed": "<base64 nonce+ciphertext>"}` (random nonce)
+//! - identifier value: `sealed:<base64 nonce+ciphertext>` with a nonce derived from the
+//!   entity's key and the value, so the same identifier seals to the same bytes and a
+//!   removal matches its addition in any fold order.
 //!
-//! The token is a keyed hash of the normalised value, so indexes can be rebuilt from the
-//! journal without the plaintext and hold none themselves.
+//! Indexes hold blind tokens (a keyed hash of the normalised value) computed by the
+//! projections from the opened value. Tokens are never journaled: an erased value's token
+//! would otherwise outlive its key, and a small value space (birth dates, NHS numbers)
+//! could be enumerated against it.
 //!
 //! File `keys/vault`: header `"POLEVLT1"`, the 32-byte index key and its CRC, then records
 //! `id_len:u8 id key:[32] crc:u32`. Adding keys appends and syncs; erasing rewrites the file
@@ -185,6 +189,24 @@ impl Vault {
     }
 }
 
+/// Keys as preparation and the projections see them: the vault's, plus any made for the
+/// group being committed and not yet in the vault.
+pub trait KeyRing {
+    fn key(&self, id: &EntityId) -> Option<DataKey>;
+    /// The blind index token of a normalised value in a domain (search key or system).
+    fn token(&self, domain: &str, normalised: &str) -> Result<String>;
+}
+
+impl KeyRing for Vault {
+    fn key(&self, id: &EntityId) -> Option<DataKey> {
+        self.keys.get(id).copied()
+    }
+
+    fn token(&self, domain: &str, normalised: &str) -> Result<String> {
+        blind_token(&self.index_key, domain, normalised)
+    }
+}
+
 pub fn blind_token(index_key: &DataKey, domain: &str, normalised: &str) -> Result<String> {
     let mut mac =
         <Hmac<Sha256> as Mac>::new_from_slice(index_key).map_err(|e| StoreError::Vault(format!("index key: {e}")))?;
@@ -202,10 +224,8 @@ fn aad(entity: &EntityId, field: &str) -> Vec<u8> {
     aad
 }
 
-fn seal_bytes(key: &DataKey, entity: &EntityId, field: &str, plain: &[u8]) -> Result<String> {
+fn seal_bytes(key: &DataKey, entity: &EntityId, field: &str, plain: &[u8], nonce: [u8; 12]) -> Result<String> {
     let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
-    let mut nonce = [0u8; 12];
-    rand::thread_rng().fill_bytes(&mut nonce);
     let ct = cipher
         .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad(entity, field) })
         .map_err(|_| StoreError::Vault("encryption failed".into()))?;
@@ -223,33 +243,22 @@ fn open_bytes(key: &DataKey, entity: &EntityId, field: &str, sealed: &str) -> Op
     cipher.decrypt(Nonce::from_slice(&bytes[..12]), Payload { msg: &bytes[12..], aad: &aad(entity, field) }).ok()
 }
 
+fn random_nonce() -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    nonce
+}
+
 /// Seals an attribute value of `entity`.
-pub fn seal_value(
-    key: &DataKey,
-    entity: &EntityId,
-    attribute: &str,
-    value: &Value,
-    token: Option<String>,
-) -> Result<Value> {
+pub fn seal_value(key: &DataKey, entity: &EntityId, attribute: &str, value: &Value) -> Result<Value> {
     let plain = serde_json::to_vec(value)?;
     let mut sealed = serde_json::Map::new();
-    sealed.insert("sealed".into(), Value::String(seal_bytes(key, entity, attribute, &plain)?));
-    if let Some(token) = token {
-        sealed.insert("token".into(), Value::String(token));
-    }
+    sealed.insert("sealed".into(), Value::String(seal_bytes(key, entity, attribute, &plain, random_nonce())?));
     Ok(Value::Object(sealed))
 }
 
 pub fn is_sealed_value(value: &Value) -> bool {
     matches!(value, Value::Object(map) if map.contains_key("sealed"))
-}
-
-/// The blind token a sealed value carries.
-pub fn sealed_value_token(value: &Value) -> Option<&str> {
-    match value {
-        Value::Object(map) => map.get("token").and_then(Value::as_str),
-        _ => None,
-    }
 }
 
 /// Opens a sealed attribute value; `None` when the key is gone (erased) or it does not open.
@@ -260,21 +269,23 @@ pub fn open_value(key: Option<&DataKey>, entity: &EntityId, attribute: &str, val
     serde_json::from_slice(&plain).ok()
 }
 
-/// Seals an identifier's value; its token goes in the clear so the index can use it.
-pub fn seal_identifier(key: &DataKey, entity: &EntityId, identifier: &Identifier, token: &str) -> Result<Identifier> {
-    let sealed = seal_bytes(key, entity, &identifier.system, identifier.value.as_bytes())?;
-    Ok(Identifier { system: identifier.system.clone(), value: format!("{SEALED_PREFIX}{token}:{sealed}") })
-}
-
-/// The token of a sealed identifier value.
-pub fn sealed_identifier_token(identifier: &Identifier) -> Option<&str> {
-    identifier.value.strip_prefix(SEALED_PREFIX).and_then(|rest| rest.split_once(':')).map(|(token, _)| token)
+/// Seals an identifier's value deterministically (see the module docs).
+pub fn seal_identifier(key: &DataKey, entity: &EntityId, identifier: &Identifier) -> Result<Identifier> {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|e| StoreError::Vault(format!("data key: {e}")))?;
+    mac.update(b"identifier-nonce\0");
+    mac.update(identifier.system.as_bytes());
+    mac.update(&[0]);
+    mac.update(identifier.value.as_bytes());
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&mac.finalize().into_bytes()[..12]);
+    let sealed = seal_bytes(key, entity, &identifier.system, identifier.value.as_bytes(), nonce)?;
+    Ok(Identifier { system: identifier.system.clone(), value: format!("{SEALED_PREFIX}{sealed}") })
 }
 
 /// Opens a sealed identifier; plain identifiers come back as they are, `None` when erased.
 pub fn open_identifier(key: Option<&DataKey>, entity: &EntityId, identifier: &Identifier) -> Option<Identifier> {
-    let Some(rest) = identifier.value.strip_prefix(SEALED_PREFIX) else { return Some(identifier.clone()) };
-    let (_, sealed) = rest.split_once(':')?;
+    let Some(sealed) = identifier.value.strip_prefix(SEALED_PREFIX) else { return Some(identifier.clone()) };
     let plain = open_bytes(key?, entity, &identifier.system, sealed)?;
     Some(Identifier { system: identifier.system.clone(), value: String::from_utf8(plain).ok()? })
 }
@@ -288,7 +299,7 @@ mod tests {
     fn seal_and_open() {
         let key = Vault::new_key();
         let id = EntityId::new("p1").unwrap();
-        let sealed = seal_value(&key, &id, "family_name", &json!("Smith"), Some("t".into())).unwrap();
+        let sealed = seal_value(&key, &id, "family_name", &json!("Smith")).unwrap();
         assert!(is_sealed_value(&sealed));
         assert!(!sealed.to_string().contains("Smith"));
         assert_eq!(open_value(Some(&key), &id, "family_name", &sealed), Some(json!("Smith")));
@@ -299,9 +310,9 @@ mod tests {
         assert_eq!(open_value(None, &id, "gender", &json!("1")), Some(json!("1")));
 
         let ident = Identifier::new("nhs-number", "9434765919");
-        let sealed = seal_identifier(&key, &id, &ident, "tok").unwrap();
+        let sealed = seal_identifier(&key, &id, &ident).unwrap();
         assert!(!sealed.value.contains("9434765919"));
-        assert_eq!(sealed_identifier_token(&sealed), Some("tok"));
+        assert_eq!(seal_identifier(&key, &id, &ident).unwrap(), sealed, "identifiers seal deterministically");
         assert_eq!(open_identifier(Some(&key), &id, &sealed), Some(ident));
     }
 

@@ -133,7 +133,15 @@ impl Writer {
 
     fn rebuild(&mut self, progress: Box<dyn FnMut(u64) + Send>) -> Result<()> {
         self.backend.clear()?;
-        crate::store::catch_up(self.journal.dir(), self.backend.as_ref(), &self.schema, None, 0, progress)?;
+        crate::store::catch_up(
+            self.journal.dir(),
+            self.backend.as_ref(),
+            &self.schema,
+            &self.vault,
+            false,
+            0,
+            progress,
+        )?;
         self.backend.flush()
     }
 
@@ -168,18 +176,19 @@ impl Writer {
                     Ok(Outcome::Sequenced { tx, payload, new_keys: keys_of_tx, erased }) => {
                         let hash = pole_audit::chain_hash(pole_audit::Chain::Journal, &prev_hash, &payload);
                         prev_hash = hash;
-                        // The location is filled in after the write; projections of later
-                        // transactions in the group never read it.
-                        stage.apply_transaction(
-                            &self.schema,
-                            &tx,
-                            hash,
-                            crate::journal::FrameLocation { segment: 0, offset: 0 },
-                        )?;
                         for (id, key) in &keys_of_tx {
                             group_keys.insert(id.clone(), *key);
                         }
                         new_keys.extend(keys_of_tx);
+                        // The location is filled in after the write; projections of later
+                        // transactions in the group never read it.
+                        stage.apply_transaction(
+                            &self.schema,
+                            &Keys { vault: &vault, group: &group_keys },
+                            &tx,
+                            hash,
+                            crate::journal::FrameLocation { segment: 0, offset: 0 },
+                        )?;
                         last = Head { seq: tx.seq, hash, recorded_at: tx.recorded_at };
                         accepted.push(Accepted { tx: *tx, payload, erased, reply: job.reply });
                     }

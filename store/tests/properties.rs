@@ -273,11 +273,16 @@ struct MEntity {
     id: Option<EntityId>,
     local_ref: String,
     version: u64,
-    attrs: BTreeMap<String, Vec<(Key, Option<Value>)>>,
-    idents: BTreeMap<(String, String), Vec<(Key, bool)>>,
+    /// Every statement about each attribute: `Some(value)` set, `None` unset.
+    attrs: BTreeMap<String, Log<Option<Value>>>,
+    /// Every statement about each identifier: added or removed.
+    idents: BTreeMap<(String, String), Log<bool>>,
     /// Link and unlink statements per `(role, far end)`: `Some(period)` linked, `None` unlinked.
-    links: BTreeMap<(String, usize), Vec<(Key, Option<Period>)>>,
+    links: BTreeMap<(String, usize), Log<Option<Period>>>,
 }
+
+/// Statements about one field, each at its fold position; the greatest position wins.
+type Log<T> = Vec<(Key, T)>;
 
 impl MEntity {
     fn target(&self) -> Target {

@@ -18,28 +18,43 @@ fn backend_err(e: sled::Error) -> StoreError {
 
 impl SledBackend {
     /// Opens (creating) a sled database in `dir` with a cache of `cache_bytes`.
+    ///
+    /// The caller holds the data directory's own lock, so sled's lock can only be held by a
+    /// handle of this process being dropped: sled 0.34 releases it asynchronously
+    /// (spacejam/sled#1234), so a busy lock is retried for a short while.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             // The journal makes commits durable; sled's periodic flush only bounds how much
             // of the journal's tail is re-applied after a crash.
             .flush_every_ms(Some(2_000))
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked(dir.to_path_buf())
+            .mode(sled::Mode::HighThroughput);
+        let mut wait = std::time::Duration::from_millis(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match config.open() {
+                Ok(db) => return Ok(SledBackend { db }),
+                Err(sled::Error::Io(io)) if is_lock_busy(&io) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked(dir.to_path_buf()));
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_millis(200));
                 }
-                other => backend_err(other),
-            })?;
-        Ok(SledBackend { db })
+                Err(other) => return Err(backend_err(other)),
+            }
+        }
     }
 
     /// Bytes sled occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
         self.db.size_on_disk().map_err(backend_err)
     }
+}
+
+fn is_lock_busy(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
 }
 
 fn kv(item: sled::Result<(sled::IVec, sled::IVec)>) -> Result<(Vec<u8>, Vec<u8>)> {
