@@ -14,6 +14,16 @@ pub struct Tour {
     pub history: Vec<Version>,
     /// The same entity as of the sequence before its last version.
     pub earlier: Option<Earlier>,
+    /// When a version was recorded late (valid before a value already recorded), the
+    /// entity as the world was at that version's valid time.
+    pub late: Option<Late>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Late {
+    pub version: u64,
+    pub valid_at: String,
+    pub entity: EntityState,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,7 +51,7 @@ pub fn build(store: &Store) -> anyhow::Result<Tour> {
         }
     }
     let Some((concern, history)) = best else {
-        return Ok(Tour { person: None, history_of: None, history: Vec::new(), earlier: None });
+        return Ok(Tour { person: None, history_of: None, history: Vec::new(), earlier: None, late: None });
     };
     let subject = store.links(&concern, Some(Direction::Out), Some("subject"), ReadAt::NOW)?.into_iter().next();
     let person = match subject {
@@ -66,7 +76,28 @@ pub fn build(store: &Store) -> anyhow::Result<Tour> {
         }
         _ => None,
     };
-    Ok(Tour { person, history_of: Some(concern), history, earlier })
+    let late = late_version(&history)
+        .map(|v| {
+            let at = ReadAt { as_of: None, valid_at: Some(v.valid_time) };
+            store
+                .entity(&concern, at)
+                .map(|e| e.map(|entity| Late { version: v.version, valid_at: v.valid_time.to_string(), entity }))
+        })
+        .transpose()?
+        .flatten();
+    Ok(Tour { person, history_of: Some(concern), history, earlier, late })
+}
+
+/// The first version whose valid time is earlier than one already recorded before it.
+fn late_version(history: &[Version]) -> Option<&Version> {
+    let mut latest = None;
+    for version in history {
+        if latest.is_some_and(|l| version.valid_time < l) {
+            return Some(version);
+        }
+        latest = latest.max(Some(version.valid_time));
+    }
+    None
 }
 
 pub fn render(store: &Store, tour: &Tour) -> String {
@@ -91,6 +122,16 @@ pub fn render(store: &Store, tour: &Tour) -> String {
         );
         out.push_str(&super::render_entity(store, &earlier.entity, &[]));
         out.push('\n');
+    }
+    if let Some(late) = &tour.late {
+        let _ = writeln!(
+            out,
+            "== Version {} was recorded late: the concern as the world was on {} (--valid-at) ==",
+            late.version, late.valid_at
+        );
+        out.push_str(&super::render_entity(store, &late.entity, &[]));
+        let _ =
+            writeln!(out, "(read now, the later-valid values win; the late ones show when read valid at their time)\n");
     }
     let _ = writeln!(
         out,
