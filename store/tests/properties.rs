@@ -5,7 +5,10 @@
 //! checked three ways:
 //! (a) the live projections equal the ones rebuilt and replayed from the journal;
 //! (b) reading as of every sequence equals what was read right after it was committed;
-//! (c) the store agrees with a simple model of attributes, identifiers, links and versions.
+//! (c) the store agrees with a simple model of attributes, identifiers, links and versions,
+//!     read now and valid at past times. The model keeps each entity's accepted changes and
+//!     folds them in valid-time order as the store does; a change about an earlier time than
+//!     the entity's latest is judged against the state valid at that time.
 //!
 //! Minimised failures are kept as regression tests at the end of the file.
 
@@ -146,6 +149,7 @@ enum Op {
         ty: usize,
         set: Vec<(usize, usize)>,
         idents: Vec<usize>,
+        /// Valid 2000-01-01, before every dated change; otherwise valid now, after them.
         dated: bool,
     },
     Update {
@@ -202,7 +206,7 @@ fn arb_expect() -> impl Strategy<Value = Option<bool>> {
 fn arb_op() -> impl Strategy<Value = Op> {
     let pairs = || prop::collection::vec((0..6usize, arb_value()), 0..4);
     prop_oneof![
-        2 => (0..3usize, pairs(), prop::collection::vec(0..5usize, 0..3), prop::bool::weighted(0.3))
+        2 => (0..3usize, pairs(), prop::collection::vec(0..5usize, 0..3), prop::bool::weighted(0.5))
             .prop_map(|(ty, set, idents, dated)| Op::Create { ty, set, idents, dated }),
         5 => (
             any::<usize>(),
@@ -254,17 +258,55 @@ fn arb_plans(max_txs: usize) -> impl Strategy<Value = Vec<TxPlan>> {
 
 // ------------------------------------------------------------------ the model
 
-/// Fold order of a value: creates first, then valid time (past days, or "now" which is the
-/// recorded time and so later than any past day and increasing with the sequence), then
-/// sequence and position in the transaction.
-type Key = (u8, u8, i64, u64, usize);
+/// The valid time of a change: a date, or "now", which is the recorded time of the change's
+/// transaction and so later than any date the generator makes and increasing with the
+/// sequence (the variants are ordered that way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Valid {
+    At(Timestamp),
+    Now(u64),
+}
 
-/// The fold position of a change that is not a create.
-fn update_key(valid_days: Option<u16>, seq: u64, idx: usize) -> Key {
-    match valid_days {
-        Some(days) => (1, 0, i64::from(days), seq, idx),
-        None => (1, 1, 0, seq, idx),
-    }
+/// The fold position of a change, as `pole_model::fold_order` has it: valid time, then
+/// sequence, then position in the transaction. Creates take their turn like any change.
+type Key = (Valid, u64, usize);
+
+fn key(valid: Option<Timestamp>, seq: u64, idx: usize) -> Key {
+    (valid.map_or(Valid::Now(seq), Valid::At), seq, idx)
+}
+
+/// A normalised identifier: `(system, value)`.
+type Ident = (String, String);
+
+/// What an accepted change does to the entity's fields when it is folded. Like the store's
+/// fold, applying one is lenient: an unset of an absent attribute, a removal of an absent
+/// identifier or an unlink of an absent link changes nothing.
+#[derive(Debug, Clone)]
+enum MOp {
+    Set(String, Value),
+    Unset(String),
+    Add(Ident),
+    Remove(Ident),
+    Link((String, usize), Period),
+    Unlink((String, usize)),
+}
+
+/// One accepted (written) change of an entity.
+#[derive(Debug, Clone)]
+struct MChange {
+    key: Key,
+    ops: Vec<MOp>,
+}
+
+/// An entity's state as a fold of its changes makes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct MState {
+    /// Number of changes folded.
+    version: u64,
+    attrs: BTreeMap<String, Value>,
+    idents: BTreeSet<Ident>,
+    /// Outgoing links per `(role, far end)`.
+    links: BTreeMap<(String, usize), Period>,
 }
 
 #[derive(Debug, Clone)]
@@ -272,17 +314,9 @@ struct MEntity {
     ty: usize,
     id: Option<EntityId>,
     local_ref: String,
-    version: u64,
-    /// Every statement about each attribute: `Some(value)` set, `None` unset.
-    attrs: BTreeMap<String, Log<Option<Value>>>,
-    /// Every statement about each identifier: added or removed.
-    idents: BTreeMap<(String, String), Log<bool>>,
-    /// Link and unlink statements per `(role, far end)`: `Some(period)` linked, `None` unlinked.
-    links: BTreeMap<(String, usize), Log<Option<Period>>>,
+    /// Every accepted change, the create included, in the order they were accepted.
+    changes: Vec<MChange>,
 }
-
-/// Statements about one field, each at its fold position; the greatest position wins.
-type Log<T> = Vec<(Key, T)>;
 
 impl MEntity {
     fn target(&self) -> Target {
@@ -292,27 +326,70 @@ impl MEntity {
         }
     }
 
-    fn attr(&self, name: &str) -> Option<Value> {
-        self.attrs.get(name).and_then(|log| log.iter().max_by_key(|(k, _)| *k)).and_then(|(_, v)| v.clone())
+    /// The fold of the changes valid by `until` (all of them when `None`), in fold order;
+    /// `None` when no change is valid by then: the entity did not exist at that time.
+    fn fold(&self, until: Option<Valid>) -> Option<MState> {
+        let mut changes: Vec<&MChange> =
+            self.changes.iter().filter(|c| until.is_none_or(|until| c.key.0 <= until)).collect();
+        if changes.is_empty() {
+            return None;
+        }
+        changes.sort_by_key(|c| c.key);
+        let mut state = MState::default();
+        for change in changes {
+            for op in &change.ops {
+                match op {
+                    MOp::Set(name, value) => {
+                        state.attrs.insert(name.clone(), value.clone());
+                    }
+                    MOp::Unset(name) => {
+                        state.attrs.remove(name);
+                    }
+                    MOp::Add(ident) => {
+                        state.idents.insert(ident.clone());
+                    }
+                    MOp::Remove(ident) => {
+                        state.idents.remove(ident);
+                    }
+                    MOp::Link(link, period) => {
+                        state.links.insert(link.clone(), *period);
+                    }
+                    MOp::Unlink(link) => {
+                        state.links.remove(link);
+                    }
+                }
+            }
+            state.version += 1;
+        }
+        Some(state)
     }
 
-    fn attributes(&self) -> BTreeMap<String, Value> {
-        self.attrs.keys().filter_map(|name| self.attr(name).map(|v| (name.clone(), v))).collect()
+    /// The state now: the fold of every change in valid-time order, so a change recorded
+    /// late never overrides a value valid later.
+    fn current(&self) -> MState {
+        self.fold(None).unwrap_or_default()
     }
 
-    fn link(&self, role: &str, to: usize) -> Option<Period> {
-        self.links.get(&(role.to_owned(), to)).and_then(|log| log.iter().max_by_key(|(k, _)| *k)).and_then(|(_, p)| *p)
+    /// The state a change valid at `valid` is judged against: the fold of the changes valid
+    /// by then. For a change at or after the entity's latest valid time that is every change
+    /// (the current state); for a late one it is the state as it was valid at that time, with
+    /// the earlier changes of its own transaction. Nothing valid by then reads as no fields.
+    fn base(&self, valid: Valid) -> MState {
+        self.fold(Some(valid)).unwrap_or_default()
     }
 
-    fn current_links(&self) -> BTreeMap<(String, usize), Period> {
-        self.links.keys().filter_map(|(role, to)| self.link(role, *to).map(|p| ((role.clone(), *to), p))).collect()
+    fn version(&self) -> u64 {
+        self.changes.len() as u64
     }
 
-    fn identifiers(&self) -> BTreeSet<(String, String)> {
-        self.idents
+    /// The distinct dated valid times of the entity's changes, in order.
+    fn dated_valid_times(&self) -> BTreeSet<Timestamp> {
+        self.changes
             .iter()
-            .filter(|(_, log)| log.iter().max_by_key(|(k, _)| *k).is_some_and(|(_, present)| *present))
-            .map(|(ident, _)| ident.clone())
+            .filter_map(|c| match c.key.0 {
+                Valid::At(at) => Some(at),
+                Valid::Now(_) => None,
+            })
             .collect()
     }
 }
@@ -328,6 +405,7 @@ enum Predicted {
 /// The outcome of one planned transaction, for the properties to look at.
 struct Step {
     committed: Option<Committed>,
+    rejection: Option<Rejection>,
 }
 
 struct Harness {
@@ -338,9 +416,6 @@ struct Harness {
     /// Assert the store against the model (property c); otherwise the model only steers
     /// the generated operations towards entities that exist.
     strict: bool,
-    /// Dated creates (valid 2000-01-01) only, so that "create first" and "valid time order"
-    /// agree in the model.
-    dated_creates: bool,
     n_keys: usize,
 }
 
@@ -352,7 +427,6 @@ impl Harness {
             links: link_specs(),
             model: Vec::new(),
             strict,
-            dated_creates: strict,
             n_keys: 0,
         }
     }
@@ -396,32 +470,29 @@ impl Harness {
                     for (name, (value, _)) in &values {
                         change = change.with(name.clone(), value.clone());
                     }
-                    let mut entity = MEntity {
-                        ty,
-                        id: None,
-                        local_ref,
-                        version: 1,
-                        attrs: BTreeMap::new(),
-                        idents: BTreeMap::new(),
-                        links: BTreeMap::new(),
-                    };
-                    let key = (0, 0, 0, seq, idx);
+                    let mut added = BTreeSet::new();
                     for i in idents {
                         let ident = &spec.idents[i % spec.idents.len()];
                         change = change.with_identifier(ident.system, ident.value);
-                        entity.idents.insert((ident.system.into(), ident.normalised.into()), vec![(key, true)]);
+                        added.insert((ident.system.to_owned(), ident.normalised.to_owned()));
                     }
-                    if self.dated_creates || *dated {
-                        change = change.valid_at(ts("2000-01-01"));
+                    let valid = dated.then(|| ts("2000-01-01"));
+                    if let Some(valid) = valid {
+                        change = change.valid_at(valid);
                     }
                     changes.push(change);
                     if values.values().any(|(_, valid)| !valid) {
                         refused = Some(Predicted::Invalid(idx));
                     } else {
-                        for (name, (value, _)) in values {
-                            entity.attrs.insert(name, vec![(key, Some(value))]);
-                        }
-                        work.push(entity);
+                        let mut ops: Vec<MOp> =
+                            values.into_iter().map(|(name, (value, _))| MOp::Set(name, value)).collect();
+                        ops.extend(added.into_iter().map(MOp::Add));
+                        work.push(MEntity {
+                            ty,
+                            id: None,
+                            local_ref,
+                            changes: vec![MChange { key: key(valid, seq, idx), ops }],
+                        });
                         written += 1;
                     }
                 }
@@ -450,7 +521,9 @@ impl Harness {
                         unset.extend(spec.attrs.iter().filter(|a| a.required));
                     }
                     let add: Vec<&IdentSpec> = add.iter().map(|i| &spec.idents[i % spec.idents.len()]).collect();
-                    let present: Vec<(String, String)> = work[e].identifiers().into_iter().collect();
+                    // Identifiers the entity has now: a late removal of one may find that it
+                    // did not have it at that time.
+                    let present: Vec<Ident> = work[e].current().idents.into_iter().collect();
                     let remove: Vec<&IdentSpec> = remove
                         .iter()
                         .filter_map(|(from_present, n)| match (*from_present, present.get(n % present.len().max(1))) {
@@ -472,10 +545,11 @@ impl Harness {
                         add_identifiers.extend(add.iter().map(|i| ident(i.system, i.value)));
                         remove_identifiers.extend(remove.iter().map(|i| ident(i.system, i.value)));
                     }
-                    if let Some(days) = valid_days {
-                        change = change.valid_at(past(*days));
+                    let valid = valid_days.map(past);
+                    if let Some(valid) = valid {
+                        change = change.valid_at(valid);
                     }
-                    let version = work[e].version;
+                    let version = work[e].version();
                     if let Some(right) = expect {
                         change = change.expecting(if *right { version } else { version + 1 });
                     }
@@ -486,8 +560,11 @@ impl Harness {
                     } else if values.values().any(|(_, valid)| !valid) || unset.iter().any(|a| a.required) {
                         refused = Some(Predicted::Invalid(idx));
                     } else {
-                        let entity = &mut work[e];
-                        let before = entity.identifiers();
+                        let key = key(valid, seq, idx);
+                        // Compared with the state valid at the change's time: the current
+                        // state unless the change is late.
+                        let base = work[e].base(key.0);
+                        let before = base.idents;
                         let mut after = before.clone();
                         for i in &remove {
                             if !after.remove(&(i.system.to_owned(), i.normalised.to_owned())) {
@@ -498,30 +575,22 @@ impl Harness {
                             after.insert((i.system.to_owned(), i.normalised.to_owned()));
                         }
                         if refused.is_none() {
-                            let key = update_key(*valid_days, seq, idx);
-                            let mut changed = false;
+                            let mut ops = Vec::new();
                             for (name, (value, _)) in values {
-                                if entity.attr(&name).as_ref() != Some(&value) {
-                                    entity.attrs.entry(name).or_default().push((key, Some(value)));
-                                    changed = true;
+                                if base.attrs.get(&name) != Some(&value) {
+                                    ops.push(MOp::Set(name, value));
                                 }
                             }
                             for attr in unset {
-                                if entity.attr(attr.name).is_some() {
-                                    entity.attrs.entry(attr.name.to_owned()).or_default().push((key, None));
-                                    changed = true;
+                                if base.attrs.contains_key(attr.name) {
+                                    ops.push(MOp::Unset(attr.name.to_owned()));
                                 }
                             }
-                            for gone in before.difference(&after) {
-                                entity.idents.entry(gone.clone()).or_default().push((key, false));
-                                changed = true;
-                            }
-                            for new in after.difference(&before) {
-                                entity.idents.entry(new.clone()).or_default().push((key, true));
-                                changed = true;
-                            }
-                            if changed {
-                                entity.version += 1;
+                            ops.extend(before.difference(&after).cloned().map(MOp::Remove));
+                            ops.extend(after.difference(&before).cloned().map(MOp::Add));
+                            // A change of no-ops is not written.
+                            if !ops.is_empty() {
+                                work[e].changes.push(MChange { key, ops });
                                 written += 1;
                             }
                         }
@@ -536,22 +605,23 @@ impl Harness {
                     let period = periods()[*period];
                     let mut change = ChangeRequest::link(work[f].target(), spec.role, work[t].target())
                         .link_period(period.0, period.1);
-                    if let Some(days) = valid_days {
-                        change = change.valid_at(past(*days));
+                    let valid = valid_days.map(past);
+                    if let Some(valid) = valid {
+                        change = change.valid_at(valid);
                     }
-                    let version = work[f].version;
+                    let version = work[f].version();
                     if let Some(right) = expect {
                         change = change.expecting(if *right { version } else { version + 1 });
                     }
                     changes.push(change);
+                    let link = (spec.role.to_owned(), t);
                     if *expect == Some(false) {
                         refused = Some(Predicted::Conflict(idx));
                     } else if !spec.allowed {
                         refused = Some(Predicted::Invalid(idx));
-                    } else if work[f].link(spec.role, t) != Some(period) {
-                        let key = update_key(*valid_days, seq, idx);
-                        work[f].links.entry((spec.role.to_owned(), t)).or_default().push((key, Some(period)));
-                        work[f].version += 1;
+                    } else if work[f].current().links.get(&link) != Some(&period) {
+                        // Links are compared with the current state, late or not.
+                        work[f].changes.push(MChange { key: key(valid, seq, idx), ops: vec![MOp::Link(link, period)] });
                         written += 1;
                     }
                 }
@@ -559,7 +629,7 @@ impl Harness {
                     let linked: Vec<(usize, String, usize)> = work
                         .iter()
                         .enumerate()
-                        .flat_map(|(f, e)| e.current_links().into_keys().map(move |(role, t)| (f, role, t)))
+                        .flat_map(|(f, e)| e.current().links.into_keys().map(move |(role, t)| (f, role, t)))
                         .collect();
                     let (f, role, t) = if *existing && !linked.is_empty() {
                         linked[from % linked.len()].clone()
@@ -572,14 +642,15 @@ impl Harness {
                         (f, spec.role.to_owned(), t)
                     };
                     let mut change = unlink(work[f].target(), &role, work[t].target());
-                    if let Some(days) = valid_days {
-                        change = change.valid_at(past(*days));
+                    let valid = valid_days.map(past);
+                    if let Some(valid) = valid {
+                        change = change.valid_at(valid);
                     }
                     changes.push(change);
-                    if work[f].link(&role, t).is_some() {
-                        let key = update_key(*valid_days, seq, idx);
-                        work[f].links.entry((role, t)).or_default().push((key, None));
-                        work[f].version += 1;
+                    let link = (role, t);
+                    // An unlink is compared with the current state, late or not.
+                    if work[f].current().links.contains_key(&link) {
+                        work[f].changes.push(MChange { key: key(valid, seq, idx), ops: vec![MOp::Unlink(link)] });
                         written += 1;
                     } else {
                         refused = Some(Predicted::Invalid(idx));
@@ -599,7 +670,7 @@ impl Harness {
         let head = store.head();
         let (changes, work, predicted) = self.plan(plan, head.seq + 1);
         if changes.is_empty() {
-            return Step { committed: None };
+            return Step { committed: None, rejection: None };
         }
         let mut request = tx(changes);
         if plan.resubmit {
@@ -644,7 +715,7 @@ impl Harness {
                         Err(Rejection::IdempotencyKeyReused { seq, .. }) if seq == committed.seq
                     ));
                 }
-                Step { committed: Some(committed) }
+                Step { committed: Some(committed), rejection: None }
             }
             Err(rejection) => {
                 if self.strict {
@@ -658,57 +729,78 @@ impl Harness {
                 }
                 assert_eq!(store.head(), head, "a refused transaction moved the head");
                 assert_eq!(store.digest().unwrap(), digest, "a refused transaction changed the projections");
-                Step { committed: None }
+                Step { committed: None, rejection: Some(rejection) }
             }
         }
     }
 
-    /// Property (c): every entity reads as the model says, and the indexes agree.
+    /// Property (c): every entity reads as the model says, now and valid at the times its
+    /// changes are dated, and the indexes agree.
     fn check_model(&self) {
         let store = self.store();
         for (n, e) in self.model.iter().enumerate() {
             let id = e.id.clone().unwrap();
             let state = must_entity(store, &id);
             let what = format!("entity #{n} ({}) {id}", self.types[e.ty].name);
-            let attrs: BTreeMap<String, Value> =
-                state.attributes.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
-            assert_eq!(attrs, e.attributes(), "attributes of {what}");
-            let mut idents: Vec<(String, String)> =
-                state.identifiers.iter().map(|i| (i.identifier.system.clone(), i.identifier.value.clone())).collect();
-            idents.sort();
-            assert_eq!(idents, e.identifiers().into_iter().collect::<Vec<_>>(), "identifiers of {what}");
-            let links: BTreeMap<(String, EntityId), Period> =
-                state.links.iter().map(|l| ((l.role.clone(), l.to.clone()), (l.valid_from, l.valid_to))).collect();
-            let expected: BTreeMap<(String, EntityId), Period> = e
-                .current_links()
-                .iter()
-                .map(|((role, to), period)| ((role.clone(), self.model[*to].id.clone().unwrap()), *period))
-                .collect();
-            assert_eq!(links, expected, "links of {what}");
+            let current = e.current();
+            self.assert_state(&state, &current, &what);
             let out: BTreeSet<(String, EntityId)> = store
                 .links(&id, Some(pole_store::Direction::Out), None, ReadAt::NOW)
                 .unwrap()
                 .into_iter()
                 .map(|v| (v.role, v.other))
                 .collect();
-            assert_eq!(out, expected.keys().cloned().collect(), "link index of {what}");
-            assert_eq!(state.version, e.version, "version of {what}");
+            let expected: BTreeSet<(String, EntityId)> =
+                current.links.keys().map(|(role, to)| (role.clone(), self.model[*to].id.clone().unwrap())).collect();
+            assert_eq!(out, expected, "link index of {what}");
+            // Valid-time reads: the fold of the changes valid by then, and no entity at all
+            // before its first change.
+            let before_all = ts("1999-12-31");
+            for at in std::iter::once(before_all).chain(e.dated_valid_times()) {
+                let read = store.entity(&id, ReadAt { as_of: None, valid_at: Some(at) }).unwrap();
+                match (read, e.fold(Some(Valid::At(at)))) {
+                    (None, None) => {}
+                    (Some(read), Some(expected)) => {
+                        self.assert_state(&read, &expected, &format!("{what} valid at {at}"))
+                    }
+                    (read, expected) => panic!("{what} valid at {at}: read {read:?}, the model has {expected:?}"),
+                }
+            }
             // The lookup indexes.
             let spec = &self.types[e.ty];
             if let Some(key) = spec.search {
-                let current = e.attr(spec.attrs[0].name);
+                let now = current.attrs.get(spec.attrs[0].name);
                 for value in &spec.attrs[0].values {
                     let found = store.search(key, value.as_str().unwrap()).unwrap().contains(&id);
-                    assert_eq!(found, current.as_ref() == Some(value), "search {key:?} {value} for {what}");
+                    assert_eq!(found, now == Some(value), "search {key:?} {value} for {what}");
                 }
             }
-            let present = e.identifiers();
             for i in &spec.idents {
                 let found = store.find_by_identifier(&ident(i.system, i.value)).unwrap().contains(&id);
-                let expected = present.contains(&(i.system.to_owned(), i.normalised.to_owned()));
+                let expected = current.idents.contains(&(i.system.to_owned(), i.normalised.to_owned()));
                 assert_eq!(found, expected, "identifier {}|{} for {what}", i.system, i.value);
             }
         }
+    }
+
+    /// An entity as read has the model's attributes, identifiers, links and version.
+    fn assert_state(&self, state: &EntityState, expected: &MState, what: &str) {
+        let attrs: BTreeMap<String, Value> =
+            state.attributes.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+        assert_eq!(attrs, expected.attrs, "attributes of {what}");
+        let idents: BTreeSet<Ident> =
+            state.identifiers.iter().map(|i| (i.identifier.system.clone(), i.identifier.value.clone())).collect();
+        assert_eq!(idents.len(), state.identifiers.len(), "identifiers of {what} are distinct");
+        assert_eq!(idents, expected.idents, "identifiers of {what}");
+        let links: BTreeMap<(String, EntityId), Period> =
+            state.links.iter().map(|l| ((l.role.clone(), l.to.clone()), (l.valid_from, l.valid_to))).collect();
+        let expected_links: BTreeMap<(String, EntityId), Period> = expected
+            .links
+            .iter()
+            .map(|((role, to), period)| ((role.clone(), self.model[*to].id.clone().unwrap()), *period))
+            .collect();
+        assert_eq!(links, expected_links, "links of {what}");
+        assert_eq!(state.version, expected.version, "version of {what}");
     }
 
     /// What every entity and its links read as now.
@@ -817,11 +909,19 @@ fn as_of_equals_recorded(plans: &[TxPlan]) {
 
 /// (c) The store agrees with the model after every step.
 fn matches_model(plans: &[TxPlan]) {
+    run_model(plans);
+}
+
+/// Runs plans as (c) does, returning the harness and every step so that a fixed case can
+/// also assert what the store and the model agreed on.
+fn run_model(plans: &[TxPlan]) -> (Harness, Vec<Step>) {
     let mut h = Harness::new(BackendKind::Memory, true);
+    let mut steps = Vec::new();
     for plan in plans {
-        h.step(plan);
+        steps.push(h.step(plan));
         h.check_model();
     }
+    (h, steps)
 }
 
 proptest! {
@@ -854,10 +954,14 @@ proptest! {
 
 // ------------------------------------------------------------------ minimised failures
 
-// ------------------------------------------------------------------ minimised failures
-
+/// A create valid now (its transaction's recorded time).
 fn create(ty: usize, idents: &[usize]) -> Op {
     Op::Create { ty, set: Vec::new(), idents: idents.to_vec(), dated: false }
+}
+
+/// A create valid 2000-01-01, before any dated change the generator makes.
+fn dated_create(ty: usize, idents: &[usize]) -> Op {
+    Op::Create { ty, set: Vec::new(), idents: idents.to_vec(), dated: true }
 }
 
 /// An update of the model's `target`-th entity.
@@ -885,50 +989,139 @@ fn plans(txs: Vec<Vec<Op>>) -> Vec<TxPlan> {
     txs.into_iter().map(|ops| TxPlan { ops, resubmit: false }).collect()
 }
 
+/// The model's `n`-th entity as the store reads it, now or valid at `valid_at`.
+fn read(h: &Harness, n: usize, valid_at: Option<&str>) -> Option<EntityState> {
+    let id = h.model[n].id.clone().unwrap();
+    h.store().entity(&id, ReadAt { as_of: None, valid_at: valid_at.map(ts) }).unwrap()
+}
+
+fn client_ids(state: &EntityState) -> Vec<&str> {
+    state
+        .identifiers
+        .iter()
+        .filter(|i| i.identifier.system == "council:305:client")
+        .map(|i| i.identifier.value.as_str())
+        .collect()
+}
+
+/// The number of changes a step wrote and the sequence it took.
+fn written(step: &Step) -> (usize, u64) {
+    let committed = step.committed.as_ref().expect("the transaction was committed");
+    (committed.changes, committed.seq)
+}
+
 #[test]
 fn regression_an_identifier_re_added_with_an_earlier_valid_time_after_its_removal() {
-    // A client id is removed now, then re-added valid 2020 (before the removal). The later
-    // valid statement (removed) must win, as it does for plain identifiers; a sealed one came
-    // back because each seal has its own ciphertext and the fold matches identifiers by it.
-    matches_model(&plans(vec![
+    // A person created valid 2000 with client id c1; c1 is removed now, then re-added valid
+    // 2020 (before the removal). The re-add is late, so it is judged against the state valid
+    // in 2020, which has c1 from the create: it is a no-op, nothing is written and no
+    // sequence is taken. Now the entity still has no c1; valid in 2020 it has.
+    let (h, steps) = run_model(&plans(vec![
+        vec![dated_create(PERSON, &[0])],
+        vec![update(0, &[], &[], &[], &[(true, 0)], None)],
+        vec![update(0, &[], &[], &[0], &[], Some(0))],
+    ]));
+    assert_eq!(written(&steps[2]), (0, 2), "the late re-add is a no-op");
+    let now = read(&h, 0, None).unwrap();
+    assert_eq!(client_ids(&now), Vec::<&str>::new());
+    assert_eq!(now.version, 2);
+    assert_eq!(client_ids(&read(&h, 0, Some("2020-01-01")).unwrap()), vec!["c1"]);
+}
+
+#[test]
+fn regression_an_identifier_added_before_its_create_and_removal_stays_removed() {
+    // The case above with the create valid now: in 2020 nothing of the entity was valid, so
+    // the late re-add of c1 is written. It folds first (2020), then the create adds c1 and
+    // the removal takes it away: the later valid statement wins, also for a sealed client
+    // id (the removal must match the ciphertext the late addition stored).
+    let (h, steps) = run_model(&plans(vec![
         vec![create(PERSON, &[0])],
         vec![update(0, &[], &[], &[], &[(true, 0)], None)],
         vec![update(0, &[], &[], &[0], &[], Some(0))],
     ]));
+    assert_eq!(written(&steps[2]), (1, 3));
+    let now = read(&h, 0, None).unwrap();
+    assert_eq!(client_ids(&now), Vec::<&str>::new());
+    assert_eq!(now.version, 3);
+    let then = read(&h, 0, Some("2020-01-01")).unwrap();
+    assert_eq!((client_ids(&then), then.version), (vec!["c1"], 1), "only the late addition is valid in 2020");
+    assert!(read(&h, 0, Some("2019-12-31")).is_none(), "no change of the entity is valid in 2019");
 }
 
 #[test]
 fn regression_a_late_change_then_a_current_one_in_one_transaction() {
-    // Within one transaction: unset `outcome` valid 2020, then unset it now. The second is
-    // checked against a state that applied the first out of valid-time order, dropped as a
-    // no-op, and the older "ok" stays current.
-    matches_model(&plans(vec![
-        vec![create(CONTACT, &[])],
+    // A contact created valid 2000, `outcome` set now. Then, in one transaction: unset
+    // `outcome` valid 2020, then unset it now. The first is judged against the state valid
+    // in 2020, which has no `outcome`: a no-op, not written. The second is judged against the
+    // current state, which has "ok": it is written. One change, and `outcome` is gone.
+    let (h, steps) = run_model(&plans(vec![
+        vec![dated_create(CONTACT, &[])],
         vec![update(0, &[(2, 0)], &[], &[], &[], None)],
         vec![update(0, &[], &[1], &[], &[], Some(0)), update(0, &[], &[1], &[], &[], None)],
     ]));
+    assert_eq!(written(&steps[2]), (1, 3), "only the current unset is written");
+    let now = read(&h, 0, None).unwrap();
+    assert_eq!(attr(&now, "outcome"), None);
+    assert_eq!(now.version, 3);
+    assert_eq!(attr(&read(&h, 0, Some("2020-01-01")).unwrap(), "outcome"), None);
 }
 
 #[test]
 fn regression_a_late_identifier_removal_then_a_current_one_in_one_transaction() {
-    // Within one transaction: remove a client id valid 2020 (it was added later, so it stays),
-    // then remove it now. The second is refused: "the entity has no identifier".
-    matches_model(&plans(vec![
-        vec![create(PERSON, &[])],
+    // A person created valid 2000 without identifiers; client id c1 added now. Then, in one
+    // transaction: remove c1 valid 2020, then remove it now. The first removal is judged
+    // against the state valid in 2020, which has no c1, and is refused like any removal of
+    // an absent identifier ("the entity has no identifier", field identifiers.<system>).
+    // Nothing is written and c1 stays.
+    let (h, steps) = run_model(&plans(vec![
+        vec![dated_create(PERSON, &[])],
         vec![update(0, &[], &[], &[0], &[], None)],
         vec![update(0, &[], &[], &[], &[(true, 0)], Some(0)), update(0, &[], &[], &[], &[(true, 0)], None)],
     ]));
+    match &steps[2].rejection {
+        Some(Rejection::Invalid { change_idx: 0, field: Some(field), reason, .. }) => {
+            assert_eq!(field, "identifiers.council:305:client");
+            assert!(reason.contains("has no identifier"), "{reason}");
+        }
+        other => panic!("the late removal must be refused, got {other:?}"),
+    }
+    let now = read(&h, 0, None).unwrap();
+    assert_eq!((client_ids(&now), now.version), (vec!["c1"], 2));
+}
+
+#[test]
+fn regression_a_late_set_is_written_once_and_never_overrides_a_later_value() {
+    // A person created valid 2000; family name "Jones" set now. Setting "Smith" valid 2020 is
+    // written (the entity had no family name then) but "Jones", valid later, stays current.
+    // Setting "Smith" valid 2021 again is a no-op: that is what was valid then.
+    let (h, steps) = run_model(&plans(vec![
+        vec![dated_create(PERSON, &[])],
+        vec![update(0, &[(0, 1)], &[], &[], &[], None)],
+        vec![update(0, &[(0, 0)], &[], &[], &[], Some(0))],
+        vec![update(0, &[(0, 0)], &[], &[], &[], Some(366))],
+    ]));
+    assert_eq!(written(&steps[2]), (1, 3));
+    assert_eq!(written(&steps[3]), (0, 3), "the same value valid later in 2021 is a no-op");
+    let now = read(&h, 0, None).unwrap();
+    assert_eq!((attr_str(&now, "family_name"), now.version), (Some("Jones"), 3));
+    assert_eq!(attr_str(&read(&h, 0, Some("2021-06-01")).unwrap(), "family_name"), Some("Smith"));
 }
 
 #[test]
 fn regression_a_late_unlink_leaves_the_link_index_agreeing_with_the_entity() {
-    // A link made now, then an unlink valid 2020 (before the link): the entity keeps the
-    // link (valid-time order) but the link index closes it (sequence order).
-    matches_model(&plans(vec![
+    // A link made now, then an unlink valid 2020 (before the link). Unlinks are judged
+    // against the current state, which has the link, so it is written; in valid-time order
+    // it folds before the link, so the entity keeps the link, and the link index must agree.
+    let (h, steps) = run_model(&plans(vec![
         vec![create(PERSON, &[]), create(ADDRESS, &[])],
         vec![Op::Link { spec: 0, from: 0, to: 0, period: 0, valid_days: None, expect: None }],
         vec![Op::Unlink { existing: true, spec: 0, from: 0, to: 0, valid_days: Some(0) }],
     ]));
+    assert_eq!(written(&steps[2]), (1, 3));
+    let now = read(&h, 0, None).unwrap();
+    assert_eq!((now.links.len(), now.version), (1, 3));
+    let out = h.store().links(&now.id, Some(pole_store::Direction::Out), None, ReadAt::NOW).unwrap();
+    assert_eq!(out.len(), 1, "the link index keeps the link");
 }
 
 #[test]
