@@ -337,4 +337,30 @@ mod tests {
         let raw = fs::read(dir.path().join("vault")).unwrap();
         assert!(!raw.windows(32).any(|w| w == key_a), "the destroyed key is gone from the file");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn a_damaged_vault_file_is_refused_or_read_never_panics(
+            cut in 0usize..400,
+            flip in proptest::option::of((0usize..400, 1u8..)),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut vault = Vault::open(dir.path()).unwrap();
+            let ids: Vec<EntityId> = (0..4).map(|i| EntityId::new(format!("E{i}")).unwrap()).collect();
+            vault.add(&ids.iter().map(|id| (id.clone(), Vault::new_key())).collect::<Vec<_>>()).unwrap();
+            drop(vault);
+            let path = dir.path().join("vault");
+            let mut bytes = fs::read(&path).unwrap();
+            bytes.truncate(cut.min(bytes.len()));
+            if let Some((at, mask)) = flip {
+                if let Some(b) = bytes.get_mut(at) {
+                    *b ^= mask;
+                }
+            }
+            fs::write(&path, &bytes).unwrap();
+            if let Ok(vault) = Vault::open(dir.path()) {
+                proptest::prop_assert!(vault.len() <= ids.len());
+            }
+        }
+    }
 }
