@@ -349,15 +349,17 @@ impl SchemaRegistry {
             },
             ValueType::Date => match value {
                 Value::String(s) => match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
-                    Ok(d) => Value::String(d.format("%Y-%m-%d").to_string()),
-                    Err(_) => return Err(wrong()),
+                    Ok(d) if (1..=9999).contains(&chrono::Datelike::year(&d)) => {
+                        Value::String(d.format("%Y-%m-%d").to_string())
+                    }
+                    _ => return Err(wrong()),
                 },
                 _ => return Err(wrong()),
             },
             ValueType::Datetime => match value {
-                Value::String(s) => match DateTime::parse_from_rfc3339(s.trim()) {
-                    Ok(_) => Value::String(s.trim().to_owned()),
-                    Err(_) => return Err(wrong()),
+                Value::String(s) => match crate::Timestamp::parse(s.trim()) {
+                    Ok(_) if DateTime::parse_from_rfc3339(s.trim()).is_ok() => Value::String(s.trim().to_owned()),
+                    _ => return Err(wrong()),
                 },
                 _ => return Err(wrong()),
             },

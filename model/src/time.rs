@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ModelError;
@@ -47,16 +47,17 @@ impl Timestamp {
         DateTime::from_timestamp_micros(self.0)
     }
 
-    /// Parses RFC 3339 (`2024-03-01T09:30:00Z`) or a plain date (`2024-03-01`, midnight UTC).
+    /// Parses RFC 3339 (`2024-03-01T09:30:00Z`) or a plain date (`2024-03-01`, midnight UTC),
+    /// in the years 0001 to 9999 that RFC 3339 can write back.
     pub fn parse(text: &str) -> Result<Self, ModelError> {
         let text = text.trim();
-        if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
-            return Ok(Timestamp(dt.with_timezone(&Utc).timestamp_micros()));
+        let parsed = DateTime::parse_from_rfc3339(text).map(|dt| dt.with_timezone(&Utc)).ok().or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| d.and_time(Default::default()).and_utc())
+        });
+        match parsed {
+            Some(dt) if (1..=9999).contains(&dt.year()) => Ok(Timestamp(dt.timestamp_micros())),
+            _ => Err(ModelError::BadTimestamp(text.to_owned())),
         }
-        if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            return Ok(Timestamp::from_date(date));
-        }
-        Err(ModelError::BadTimestamp(text.to_owned()))
     }
 }
 
@@ -111,6 +112,14 @@ mod tests {
     fn offsets_are_normalised_to_utc() {
         let t = Timestamp::parse("2024-03-01T10:30:00+01:00").unwrap();
         assert_eq!(t.to_string(), "2024-03-01T09:30:00.000000Z");
+    }
+
+    #[test]
+    fn years_outside_rfc_3339_are_refused() {
+        // Found by the `scalars` fuzz target: chrono reads a negative year that RFC 3339 cannot write.
+        assert!(Timestamp::parse("-7301-7-3").is_err());
+        assert!(Timestamp::parse("0000-01-01").is_err());
+        assert!(Timestamp::parse("9999-12-31").is_ok());
     }
 
     #[test]
