@@ -200,7 +200,8 @@ impl<'a> Stage<'a> {
                     self.put(keys::council(council, &after.id), Vec::new());
                 }
             }
-            self.update_lookup_indexes(schema, keys, before.as_ref(), &after)?;
+            let touched = if late { Touched::All } else { Touched::of(change) };
+            self.update_lookup_indexes(schema, keys, before.as_ref(), &after, &touched)?;
             self.update_link_index(tx.seq, before.as_ref(), &after)?;
             self.states.insert(after.id.clone(), after);
         }
@@ -249,12 +250,22 @@ impl<'a> Stage<'a> {
         keys: &dyn KeyRing,
         before: Option<&EntityState>,
         after: &EntityState,
+        touched: &Touched,
     ) -> Result<()> {
+        // Opening sealed values and hashing tokens is the costly part: only the fields a
+        // change touched can move index entries, unless the entity's status moved.
+        let touched = match before {
+            Some(b) if b.status != after.status => &Touched::All,
+            _ => touched,
+        };
+        if matches!(touched, Touched::Fields { attributes, systems } if attributes.is_empty() && systems.is_empty()) {
+            return Ok(());
+        }
         let old = match before {
-            Some(state) => lookup_keys(schema, keys, state)?,
+            Some(state) => lookup_keys(schema, keys, state, touched)?,
             None => BTreeSet::new(),
         };
-        let new = lookup_keys(schema, keys, after)?;
+        let new = lookup_keys(schema, keys, after, touched)?;
         for gone in old.difference(&new) {
             self.delete(gone.clone());
         }
@@ -318,6 +329,53 @@ fn inconsistent(seq: u64, idx: usize, e: pole_model::ApplyError) -> StoreError {
     StoreError::Journal(format!("seq {seq} change {idx} does not apply to the projections: {e}"))
 }
 
+/// Which fields a change can have moved in the lookup indexes.
+enum Touched {
+    All,
+    Fields { attributes: BTreeSet<String>, systems: BTreeSet<String> },
+}
+
+impl Touched {
+    fn of(change: &pole_model::Change) -> Touched {
+        use pole_model::{ChangeOp, FieldOp};
+        let (ChangeOp::Create { delta, .. } | ChangeOp::Update { delta }) = &change.op else {
+            return match change.op {
+                ChangeOp::Link { .. } | ChangeOp::Unlink { .. } => {
+                    Touched::Fields { attributes: BTreeSet::new(), systems: BTreeSet::new() }
+                }
+                _ => Touched::All,
+            };
+        };
+        let mut attributes = BTreeSet::new();
+        let mut systems = BTreeSet::new();
+        for op in delta.ops() {
+            match op {
+                FieldOp::Set { attribute, .. } | FieldOp::Unset { attribute, .. } => {
+                    attributes.insert(attribute.clone());
+                }
+                FieldOp::AddIdentifier { identifier } | FieldOp::RemoveIdentifier { identifier } => {
+                    systems.insert(identifier.system.clone());
+                }
+            }
+        }
+        Touched::Fields { attributes, systems }
+    }
+
+    fn attribute(&self, name: &str) -> bool {
+        match self {
+            Touched::All => true,
+            Touched::Fields { attributes, .. } => attributes.contains(name),
+        }
+    }
+
+    fn system(&self, system: &str) -> bool {
+        match self {
+            Touched::All => true,
+            Touched::Fields { systems, .. } => systems.contains(system),
+        }
+    }
+}
+
 /// Whether a council's contribution is already visible in a state (so its council index
 /// entry exists): saves rewriting the entry on every change.
 fn contributed(state: &EntityState, council: &str) -> bool {
@@ -331,7 +389,12 @@ fn contributed(state: &EntityState, council: &str) -> bool {
 /// The identifier and search index keys an entity's state should have: none unless it is
 /// active. Identifiable values are indexed by blind token, opened with the entity's key; a
 /// value whose key is gone (erased) is not indexed.
-fn lookup_keys(schema: &SchemaRegistry, ring: &dyn KeyRing, state: &EntityState) -> Result<BTreeSet<Vec<u8>>> {
+fn lookup_keys(
+    schema: &SchemaRegistry,
+    ring: &dyn KeyRing,
+    state: &EntityState,
+    touched: &Touched,
+) -> Result<BTreeSet<Vec<u8>>> {
     let mut out = BTreeSet::new();
     if state.status != Status::Active {
         return Ok(out);
@@ -339,6 +402,9 @@ fn lookup_keys(schema: &SchemaRegistry, ring: &dyn KeyRing, state: &EntityState)
     let key = ring.key(&state.id);
     for ident in &state.identifiers {
         let id = &ident.identifier;
+        if !touched.system(&id.system) {
+            continue;
+        }
         if id.value.starts_with(pole_model::SEALED_PREFIX) {
             if let Some(open) = vault::open_identifier(key.as_ref(), &state.id, id) {
                 out.insert(keys::identifier(&id.system, &ring.token(&id.system, &open.value)?, &state.id));
@@ -350,6 +416,9 @@ fn lookup_keys(schema: &SchemaRegistry, ring: &dyn KeyRing, state: &EntityState)
     let Ok(def) = schema.type_def(&state.entity_type) else { return Ok(out) };
     for (name, attr) in &state.attributes {
         let Some(search) = def.attributes.get(name).and_then(|a| a.search) else { continue };
+        if !touched.attribute(name) {
+            continue;
+        }
         let entry = if vault::is_sealed_value(&attr.value) {
             match vault::open_value(key.as_ref(), &state.id, name, &attr.value) {
                 Some(serde_json::Value::String(text)) => ring.token(search.as_str(), &search.normalise(&text))?,
