@@ -64,7 +64,7 @@ struct Tx<'c, 'a, 'b> {
     local: HashMap<EntityId, EntityState>,
     /// This transaction's accepted changes per entity, for refolding after a late one.
     local_history: HashMap<EntityId, Vec<HistoryEntry>>,
-    new_keys: Vec<(EntityId, DataKey)>,
+    new_keys: HashMap<EntityId, DataKey>,
     erased: Vec<EntityId>,
 }
 
@@ -84,7 +84,7 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
         refs: BTreeMap::new(),
         local: HashMap::new(),
         local_history: HashMap::new(),
-        new_keys: Vec::new(),
+        new_keys: HashMap::new(),
         erased: Vec::new(),
     };
     let mut changes = Vec::with_capacity(request.changes.len());
@@ -98,7 +98,10 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
             Err(rejection) => return Ok(Err(rejection)),
         }
     }
-    Ok(Ok(Prepared { changes, refs: tx.refs, new_keys: tx.new_keys, erased: tx.erased }))
+    let mut new_keys: Vec<(EntityId, DataKey)> = tx.new_keys.into_iter().collect();
+    // Sorted so the vault file is written in a deterministic order.
+    new_keys.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Ok(Prepared { changes, refs: tx.refs, new_keys, erased: tx.erased }))
 }
 
 impl Tx<'_, '_, '_> {
@@ -153,7 +156,7 @@ impl Tx<'_, '_, '_> {
     }
 
     fn key_of(&self, id: &EntityId) -> Option<DataKey> {
-        self.new_keys.iter().find(|(k, _)| k == id).map(|(_, key)| *key).or_else(|| self.ctx.keys.key(id))
+        self.new_keys.get(id).copied().or_else(|| self.ctx.keys.key(id))
     }
 
     fn key_for_sealing(&mut self, id: &EntityId) -> DataKey {
@@ -161,7 +164,7 @@ impl Tx<'_, '_, '_> {
             return key;
         }
         let key = Vault::new_key();
-        self.new_keys.push((id.clone(), key));
+        self.new_keys.insert(id.clone(), key);
         key
     }
 

@@ -47,6 +47,8 @@ pub struct Vault {
     path: PathBuf,
     index_key: DataKey,
     keys: HashMap<EntityId, DataKey>,
+    /// The vault file opened for appending; reopened after every rewrite.
+    appender: Option<File>,
 }
 
 impl Vault {
@@ -57,7 +59,7 @@ impl Vault {
         if !path.exists() {
             let mut index_key = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut index_key);
-            let vault = Vault { path, index_key, keys: HashMap::new() };
+            let mut vault = Vault { path, index_key, keys: HashMap::new(), appender: None };
             vault.rewrite()?;
             return Ok(vault);
         }
@@ -92,7 +94,7 @@ impl Vault {
             keys.insert(id, key);
             at = end;
         }
-        Ok(Vault { path, index_key, keys })
+        Ok(Vault { path, index_key, keys, appender: None })
     }
 
     pub fn path(&self) -> &Path {
@@ -132,7 +134,10 @@ impl Vault {
             let crc = crc32c::crc32c(&buf[start..]);
             buf.extend_from_slice(&crc.to_le_bytes());
         }
-        let mut file = OpenOptions::new().append(true).open(&self.path).map_err(StoreError::io(&self.path))?;
+        let file = match &mut self.appender {
+            Some(file) => file,
+            slot => slot.insert(OpenOptions::new().append(true).open(&self.path).map_err(StoreError::io(&self.path))?),
+        };
         file.write_all(&buf).and_then(|()| file.sync_data()).map_err(StoreError::io(&self.path))?;
         for (id, key) in new_keys {
             self.keys.insert(id.clone(), *key);
@@ -149,7 +154,9 @@ impl Vault {
         Ok(true)
     }
 
-    fn rewrite(&self) -> Result<()> {
+    fn rewrite(&mut self) -> Result<()> {
+        // The appender points at the file about to be replaced.
+        self.appender = None;
         let mut buf = Vec::with_capacity(44 + self.keys.len() * 100);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&self.index_key);
