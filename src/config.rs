@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use pole_store::BackendKind;
 use serde::Deserialize;
 
 /// Settings shared by every command. Each flag also reads an environment variable.
@@ -19,6 +20,9 @@ pub struct GlobalArgs {
     /// Configuration file (TOML); flags and environment variables override it
     #[arg(long, global = true, env = "POLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Projection store: `sled` or `redb` [default: sled]
+    #[arg(long, global = true, env = "POLE_BACKEND", value_name = "NAME")]
+    pub backend: Option<String>,
     /// Projection cache size in MiB [default: 256]
     #[arg(long, global = true, env = "POLE_CACHE_MB", value_name = "MIB")]
     pub cache_mb: Option<u64>,
@@ -38,6 +42,7 @@ pub struct GlobalArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data: Option<PathBuf>,
+    pub backend: Option<String>,
     pub cache_mb: Option<u64>,
     pub schema_pack: Option<PathBuf>,
     pub log: Option<String>,
@@ -55,6 +60,7 @@ pub enum LogFormat {
 pub struct Config {
     pub data: PathBuf,
     pub json: bool,
+    pub backend: BackendKind,
     pub cache_mb: u64,
     pub schema_pack: Option<PathBuf>,
     pub log: String,
@@ -66,6 +72,7 @@ impl Default for Config {
         Config {
             data: PathBuf::from("data"),
             json: false,
+            backend: BackendKind::Sled,
             cache_mb: 256,
             schema_pack: None,
             log: "warn".into(),
@@ -89,9 +96,14 @@ impl Config {
             Some(f) if f == "json" => LogFormat::Json,
             Some(other) => bail!("log format {other:?} is not `text` or `json`"),
         };
+        let backend = match args.backend.clone().or(file.backend) {
+            None => defaults.backend,
+            Some(name) => name.parse().map_err(|e: String| anyhow::anyhow!("backend: {e}"))?,
+        };
         let config = Config {
             data: args.data.clone().or(file.data).unwrap_or(defaults.data),
             json: args.json,
+            backend,
             cache_mb: args.cache_mb.or(file.cache_mb).unwrap_or(defaults.cache_mb),
             schema_pack: args.schema_pack.clone().or(file.schema_pack),
             log: args.log.clone().or(file.log).unwrap_or(defaults.log),
@@ -104,6 +116,9 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.cache_mb == 0 || self.cache_mb > 64 * 1024 {
             bail!("cache_mb must be between 1 and 65536, got {}", self.cache_mb);
+        }
+        if self.backend == BackendKind::Memory {
+            bail!("the memory backend is for tests; choose sled or redb");
         }
         if self.data.as_os_str().is_empty() {
             bail!("the data directory must not be empty");

@@ -9,13 +9,22 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pole_store::{Store, StoreOptions};
+use pole_store::{BackendKind, Store, StoreOptions};
 use rand::{Rng, SeedableRng};
 
-const KILLS: u64 = 6;
+const KILLS: u64 = 5;
 
 #[test]
-fn acknowledged_transactions_survive_sigkill() {
+fn acknowledged_transactions_survive_sigkill_on_sled() {
+    kill_and_check(BackendKind::Sled, "sled");
+}
+
+#[test]
+fn acknowledged_transactions_survive_sigkill_on_redb() {
+    kill_and_check(BackendKind::Redb, "redb");
+}
+
+fn kill_and_check(backend: BackendKind, backend_name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("store");
     let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random::<u64>);
@@ -25,7 +34,8 @@ fn acknowledged_transactions_survive_sigkill() {
 
     for round in 0..KILLS {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pole-ods"))
-            .args(["--data", data.to_str().unwrap(), "demo", "--changes", "2000000", "--print-acks"])
+            .args(["--data", data.to_str().unwrap(), "--backend", backend_name])
+            .args(["demo", "--changes", "2000000", "--print-acks"])
             .args(["--seed", &(seed.wrapping_add(round)).to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -56,7 +66,7 @@ fn acknowledged_transactions_survive_sigkill() {
         let report = pole_store::verify(&data, |_| {}).unwrap();
         assert!(report.ok, "round {round}: verify failed after SIGKILL: {report:?}");
 
-        let store = Store::open(&data, StoreOptions::default()).unwrap();
+        let store = Store::open(&data, StoreOptions { backend, ..Default::default() }).unwrap();
         let head = store.head().seq;
         let last_acked = acked.iter().map(|(seq, _)| *seq).max().unwrap();
         assert!(head >= last_acked, "round {round}: acknowledged seq {last_acked} lost, journal ends at {head}");
@@ -76,6 +86,6 @@ fn acknowledged_transactions_survive_sigkill() {
         );
         store.close().unwrap();
         drop(store);
-        eprintln!("round {round}: killed after seq {last_acked} acknowledged, journal head {head}");
+        eprintln!("{backend_name} round {round}: killed after seq {last_acked} acknowledged, journal head {head}");
     }
 }

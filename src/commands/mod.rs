@@ -21,7 +21,7 @@ use crate::config::Config;
 /// Opens the configured store (creating it when new).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let schema = crate::pack::load(config.schema_pack.as_deref())?;
-    let options = StoreOptions { cache_bytes: config.cache_mb << 20, schema: Some(schema), ..Default::default() };
+    let options = StoreOptions { backend: config.backend, cache_bytes: config.cache_mb << 20, schema: Some(schema) };
     Store::open(&config.data, options).with_context(|| format!("opening data directory {}", config.data.display()))
 }
 

@@ -25,7 +25,7 @@ pub mod vault;
 mod verify;
 mod writer;
 
-pub use backend::{Backend, MemoryBackend, SledBackend, WriteBatch};
+pub use backend::{Backend, MemoryBackend, RedbBackend, SledBackend, WriteBatch};
 pub use codec::{decode_transaction, encode_transaction};
 pub use error::{Result, StoreError};
 pub use keys::Direction;

@@ -11,7 +11,7 @@ use pole_audit::Hash;
 use pole_model::{ChangeOp, SchemaRegistry, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, MemoryBackend, SledBackend};
+use crate::backend::{Backend, MemoryBackend, RedbBackend, SledBackend};
 use crate::codec::decode_transaction;
 use crate::journal::{JournalReader, JournalWriter, Recovery};
 use crate::outcome::{Committed, Rejection};
@@ -37,10 +37,26 @@ struct FormatFile {
 /// Where projections live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
+    /// sled, in `DIR/projections/`.
     #[default]
     Sled,
+    /// redb, in `DIR/projections.redb`.
+    Redb,
     /// Projections in memory, rebuilt from the journal at every open (tests, tools).
     Memory,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "sled" => Ok(BackendKind::Sled),
+            "redb" => Ok(BackendKind::Redb),
+            "memory" => Ok(BackendKind::Memory),
+            other => Err(format!("unknown backend {other:?} (expected sled, redb or memory)")),
+        }
+    }
 }
 
 /// How to open a store.
@@ -83,6 +99,7 @@ impl PendingCommit {
 
 pub(crate) struct Inner {
     pub dir: PathBuf,
+    pub backend_kind: BackendKind,
     pub schema: Arc<SchemaRegistry>,
     pub backend: Arc<dyn Backend>,
     pub vault: Arc<RwLock<Vault>>,
@@ -176,6 +193,7 @@ impl Store {
         let vault = Vault::open(&dir.join("keys"))?;
         let backend: Arc<dyn Backend> = match options.backend {
             BackendKind::Sled => Arc::new(SledBackend::open(&dir.join("projections"), options.cache_bytes)?),
+            BackendKind::Redb => Arc::new(RedbBackend::open(&dir.join("projections.redb"), options.cache_bytes)?),
             BackendKind::Memory => Arc::new(MemoryBackend::new()),
         };
         let vault = Arc::new(RwLock::new(vault));
@@ -213,6 +231,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 dir,
+                backend_kind: options.backend,
                 schema,
                 backend,
                 vault,
@@ -350,8 +369,14 @@ impl Store {
             }
         }
         self.inner.vault.read().copy_to(&into.join("keys"))?;
-        let target =
-            Store::open(into, StoreOptions { schema: Some(Arc::clone(&self.inner.schema)), ..Default::default() })?;
+        let target = Store::open(
+            into,
+            StoreOptions {
+                schema: Some(Arc::clone(&self.inner.schema)),
+                backend: self.inner.backend_kind,
+                ..Default::default()
+            },
+        )?;
         let digest = target.digest()?;
         target.close()?;
         Ok(digest)

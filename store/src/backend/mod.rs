@@ -2,9 +2,11 @@
 //! and the projections speak only this trait, so they never know which engine holds them.
 
 mod memory;
+mod redb;
 mod sled;
 
 pub use self::memory::MemoryBackend;
+pub use self::redb::RedbBackend;
 pub use self::sled::SledBackend;
 
 use crate::Result;
@@ -36,8 +38,9 @@ impl WriteBatch {
 /// Key-value pairs in key order.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
 
-/// An ordered key-value store holding projections. Implementations: [`SledBackend`]
-/// (default, on disk) and [`MemoryBackend`] (tests, and `replay` into memory).
+/// An ordered key-value store holding projections. Implementations: [`SledBackend`] (on
+/// disk, the product owner's choice), [`RedbBackend`] (on disk, one file) and
+/// [`MemoryBackend`] (tests, and `replay` into memory).
 pub trait Backend: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Every pair whose key starts with `prefix`, ascending.
