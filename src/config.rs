@@ -154,6 +154,19 @@ mod tests {
     }
 
     #[test]
+    fn the_backend_is_chosen_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pole.toml");
+        std::fs::write(&path, "backend = \"redb\"\n").unwrap();
+        let config = Config::resolve(&GlobalArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(config.backend, BackendKind::Redb);
+        let flag = GlobalArgs { config: Some(path), backend: Some("sled".into()), ..Default::default() };
+        assert_eq!(Config::resolve(&flag).unwrap().backend, BackendKind::Sled);
+        let bad = GlobalArgs { backend: Some("rocks".into()), ..Default::default() };
+        assert!(format!("{:#}", Config::resolve(&bad).unwrap_err()).contains("rocks"));
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pole.toml");
