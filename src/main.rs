@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API (REST under /v1, /health, /ready)
+    Serve(commands::serve::ServeArgs),
     /// Load a realistic, reproducible synthetic adult social care data set, then take a tour
     Demo(commands::demo::DemoArgs),
     /// Verify the journal's hash chain (and the access log's); exit status 1 if either fails
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
     };
     init_logging(&config);
     let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(&config, &args),
         Command::Demo(args) => commands::demo::run(&config, &args),
         Command::Verify => commands::verify::run(&config),
         Command::Replay(args) => commands::replay::run(&config, &args),

@@ -1,8 +1,67 @@
-//! The HTTP application: REST under `/v1`, GraphQL, OpenAPI, `/health` and `/metrics`,
-//! served by actix-web through one app factory, `create_app(state, config)`, used by the
-//! binary and by the tests.
+//! The HTTP application: REST under `/v1` plus `/health` and `/ready`, served by actix-web
+//! through one app factory, [`create_app`], used by the binary and by the tests.
 //!
-//! Status: the crate is laid out; its routes arrive with the API issue.
+//! Main types: [`ApiConfig`], [`AppState`], [`ApiError`] (one problem+json `type` per kind),
+//! [`Principal`]. The rules live in [`service`], which GraphQL will call too.
 //!
-//! Wire types (`*View`) live here, never in the store or the model. Handlers never block a
-//! worker thread on the store: writes go through the store's single writer thread.
+//! Status: the REST core of the API issue; GraphQL, OpenAPI, the SSE stream, metrics and
+//! tokens are still to come. Wire types (`*View`) live here, never in the store or the
+//! model. Handlers never block a worker thread on the store.
+
+pub mod error;
+pub mod principal;
+pub mod rest;
+pub mod service;
+pub mod state;
+pub mod views;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::error::JsonPayloadError;
+use actix_web::{middleware, web, App, HttpRequest, ResponseError};
+
+pub use error::{ApiError, ApiResult};
+pub use principal::Principal;
+pub use state::{ApiConfig, AppState};
+
+/// The application: state, extractor limits and error shapes, compression, routes.
+pub fn create_app(
+    state: AppState,
+    config: ApiConfig,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = config.max_body_bytes;
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::Data::new(config))
+        .app_data(web::JsonConfig::default().limit(limit).error_handler(move |err, _| json_error(err, limit).into()))
+        .app_data(
+            web::QueryConfig::default().error_handler(|err, _| ApiError::invalid("query", err.to_string()).into()),
+        )
+        .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::invalid("path", err.to_string()).into()))
+        .wrap(middleware::Compress::default())
+        .configure(rest::routes)
+        .default_service(web::to(not_found))
+}
+
+fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge { limit }
+        }
+        JsonPayloadError::ContentType => ApiError::invalid("Content-Type", "send application/json"),
+        JsonPayloadError::Deserialize(e) => ApiError::invalid("body", e.to_string()),
+        other => ApiError::invalid("body", other.to_string()),
+    }
+}
+
+async fn not_found(request: HttpRequest) -> actix_web::HttpResponse {
+    ApiError::NotFound { what: format!("route {} {}", request.method(), request.path()) }.error_response()
+}
