@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod principal;
+mod request_id;
 pub mod rest;
 pub mod service;
 pub mod state;
@@ -47,6 +48,7 @@ pub fn create_app(
         )
         .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::invalid("path", err.to_string()).into()))
         .wrap(middleware::Compress::default())
+        .wrap_fn(request_id::tag)
         .configure(rest::routes)
         .default_service(web::to(not_found))
 }

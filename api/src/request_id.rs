@@ -1,0 +1,38 @@
+//! Request ids: every request gets one (the caller's `X-Request-Id` if it sent a sane one,
+//! else a new ULID), echoed in the response and carried by the request's tracing span.
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use std::future::Future;
+use tracing::Instrument;
+
+pub const HEADER: &str = "x-request-id";
+
+pub fn tag<S, B>(
+    request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let id = request
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.path());
+    let started = std::time::Instant::now();
+    let response = span.in_scope(|| service.call(request));
+    async move {
+        let mut response = response.await?;
+        let status = response.status().as_u16();
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(HeaderName::from_static(HEADER), value);
+        }
+        tracing::info!(status, micros = started.elapsed().as_micros() as u64, "answered");
+        Ok(response)
+    }
+    .instrument(span)
+}
