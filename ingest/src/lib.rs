@@ -2,7 +2,9 @@
 //! per-council mapping profiles from local values to national codes, validation, and the
 //! row-level submission report.
 //!
-//! Status: the crate is laid out; its adapters arrive with the ingest issue.
+//! Status: being built with the ingest issue; see each module's docs for what is there.
 //!
 //! This crate must never know about HTTP: the API and the command line hand it bytes and a
 //! council, and it answers with a report after committing through `pole-store`.
+
+pub mod hl7;
