@@ -14,6 +14,7 @@ mod request_id;
 pub mod rest;
 pub mod service;
 pub mod state;
+mod stream;
 pub mod views;
 
 use actix_web::body::MessageBody;

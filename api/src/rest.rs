@@ -20,7 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/entities/{id}/links", web::get().to(get_links))
             .route("/search", web::get().to(search))
             .route("/identifiers/{system}/{value}", web::get().to(get_identifier))
-            .route("/journal", web::get().to(get_journal)),
+            .route("/journal", web::get().to(get_journal))
+            .route("/journal/stream", web::get().to(crate::stream::journal_stream)),
     );
 }
 

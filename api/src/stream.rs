@@ -1,0 +1,108 @@
+//! `GET /v1/journal/stream`: the change feed as server-sent events. Each event is one
+//! transaction, its `id` the sequence, so a client that reconnects with `Last-Event-ID`
+//! (or `?after=`) resumes exactly after the last one it saw, in order, with no gap.
+
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::stream;
+use pole_store::Store;
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::principal::Principal;
+use crate::state::AppState;
+
+/// How often an idle stream looks for new transactions.
+const POLL: Duration = Duration::from_millis(200);
+/// A comment line this often keeps proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Transactions read per poll.
+const BATCH: usize = 256;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    after: Option<u64>,
+}
+
+/// Where the stream starts: `Last-Event-ID` wins over `?after=` (a reconnecting browser
+/// sends the header); neither means from the current head.
+fn start(store: &Store, request: &HttpRequest, query: &StreamQuery) -> ApiResult<u64> {
+    let head = store.head().seq;
+    let after = match request.headers().get("Last-Event-ID") {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::invalid("Last-Event-ID", "must be a sequence number this stream sent"))?,
+        None => query.after.unwrap_or(head),
+    };
+    if after > head {
+        return Err(ApiError::invalid("after", format!("seq {after} is after the journal head ({head})")));
+    }
+    Ok(after)
+}
+
+struct Cursor {
+    store: Store,
+    after: u64,
+    pending: std::collections::VecDeque<Bytes>,
+    idle: Duration,
+}
+
+pub async fn journal_stream(
+    state: web::Data<AppState>,
+    _principal: Principal,
+    request: HttpRequest,
+    query: web::Query<StreamQuery>,
+) -> ApiResult<HttpResponse> {
+    let after = start(&state.store, &request, &query)?;
+    let cursor = Cursor { store: state.store.clone(), after, pending: Default::default(), idle: Duration::ZERO };
+    let events = stream::unfold(cursor, |mut cursor| async move {
+        loop {
+            if let Some(event) = cursor.pending.pop_front() {
+                return Some((Ok::<_, actix_web::Error>(event), cursor));
+            }
+            if cursor.store.head().seq > cursor.after {
+                let store = cursor.store.clone();
+                let after = cursor.after;
+                let read = web::block(move || store.transactions(after, BATCH)).await;
+                match read {
+                    Ok(Ok(transactions)) => {
+                        for tx in transactions {
+                            cursor.after = tx.seq;
+                            let data = serde_json::to_string(&tx).unwrap_or_default();
+                            cursor.pending.push_back(Bytes::from(format!(
+                                "id: {}\nevent: transaction\ndata: {data}\n\n",
+                                tx.seq
+                            )));
+                        }
+                        cursor.idle = Duration::ZERO;
+                        continue;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "change feed stream stopped");
+                        return None;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "change feed stream stopped");
+                        return None;
+                    }
+                }
+            }
+            actix_web::rt::time::sleep(POLL).await;
+            cursor.idle += POLL;
+            if cursor.idle >= KEEP_ALIVE {
+                cursor.idle = Duration::ZERO;
+                return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), cursor));
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(events))
+}
