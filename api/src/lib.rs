@@ -9,6 +9,7 @@
 //! model. Handlers never block a worker thread on the store.
 
 pub mod error;
+pub mod metrics;
 pub mod principal;
 mod request_id;
 pub mod rest;

@@ -3,6 +3,9 @@
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::web;
+
+use crate::state::AppState;
 use std::future::Future;
 use tracing::Instrument;
 
@@ -24,6 +27,9 @@ where
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.path());
     let started = std::time::Instant::now();
+    let metrics = request.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let method = request.method().to_string();
+    let route = request.match_pattern().unwrap_or_else(|| "unmatched".into());
     let response = span.in_scope(|| service.call(request));
     async move {
         let mut response = response.await?;
@@ -31,7 +37,11 @@ where
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(HeaderName::from_static(HEADER), value);
         }
-        tracing::info!(status, micros = started.elapsed().as_micros() as u64, "answered");
+        let elapsed = started.elapsed();
+        if let Some(metrics) = metrics {
+            metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+        }
+        tracing::info!(status, micros = elapsed.as_micros() as u64, "answered");
         Ok(response)
     }
     .instrument(span)

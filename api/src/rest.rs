@@ -10,19 +10,22 @@ use crate::service::{self, SearchParams, TransactionInput};
 use crate::state::{ApiConfig, AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health)).route("/ready", web::get().to(ready)).service(
-        web::scope("/v1")
-            .route("/transactions", web::post().to(post_transaction))
-            .route("/entities", web::get().to(list_entities))
-            .route("/entities/{id}", web::get().to(get_entity))
-            .route("/entities/{id}/history", web::get().to(get_history))
-            .route("/entities/{id}/diff", web::get().to(get_diff))
-            .route("/entities/{id}/links", web::get().to(get_links))
-            .route("/search", web::get().to(search))
-            .route("/identifiers/{system}/{value}", web::get().to(get_identifier))
-            .route("/journal", web::get().to(get_journal))
-            .route("/journal/stream", web::get().to(crate::stream::journal_stream)),
-    );
+    cfg.route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(crate::metrics::metrics))
+        .service(
+            web::scope("/v1")
+                .route("/transactions", web::post().to(post_transaction))
+                .route("/entities", web::get().to(list_entities))
+                .route("/entities/{id}", web::get().to(get_entity))
+                .route("/entities/{id}/history", web::get().to(get_history))
+                .route("/entities/{id}/diff", web::get().to(get_diff))
+                .route("/entities/{id}/links", web::get().to(get_links))
+                .route("/search", web::get().to(search))
+                .route("/identifiers/{system}/{value}", web::get().to(get_identifier))
+                .route("/journal", web::get().to(get_journal))
+                .route("/journal/stream", web::get().to(crate::stream::journal_stream)),
+        );
 }
 
 /// Runs store work on the blocking pool: store calls never block a worker thread.

@@ -2,6 +2,8 @@
 
 use pole_store::Store;
 
+use crate::metrics::Metrics;
+
 /// How the HTTP application behaves.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -20,8 +22,15 @@ impl Default for ApiConfig {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach; built once and shared by every worker.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> Result<Self, prometheus::Error> {
+        Ok(AppState { store, metrics: Metrics::new()? })
+    }
 }

@@ -27,7 +27,7 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("--dev-principal: every request is served as the administrator `dev`, without authentication");
         eprintln!("WARNING: --dev-principal is on: every request is treated as an administrator. Never use it with real data.");
     }
-    let state = AppState { store: store.clone() };
+    let state = AppState::new(store.clone()).context("setting up metrics")?;
     let served = actix_web::rt::System::new().block_on(async move {
         let app_config = api_config.clone();
         let server = actix_web::HttpServer::new(move || create_app(state.clone(), app_config.clone()))
