@@ -20,6 +20,19 @@ pub struct ServeArgs {
     pub dev_principal: bool,
 }
 
+fn announce(addrs: &[std::net::SocketAddr]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for addr in addrs {
+        writeln!(out, "listening on http://{addr}")?;
+    }
+    if let Some(addr) = addrs.first() {
+        writeln!(out, "  health:   http://{addr}/health")?;
+        writeln!(out, "  entities: http://{addr}/v1/entities?type=person&limit=5")?;
+        writeln!(out, "  metrics:  http://{addr}/metrics")?;
+    }
+    out.flush()
+}
+
 pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let store = super::open_store(config)?;
     let api_config = ApiConfig { dev_principal: args.dev_principal, ..ApiConfig::default() };
@@ -34,16 +47,9 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .bind(&args.bind)
             .with_context(|| format!("binding {}", args.bind))?;
         let addrs = server.addrs();
-        {
-            let mut out = std::io::stdout().lock();
-            for addr in &addrs {
-                writeln!(out, "listening on http://{addr}")?;
-            }
-            if let Some(addr) = addrs.first() {
-                writeln!(out, "  health:   http://{addr}/health")?;
-                writeln!(out, "  entities: http://{addr}/v1/entities?type=person&limit=5")?;
-            }
-            out.flush()?;
+        // Best effort: a reader that closed our stdout must not stop the server.
+        if let Err(e) = announce(&addrs) {
+            tracing::warn!(error = %e, "could not print the listening addresses");
         }
         // actix finishes in-flight requests on SIGINT/SIGTERM before returning.
         server.run().await.context("serving")
