@@ -21,6 +21,8 @@ pub enum ApiError {
     VersionConflict(Rejection),
     #[error("{0}")]
     IdempotencyKeyReused(Rejection),
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("no valid credentials")]
@@ -47,6 +49,7 @@ impl ApiError {
             ApiError::InvalidChange(_) => "invalid-change",
             ApiError::VersionConflict(_) => "version-conflict",
             ApiError::IdempotencyKeyReused(_) => "idempotency-key-reused",
+            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::InvalidChange(_) => "Invalid change",
             ApiError::VersionConflict(_) => "Version conflict",
             ApiError::IdempotencyKeyReused(_) => "Idempotency key reused",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -76,7 +80,7 @@ impl From<Rejection> for ApiError {
         match rejection {
             Rejection::Conflict { .. } => ApiError::VersionConflict(rejection),
             Rejection::IdempotencyKeyReused { .. } => ApiError::IdempotencyKeyReused(rejection),
-            Rejection::Invalid { .. } | Rejection::Transaction(_) => ApiError::InvalidChange(rejection),
+            Rejection::Invalid { .. } | Rejection::Transaction { .. } => ApiError::InvalidChange(rejection),
         }
     }
 }
@@ -105,6 +109,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidChange(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::VersionConflict(_) => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -138,7 +143,12 @@ impl ResponseError for ApiError {
             field,
             rejection,
         };
-        HttpResponse::build(status).content_type("application/problem+json").json(problem)
+        let mut response = HttpResponse::build(status);
+        if matches!(self, ApiError::Unauthorized) {
+            // RFC 9110: a 401 names the scheme the client should use.
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.content_type("application/problem+json").json(problem)
     }
 }
 

@@ -10,22 +10,33 @@ use crate::service::{self, SearchParams, TransactionInput};
 use crate::state::{ApiConfig, AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(crate::metrics::metrics))
+    cfg.service(resource("/health").get(health))
+        .service(resource("/ready").get(ready))
+        .service(resource("/metrics").get(crate::metrics::metrics))
         .service(
             web::scope("/v1")
-                .route("/transactions", web::post().to(post_transaction))
-                .route("/entities", web::get().to(list_entities))
-                .route("/entities/{id}", web::get().to(get_entity))
-                .route("/entities/{id}/history", web::get().to(get_history))
-                .route("/entities/{id}/diff", web::get().to(get_diff))
-                .route("/entities/{id}/links", web::get().to(get_links))
-                .route("/search", web::get().to(search))
-                .route("/identifiers/{system}/{value}", web::get().to(get_identifier))
-                .route("/journal", web::get().to(get_journal))
-                .route("/journal/stream", web::get().to(crate::stream::journal_stream)),
+                .service(resource("/transactions").post(post_transaction))
+                .service(resource("/entities").get(list_entities))
+                .service(resource("/entities/{id}").get(get_entity))
+                .service(resource("/entities/{id}/history").get(get_history))
+                .service(resource("/entities/{id}/diff").get(get_diff))
+                .service(resource("/entities/{id}/links").get(get_links))
+                .service(resource("/search").get(search))
+                .service(resource("/identifiers/{system}/{value}").get(get_identifier))
+                .service(resource("/journal").get(get_journal))
+                .service(resource("/journal/stream").get(crate::stream::journal_stream)),
         );
+}
+
+/// A resource that answers 405 with a problem document to methods it does not serve.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError as _;
+    ApiError::MethodNotAllowed { method: request.method().to_string(), path: request.path().to_owned() }
+        .error_response()
 }
 
 /// Runs store work on the blocking pool: store calls never block a worker thread.

@@ -37,9 +37,9 @@ pub enum Rejection {
     /// The idempotency key was used before for a different request.
     #[error("idempotency key {key:?} was already used for a different transaction (seq {seq})")]
     IdempotencyKeyReused { key: String, seq: u64 },
-    /// The transaction as a whole is unacceptable (empty, too large).
-    #[error("{0}")]
-    Transaction(String),
+    /// The transaction as a whole is unacceptable (empty, too large, a bad idempotency key).
+    #[error("{reason}")]
+    Transaction { reason: String },
 }
 
 fn field_suffix(field: &Option<String>) -> String {
@@ -47,6 +47,10 @@ fn field_suffix(field: &Option<String>) -> String {
 }
 
 impl Rejection {
+    pub(crate) fn transaction(reason: impl Into<String>) -> Self {
+        Rejection::Transaction { reason: reason.into() }
+    }
+
     pub(crate) fn invalid(
         change_idx: usize,
         op: &str,
@@ -60,6 +64,28 @@ impl Rejection {
             entity: entity.to_string(),
             field: field.map(str::to_owned),
             reason: reason.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_serialises() {
+        let id = EntityId::new("E1").unwrap();
+        let all = [
+            Rejection::invalid(0, "create", "ref \"p\"", Some("gender"), "bad"),
+            Rejection::Conflict { change_idx: 1, entity: id, expected: 2, actual: 3 },
+            Rejection::IdempotencyKeyReused { key: "k".into(), seq: 4 },
+            Rejection::transaction("empty"),
+        ];
+        for rejection in all {
+            let json = serde_json::to_value(&rejection).unwrap();
+            assert!(json["kind"].is_string(), "{json}");
+            let back: Rejection = serde_json::from_value(json).unwrap();
+            assert_eq!(back, rejection);
         }
     }
 }

@@ -71,10 +71,10 @@ struct Tx<'c, 'a, 'b> {
 /// Checks and converts a request. `Ok(Err(_))` is a refusal to report to the caller.
 pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Result<Checked<Prepared>> {
     if request.changes.is_empty() {
-        return Ok(Err(Rejection::Transaction("a transaction needs at least one change".into())));
+        return Ok(Err(Rejection::transaction("a transaction needs at least one change")));
     }
     if request.changes.len() > MAX_CHANGES {
-        return Ok(Err(Rejection::Transaction(format!(
+        return Ok(Err(Rejection::transaction(format!(
             "a transaction may carry at most {MAX_CHANGES} changes, this one has {}; split it",
             request.changes.len()
         ))));

@@ -264,7 +264,7 @@ impl Writer {
         let fingerprint = match &request.idempotency_key {
             Some(key) => {
                 if key.is_empty() || key.len() > 256 {
-                    return Ok(Err(Rejection::Transaction("an idempotency key is 1 to 256 characters".into())));
+                    return Ok(Err(Rejection::transaction("an idempotency key is 1 to 256 characters")));
                 }
                 let fingerprint = Hash::of(&serde_json::to_vec(request)?).to_hex();
                 if let Some(bytes) = stage.get(&keys::idempotency(key))? {
@@ -321,7 +321,7 @@ impl Writer {
         };
         let payload = crate::codec::encode_transaction(&tx)?;
         if payload.len() > MAX_PAYLOAD_BYTES {
-            return Ok(Err(Rejection::Transaction(format!(
+            return Ok(Err(Rejection::transaction(format!(
                 "the transaction encodes to {} bytes, over the limit of {MAX_PAYLOAD_BYTES}; split it",
                 payload.len()
             ))));

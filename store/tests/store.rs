@@ -477,7 +477,7 @@ fn bad_input_is_refused_whole_naming_the_change_entity_and_field() {
     named_create.target = ent(&p);
     assert!(matches!(must_reject(s, tx(vec![named_create])), Rejection::Invalid { change_idx: 0, .. }));
     // An empty transaction.
-    assert!(matches!(must_reject(s, tx(vec![])), Rejection::Transaction(_)));
+    assert!(matches!(must_reject(s, tx(vec![])), Rejection::Transaction { .. }));
     assert_eq!(s.stats().unwrap().entities, entities_before + 1);
     assert_eq!(attr_str(&must_entity(s, &p), "given_name"), Some("Ann"));
 }
