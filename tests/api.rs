@@ -1035,3 +1035,30 @@ fn a_known_path_with_another_method_is_405_and_a_401_names_its_scheme() {
     answer.problem(401, "unauthorized", None);
     assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
 }
+
+#[test]
+fn listing_by_council_pages_through_what_that_council_contributed() {
+    let server = Server::start();
+    for (council, name) in [("305", "Ames"), ("305", "Bell"), ("305", "Cole"), ("318", "Dunn")] {
+        let body =
+            json!({"source": {"council": council}, "changes": [create("p", "person", json!({"family_name": name}))]});
+        server.commit(&body);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("council", "305"), ("type", "person"), ("limit", "2")];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.as_str()));
+        }
+        let page = server.get_q("/v1/entities", &query).ok();
+        seen.extend(ids(&page["items"]));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(ids(&server.get_q("/v1/entities", &[("council", "318")]).ok()["items"]).len(), 1);
+    server.get_q("/v1/entities", &[("council", "30/5")]).invalid("council");
+}

@@ -137,6 +137,7 @@ struct ListQuery {
     kind: Option<String>,
     #[serde(rename = "type")]
     entity_type: Option<String>,
+    council: Option<String>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
@@ -162,7 +163,14 @@ async fn list_entities(
     let store = state.store.clone();
     let view = blocking(move || {
         let q = query.into_inner();
-        service::list(&store, q.kind.as_deref(), q.entity_type.as_deref(), q.cursor.as_deref(), limit)
+        service::list(
+            &store,
+            q.kind.as_deref(),
+            q.entity_type.as_deref(),
+            q.council.as_deref(),
+            q.cursor.as_deref(),
+            limit,
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(view))

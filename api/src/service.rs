@@ -121,6 +121,7 @@ pub fn list(
     store: &Store,
     kind: Option<&str>,
     entity_type: Option<&str>,
+    council: Option<&str>,
     cursor: Option<&str>,
     limit: usize,
 ) -> ApiResult<PageView> {
@@ -137,7 +138,15 @@ pub fn list(
     let cursor = cursor
         .map(|c| B64.decode(c).map_err(|_| ApiError::invalid("cursor", "not a cursor this API returned")))
         .transpose()?;
-    let (items, next) = store.list(kind, entity_type, cursor.as_deref(), limit)?;
+    let (items, next) = match council {
+        Some(council) => {
+            if council.is_empty() || !council.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(ApiError::invalid("council", "a council code is letters and digits"));
+            }
+            store.list_by_council(council, kind, entity_type, cursor.as_deref(), limit)?
+        }
+        None => store.list(kind, entity_type, cursor.as_deref(), limit)?,
+    };
     Ok(PageView { items, next_cursor: next.map(|k| B64.encode(k)) })
 }
 

@@ -339,19 +339,46 @@ impl Store {
         Ok((out, None))
     }
 
-    /// Entities a council contributed to.
-    pub fn council_entities(&self, council: &str, limit: usize) -> Result<Vec<EntityId>> {
-        let mut ids = Vec::new();
-        for item in self.backend().scan_prefix(&keys::council_prefix(council)) {
+    /// Entities a council contributed to, optionally of a kind and type, in id order, at
+    /// most `limit`, starting after `cursor` (the same opaque kind of cursor as [`list`]).
+    ///
+    /// [`list`]: Store::list
+    pub fn list_by_council(
+        &self,
+        council: &str,
+        kind: Option<Kind>,
+        entity_type: Option<&str>,
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
+        let prefix = keys::council_prefix(council);
+        let start = match cursor {
+            Some(c) if c.starts_with(&prefix) => {
+                let mut next = c.to_vec();
+                next.push(0);
+                next
+            }
+            _ => prefix.clone(),
+        };
+        let filtered = kind.is_some() || entity_type.is_some();
+        let mut out = Vec::new();
+        let mut last_key = None;
+        for item in self.backend().range(&start, &keys::prefix_end(&prefix)) {
             let (key, _) = item?;
-            if let Some(id) = keys::trailing_id(&key) {
-                ids.push(id);
+            if out.len() == limit {
+                return Ok((out, last_key));
             }
-            if ids.len() >= limit {
-                break;
+            let Some(id) = keys::trailing_id(&key) else { continue };
+            let keep = !filtered
+                || self.entity_sealed(&id, ReadAt::NOW)?.is_some_and(|s| {
+                    kind.is_none_or(|k| s.kind == k) && entity_type.is_none_or(|t| s.entity_type == t)
+                });
+            if keep {
+                out.push(id);
             }
+            last_key = Some(key);
         }
-        Ok(ids)
+        Ok((out, None))
     }
 
     fn ids_under(&self, prefix: &[u8]) -> Result<Vec<EntityId>> {

@@ -828,14 +828,14 @@ fn council_index_lists_the_entities_each_council_contributed_to() {
     let p = must_create(s, person("p", "Ash", "Ann"));
     let c = must_commit(s, tx_from("306", vec![person("q", "Birch", "Bob")]));
     let q = c.refs["q"].clone();
-    assert_eq!(s.council_entities("305", 100).unwrap(), vec![p.clone()]);
-    assert_eq!(s.council_entities("306", 100).unwrap(), vec![q.clone()]);
-    assert!(s.council_entities("999", 100).unwrap().is_empty());
+    assert_eq!(s.list_by_council("305", None, None, None, 100).unwrap().0, vec![p.clone()]);
+    assert_eq!(s.list_by_council("306", None, None, None, 100).unwrap().0, vec![q.clone()]);
+    assert!(s.list_by_council("999", None, None, None, 100).unwrap().0.is_empty());
     must_commit(s, tx_from("306", vec![ChangeRequest::update(ent(&p)).with("gender", "1")]));
     let mut both = vec![p.clone(), q];
     both.sort();
-    assert_eq!(s.council_entities("306", 100).unwrap(), both);
-    assert_eq!(s.council_entities("306", 1).unwrap().len(), 1);
+    assert_eq!(s.list_by_council("306", None, None, None, 100).unwrap().0, both);
+    assert_eq!(s.list_by_council("306", None, None, None, 1).unwrap().0.len(), 1);
 }
 
 // ------------------------------------------------------------------ time travel
