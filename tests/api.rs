@@ -963,6 +963,8 @@ fn the_journal_pages_in_order_with_the_head() {
     assert_eq!(first["role"], "admin", "{first}");
     assert_eq!(first["changes"].as_array().unwrap().len(), 1, "{first}");
     assert_eq!(first["changes"][0]["change"], "create", "{first}");
+    // Identifiable values are sealed at rest and opened for a caller allowed to see them.
+    assert_eq!(first["changes"][0]["delta"][0]["after"], "Person 0", "{first}");
 
     let mut after = 0;
     let mut walked = Vec::new();

@@ -204,7 +204,7 @@ pub fn identifier(store: &Store, system: &str, value: &str) -> ApiResult<Matches
 
 pub fn journal(store: &Store, after: u64, limit: usize) -> ApiResult<JournalView> {
     let head_seq = store.head().seq;
-    let transactions = store.transactions(after, limit)?;
+    let transactions = store.transactions(after, limit)?.into_iter().map(|tx| store.open_transaction(tx)).collect();
     Ok(JournalView { transactions, head_seq })
 }
 

@@ -68,7 +68,12 @@ pub async fn journal_stream(
             if cursor.store.head().seq > cursor.after {
                 let store = cursor.store.clone();
                 let after = cursor.after;
-                let read = web::block(move || store.transactions(after, BATCH)).await;
+                let read = web::block(move || {
+                    store
+                        .transactions(after, BATCH)
+                        .map(|txs| txs.into_iter().map(|tx| store.open_transaction(tx)).collect::<Vec<_>>())
+                })
+                .await;
                 match read {
                     Ok(Ok(transactions)) => {
                         for tx in transactions {

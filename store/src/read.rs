@@ -178,6 +178,13 @@ impl Store {
         change
     }
 
+    /// Opens the sealed values of every change of a journaled transaction (values of erased
+    /// entities stay unreadable).
+    pub fn open_transaction(&self, mut tx: pole_model::Transaction) -> pole_model::Transaction {
+        tx.changes = tx.changes.into_iter().map(|c| self.open_change(c)).collect();
+        tx
+    }
+
     /// Every version of an entity, oldest first.
     pub fn history(&self, id: &EntityId) -> Result<Vec<Version>> {
         let entries = self.history_entries(id, None)?;
