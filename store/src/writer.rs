@@ -8,8 +8,8 @@
 //!    is answered at once and leaves no trace;
 //! 3. append the new data keys to the vault and sync it;
 //! 4. frame, chain and write the group's transactions to the journal and `fdatasync` once;
-//! 5. apply the staged projections to the backend in one atomic batch (with the last applied
-//!    sequence), destroy keys of erased entities, publish the new head;
+//! 5. destroy the keys of erased entities, then apply the staged projections to the backend
+//!    in one atomic batch (with the last applied sequence), and publish the new head;
 //! 6. answer every caller. Nothing is acknowledged before step 4 completes.
 
 use std::collections::{BTreeMap, HashMap};
@@ -226,7 +226,9 @@ impl Writer {
             }
         }
         let batch = stage.into_batch()?;
-        self.backend.apply(batch)?;
+        // Keys of erased entities go before the projections record the erasure as applied:
+        // after a crash in between, start-up re-applies the erasure and finds no key left;
+        // the other order could leave a key behind for good.
         {
             let mut vault = vault.write();
             for a in &accepted {
@@ -235,6 +237,7 @@ impl Writer {
                 }
             }
         }
+        self.backend.apply(batch)?;
         *self.head.write() = last;
         for (a, frame) in accepted.into_iter().zip(frames) {
             let committed = Committed {
