@@ -38,6 +38,8 @@ enum Command {
     Entity(commands::entity::EntityArgs),
     /// Counts of transactions, changes and entities, and the state digest
     Stats,
+    /// Ingest a council's file (CSV or pipe-delimited) through a mapping profile; print the submission report
+    Ingest(commands::ingest::IngestArgs),
 }
 
 fn init_logging(config: &Config) {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::History(args) => commands::history::run(&config, &args),
         Command::Entity(args) => commands::entity::run(&config, &args),
         Command::Stats => commands::stats::run(&config),
+        Command::Ingest(args) => commands::ingest::run(&config, &args),
     };
     match result {
         Ok(code) => code,

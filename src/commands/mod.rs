@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod entity;
 pub mod history;
+pub mod ingest;
 pub mod replay;
 pub mod serve;
 pub mod stats;

@@ -1,0 +1,284 @@
+//! From row plans to one atomic transaction: natural keys (identifiers) are resolved with
+//! `Store::find_by_identifier`, or to entities created earlier in the same file, so that
+//! re-ingesting a file asks only for updates the store finds to be no-ops (and drops), and
+//! a corrected file yields only the deltas that differ. Links of a single-valued role are
+//! moved, not duplicated, when a correction points them elsewhere.
+//!
+//! One file is one transaction for now; chunking a very large file into resumable
+//! transactions is left for the streaming work (the store caps a transaction at
+//! [`pole_store::MAX_CHANGES`] changes and says so when a file is too big).
+
+use std::collections::{BTreeMap, HashMap};
+
+use pole_model::{EntityId, EntityState, Identifier, Source, Status, Timestamp};
+use pole_store::{ChangeRequest, OpRequest, ReadAt, Rejection, Store, Target, TransactionRequest};
+use serde_json::Value;
+
+use crate::error::Result;
+
+/// One entity a row mentions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityPlan {
+    pub entity_type: &'static str,
+    /// Natural keys, tried in order; every one is recorded on the entity.
+    pub keys: Vec<Identifier>,
+    /// For an entity without identifiers (a home address): the same entity is the one
+    /// linked from `owner` (an earlier slot) with `role` whose `attribute` has this value.
+    pub linked_match: Option<LinkedMatch>,
+    /// When the row's facts about it became true.
+    pub valid: Timestamp,
+    pub set: BTreeMap<String, Value>,
+    /// Values set only when the entity is new (a placeholder for a required name).
+    pub create_only: BTreeMap<String, Value>,
+    /// Facts true from a later time (a concern's conclusion, at its conclusion date).
+    pub later: Option<(Timestamp, BTreeMap<String, Value>)>,
+}
+
+/// How an entity without identifiers is found again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedMatch {
+    pub owner: usize,
+    pub role: &'static str,
+    pub attribute: &'static str,
+    pub value: Value,
+}
+
+/// A link between two slots of a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkPlan {
+    pub from: usize,
+    pub role: &'static str,
+    pub to: usize,
+    pub valid: Timestamp,
+    /// The entity has at most one link of this role: a different existing one is removed.
+    pub single: bool,
+}
+
+/// What one accepted row asks of the store.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RowPlan {
+    pub row: u64,
+    pub entities: Vec<EntityPlan>,
+    pub links: Vec<LinkPlan>,
+}
+
+/// A target as a map key: refs and ids never collide.
+fn key_of(target: &Target) -> String {
+    match target {
+        Target::Entity(id) => format!("e:{id}"),
+        Target::Ref(name) => format!("r:{name}"),
+    }
+}
+
+/// Builds the change requests of a file, row by row.
+struct Builder<'s> {
+    store: &'s Store,
+    changes: Vec<ChangeRequest>,
+    next_ref: usize,
+    by_identifier: HashMap<Identifier, Target>,
+    by_link: HashMap<(String, &'static str, String), Target>,
+    single_links: HashMap<(String, &'static str), Target>,
+    /// Warnings about a row's rows that only resolution can find (ambiguous keys).
+    warnings: Vec<(u64, String, String)>,
+}
+
+impl<'s> Builder<'s> {
+    fn new(store: &'s Store) -> Self {
+        Builder {
+            store,
+            changes: Vec::new(),
+            next_ref: 0,
+            by_identifier: HashMap::new(),
+            by_link: HashMap::new(),
+            single_links: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The active entity an id leads to (following merges), or `None`.
+    fn active(&self, id: &EntityId) -> Result<Option<EntityState>> {
+        let mut id = id.clone();
+        for _ in 0..16 {
+            let Some(state) = self.store.entity(&id, ReadAt::NOW)? else { return Ok(None) };
+            match &state.status {
+                Status::Active => return Ok(Some(state)),
+                Status::Merged { into } => id = into.clone(),
+                Status::Retracted { .. } | Status::Erased => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    fn find(&mut self, row: u64, plan: &EntityPlan, slots: &[Target]) -> Result<Option<Target>> {
+        for key in &plan.keys {
+            if let Some(target) = self.by_identifier.get(key) {
+                return Ok(Some(target.clone()));
+            }
+        }
+        for key in &plan.keys {
+            let ids = self.store.find_by_identifier(key)?;
+            let mut found = Vec::new();
+            for id in &ids {
+                if let Some(state) = self.active(id)? {
+                    if state.entity_type == plan.entity_type && !found.contains(&state.id) {
+                        found.push(state.id);
+                    }
+                }
+            }
+            if found.len() > 1 {
+                self.warnings.push((
+                    row,
+                    key.system.clone(),
+                    format!("{} entities hold this identifier; the first ({}) is updated", found.len(), found[0]),
+                ));
+            }
+            if let Some(id) = found.into_iter().next() {
+                return Ok(Some(Target::Entity(id)));
+            }
+        }
+        let Some(m) = &plan.linked_match else { return Ok(None) };
+        let Some(owner) = slots.get(m.owner) else { return Ok(None) };
+        let local = (key_of(owner), m.role, m.value.to_string());
+        if let Some(target) = self.by_link.get(&local) {
+            return Ok(Some(target.clone()));
+        }
+        if let Target::Entity(owner_id) = owner {
+            if let Some(state) = self.active(owner_id)? {
+                for link in state.links.iter().filter(|l| l.role == m.role) {
+                    if let Some(other) = self.active(&link.to)? {
+                        if other.entity_type == plan.entity_type && other.attribute(m.attribute) == Some(&m.value) {
+                            return Ok(Some(Target::Entity(other.id)));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn add_row(&mut self, plan: &RowPlan) -> Result<()> {
+        let mut slots: Vec<Target> = Vec::with_capacity(plan.entities.len());
+        for entity in &plan.entities {
+            let target = match self.find(plan.row, entity, &slots)? {
+                Some(target) => {
+                    let mut update = ChangeRequest::update(target.clone()).valid_at(entity.valid);
+                    update.row = Some(plan.row);
+                    if let OpRequest::Update { set, add_identifiers, .. } = &mut update.op {
+                        set.extend(entity.set.clone());
+                        add_identifiers.extend(entity.keys.iter().cloned());
+                    }
+                    if !entity.set.is_empty() || !entity.keys.is_empty() {
+                        self.changes.push(update);
+                    }
+                    target
+                }
+                None => {
+                    self.next_ref += 1;
+                    let name = format!("r{}", self.next_ref);
+                    let mut create = ChangeRequest::create(name.clone(), entity.entity_type).valid_at(entity.valid);
+                    create.row = Some(plan.row);
+                    if let OpRequest::Create { set, identifiers, .. } = &mut create.op {
+                        set.extend(entity.create_only.clone());
+                        set.extend(entity.set.clone());
+                        identifiers.extend(entity.keys.iter().cloned());
+                    }
+                    self.changes.push(create);
+                    Target::Ref(name)
+                }
+            };
+            if let Some((when, later)) = &entity.later {
+                if !later.is_empty() {
+                    let mut update = ChangeRequest::update(target.clone()).valid_at(*when);
+                    update.row = Some(plan.row);
+                    if let OpRequest::Update { set, .. } = &mut update.op {
+                        set.extend(later.clone());
+                    }
+                    self.changes.push(update);
+                }
+            }
+            for key in &entity.keys {
+                self.by_identifier.insert(key.clone(), target.clone());
+            }
+            if let Some(m) = &entity.linked_match {
+                if let Some(owner) = slots.get(m.owner) {
+                    self.by_link.insert((key_of(owner), m.role, m.value.to_string()), target.clone());
+                }
+            }
+            slots.push(target);
+        }
+        for link in &plan.links {
+            let (Some(from), Some(to)) = (slots.get(link.from), slots.get(link.to)) else { continue };
+            if link.single {
+                self.move_single(plan.row, from, link.role, to)?;
+            }
+            let mut change = ChangeRequest::link(from.clone(), link.role, to.clone()).valid_at(link.valid);
+            change.row = Some(plan.row);
+            self.changes.push(change);
+        }
+        Ok(())
+    }
+
+    /// Removes a different earlier link of a single-valued role, from the store or from
+    /// an earlier row of this file.
+    fn move_single(&mut self, row: u64, from: &Target, role: &'static str, to: &Target) -> Result<()> {
+        let slot = (key_of(from), role);
+        let unlink = |changes: &mut Vec<ChangeRequest>, old: Target| {
+            let mut change = ChangeRequest::update(from.clone());
+            change.op = OpRequest::Unlink { role: role.to_owned(), to: old };
+            change.row = Some(row);
+            changes.push(change);
+        };
+        match self.single_links.insert(slot, to.clone()) {
+            Some(previous) if key_of(&previous) != key_of(to) => unlink(&mut self.changes, previous),
+            Some(_) => {}
+            None => {
+                if let Target::Entity(id) = from {
+                    if let Some(state) = self.active(id)? {
+                        for link in state.links.iter().filter(|l| l.role == role) {
+                            let old = Target::Entity(link.to.clone());
+                            if key_of(&old) != key_of(to) {
+                                unlink(&mut self.changes, old);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The transaction a file's accepted rows make, and the warnings resolution found.
+#[derive(Debug)]
+pub struct Built {
+    pub request: TransactionRequest,
+    /// `(row, identifier system, reason)`.
+    pub warnings: Vec<(u64, String, String)>,
+}
+
+/// Builds the transaction for `plans`.
+pub fn build(store: &Store, plans: &[RowPlan], source: Source) -> Result<Built> {
+    let mut builder = Builder::new(store);
+    for plan in plans {
+        builder.add_row(plan)?;
+    }
+    let reason = source.file.as_ref().map(|f| format!("ingest of {f}"));
+    let request = TransactionRequest {
+        actor: "pole-ods ingest".into(),
+        role: "council".into(),
+        source,
+        idempotency_key: None,
+        reason,
+        changes: builder.changes,
+    };
+    Ok(Built { request, warnings: builder.warnings })
+}
+
+/// The row a store refusal names, when it names a change.
+pub fn refused_row(request: &TransactionRequest, rejection: &Rejection) -> Option<u64> {
+    let idx = match rejection {
+        Rejection::Invalid { change_idx, .. } | Rejection::Conflict { change_idx, .. } => *change_idx,
+        _ => return None,
+    };
+    request.changes.get(idx).and_then(|c| c.row)
+}

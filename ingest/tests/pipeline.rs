@@ -1,0 +1,194 @@
+//! The whole pipeline in process on the example files: reports (golden), idempotency,
+//! corrections, atomicity and the messy shapes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use pole_ingest::{ingest, Format, Options, Outcome, Profile, Report, Status};
+use pole_model::Identifier;
+use pole_store::{BackendKind, ReadAt, Store, StoreOptions};
+
+fn example(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ingest").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn store(dir: &Path) -> Store {
+    Store::open(dir, StoreOptions { backend: BackendKind::Memory, ..StoreOptions::default() }).unwrap()
+}
+
+fn run(store: &Store, file: &str, format: Format, profile: &str, dry_run: bool) -> Report {
+    let profile = Profile::load(profile).unwrap();
+    let options = Options {
+        file_name: file,
+        format,
+        council: "305",
+        profile: &profile,
+        dry_run,
+        today: NaiveDate::from_ymd_opt(2025, 1, 1),
+    };
+    ingest(store, &example(file), &options, &mut |_| {}).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("no golden file {}; run with UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(actual, expected, "report differs from {}; run with UPDATE_GOLDEN=1 if intended", path.display());
+}
+
+#[test]
+fn identifiable_file_report_is_golden_and_reingest_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let report = run(&store, "safeguarding-identifiable.csv", Format::Csv, "safeguarding", false);
+    golden("safeguarding-identifiable.report.json", &(serde_json::to_string_pretty(&report).unwrap() + "\n"));
+    golden("safeguarding-identifiable.report.csv", &report.to_csv());
+    assert_eq!(report.status, Status::Committed);
+    assert_eq!((report.accepted, report.warnings, report.rejected), (3, 1, 3));
+
+    let before = store.stats().unwrap();
+    let again = run(&store, "safeguarding-identifiable.csv", Format::Csv, "safeguarding", false);
+    assert_eq!(again.status, Status::Unchanged);
+    assert_eq!(store.stats().unwrap(), before, "re-ingesting the same file changes nothing");
+
+    // The corrected file: two rows now accepted, one type of risk corrected.
+    let corrected = run(&store, "safeguarding-identifiable-corrected.csv", Format::Csv, "safeguarding", false);
+    assert_eq!(corrected.status, Status::Committed);
+    assert_eq!(corrected.rejected, 1);
+    let after = store.stats().unwrap();
+    assert_eq!(after.transactions, before.transactions + 1);
+
+    // The corrected allegation changed in place, with the earlier value in its history.
+    let ids = store.find_by_identifier(&Identifier::new("council:305:event", "SG-2013-0141/allegation/2")).unwrap();
+    assert_eq!(ids.len(), 1);
+    let allegation = store.entity(&ids[0], ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(allegation.attribute("type_of_risk").unwrap(), "PSYCHOLOGICAL");
+    assert_eq!(store.history(&ids[0]).unwrap().len(), 3, "create, the part_of link, then the one correction");
+
+    // The same person by NHS number; the invalid one was left out.
+    let person = store.find_by_identifier(&Identifier::new("nhs-number", "9434765919")).unwrap();
+    assert_eq!(person.len(), 1);
+    let client = store.find_by_identifier(&Identifier::new("council:305:client", "C-40113")).unwrap();
+    assert_eq!(client, person);
+    assert!(store.find_by_identifier(&Identifier::new("council:305:client", "C-41002")).unwrap().len() == 1);
+    store.close().unwrap();
+}
+
+#[test]
+fn proof_of_concept_pipe_file_groups_allegations_by_referral() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let report = run(&store, "safeguarding-poc.txt", Format::Pipe, "safeguarding", false);
+    assert_eq!(report.encoding, "UTF-8");
+    assert!(report.byte_order_mark);
+    assert_eq!(report.rejected, 0, "{}", report.to_text());
+    assert_eq!(report.rows.last().unwrap().line, 8, "CRLF lines are counted once");
+    // Section 7.8 example 1: three allegations, one concern, one client.
+    let concern = store.find_by_identifier(&Identifier::new("council:305:referral", "~D6789~2013-07-12")).unwrap();
+    assert_eq!(concern.len(), 1);
+    let parts = store.links(&concern[0], Some(pole_store::Direction::In), Some("part_of"), ReadAt::NOW).unwrap();
+    assert_eq!(parts.len(), 3);
+    let state = store.entity(&concern[0], ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(state.attribute("conclusion").unwrap(), "SUBSTANTIATED");
+    assert_eq!(state.attribute("known_to_council").unwrap(), "Y");
+    // Provider and location, linked.
+    let setting = store.find_by_identifier(&Identifier::new("cqc-location", "1-118293744")).unwrap();
+    let provider = store.find_by_identifier(&Identifier::new("cqc-provider", "1-101665432")).unwrap();
+    let setting_state = store.entity(&setting[0], ReadAt::NOW).unwrap().unwrap();
+    assert!(setting_state.link("operated_by", &provider[0]).is_some());
+    // A two-level source of risk in one cell keeps the lower level.
+    let financial =
+        store.find_by_identifier(&Identifier::new("council:305:event", "~D7215~2013-08-20/allegation/1")).unwrap();
+    let financial = store.entity(&financial[0], ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(financial.attribute("source_of_risk").unwrap(), "KNOWN_FAMILY");
+    // An unmapped local code is kept verbatim, with a warning.
+    let row7 = &report.rows[6];
+    assert_eq!(row7.outcome, Outcome::AcceptedWithWarnings);
+    assert_eq!(row7.issues[0].column, "Type of Risk");
+    store.close().unwrap();
+}
+
+#[test]
+fn council_profile_maps_local_codes_from_windows_1252() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let report = run(&store, "council-305-export.csv", Format::Csv, "council-305", false);
+    assert_eq!(report.encoding, "windows-1252");
+    assert_eq!((report.accepted, report.warnings, report.rejected), (4, 1, 0), "{}", report.to_text());
+    let unused: Vec<&str> = report.columns.iter().filter(|c| c.read_as.is_none()).map(|c| c.column.as_str()).collect();
+    assert_eq!(unused, ["Officer Notes"]);
+    let first = store.find_by_identifier(&Identifier::new("council:305:event", "R-5501/allegation/1")).unwrap();
+    let first = store.entity(&first[0], ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(first.attribute("type_of_risk").unwrap(), "PHYSICAL");
+    assert_eq!(first.attribute("source_of_risk").unwrap(), "KNOWN_FAMILY");
+    let concern = store.find_by_identifier(&Identifier::new("council:305:referral", "R-5501")).unwrap();
+    let concern = store.entity(&concern[0], ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(concern.attribute("action_and_result").unwrap(), "Daughter\u{2019}s access to the home restricted");
+    assert_eq!(concern.attribute("conclusion_date").unwrap(), "2013-11-20");
+    // Known to Council left blank takes the profile's default.
+    let second = store.find_by_identifier(&Identifier::new("council:305:referral", "R-5502")).unwrap();
+    let second = store.entity(&second[0], ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(second.attribute("known_to_council").unwrap(), "N");
+    store.close().unwrap();
+}
+
+#[test]
+fn dry_run_writes_nothing_and_bad_files_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let dry = run(&store, "safeguarding-poc.txt", Format::Pipe, "safeguarding", true);
+    assert_eq!(dry.status, Status::DryRun);
+    assert!(dry.changes > 0);
+    assert_eq!(store.stats().unwrap().transactions, 0);
+
+    let empty = run(&store, "empty.csv", Format::Csv, "safeguarding", false);
+    assert_eq!(empty.status, Status::Rejected);
+    assert!(empty.file_problems[0].contains("empty"));
+    let header_only = run(&store, "header-only.txt", Format::Pipe, "safeguarding", false);
+    assert_eq!(header_only.status, Status::NothingAccepted);
+    assert_eq!(header_only.rows_read, 0);
+    let missing = run(&store, "missing-column.csv", Format::Csv, "safeguarding", false);
+    assert_eq!(missing.rejected, 1);
+    assert_eq!(missing.rows[0].issues[0].column, "Date Referral Initiated");
+    assert_eq!(store.stats().unwrap().transactions, 0);
+
+    let profile = Profile::builtin("safeguarding").unwrap();
+    let options =
+        Options { file_name: "x", format: Format::Xml, council: "305", profile: &profile, dry_run: false, today: None };
+    assert!(ingest(&store, b"<x/>", &options, &mut |_| {}).unwrap_err().to_string().contains("not supported yet"));
+    store.close().unwrap();
+}
+
+#[test]
+fn arbitrary_bytes_never_panic_and_every_row_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let profile = Profile::builtin("safeguarding").unwrap();
+    let mut seed: u64 = 7;
+    let base = example("safeguarding-identifiable.csv");
+    for round in 0..60 {
+        let mut bytes = base.clone();
+        for _ in 0..(round % 12 + 1) {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let at = (seed >> 33) as usize % bytes.len();
+            bytes[at] = [b',', b'"', b'\n', b'|', 0xff, b'9', b' '][(seed >> 13) as usize % 7];
+        }
+        let options = Options {
+            file_name: "fuzzed.csv",
+            format: Format::Csv,
+            council: "305",
+            profile: &profile,
+            dry_run: true,
+            today: NaiveDate::from_ymd_opt(2025, 1, 1),
+        };
+        let report = ingest(&store, &bytes, &options, &mut |_| {}).unwrap();
+        assert_eq!(report.rows_read, report.accepted + report.warnings + report.rejected);
+    }
+    store.close().unwrap();
+}

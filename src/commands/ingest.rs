@@ -1,0 +1,98 @@
+//! `pole-ods ingest FILE --format csv|pipe|xlsx|xml|hl7 --council CODE [--profile NAME|FILE]
+//! [--dry-run] [--report-csv FILE]`: reads a council's submission, commits its accepted rows
+//! as one transaction and prints the submission report (JSON with `--json`).
+//!
+//! Exit status: 0 when the file was read and its accepted rows committed (or, with
+//! `--dry-run`, validated), even if some rows were rejected: they are listed in the report
+//! and the rest is stored, as the proof of concept did. 1 when nothing could be stored (the
+//! header is unusable, every row was rejected, or the store refused the transaction), 2 for
+//! a bad command line (unknown format or profile, a format not supported yet).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use pole_ingest::{Format, IngestError, Options, Profile, Status};
+
+use crate::config::Config;
+use crate::output::{print_json, progress};
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The file to ingest
+    pub file: PathBuf,
+    /// csv, pipe (pipe-delimited text), xlsx, xml or hl7 (csv and pipe are supported so far)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: String,
+    /// The submitting council's code, e.g. 305: it namespaces the file's local identifiers
+    #[arg(long, value_name = "CODE")]
+    pub council: String,
+    /// A built-in profile (safeguarding, council-305) or a profile file (.toml)
+    #[arg(long, value_name = "NAME|FILE", default_value = "safeguarding")]
+    pub profile: String,
+    /// Validate and report without writing anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also write the report's CSV form (one line per problem) to this file
+    #[arg(long, value_name = "FILE")]
+    pub report_csv: Option<PathBuf>,
+}
+
+pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let format: Format = match args.format.parse() {
+        Ok(format) => format,
+        Err(e) => return usage(e),
+    };
+    if !matches!(format, Format::Csv | Format::Pipe) {
+        return usage(IngestError::UnsupportedFormat(format.as_str().to_owned()));
+    }
+    let profile = match Profile::load(&args.profile) {
+        Ok(profile) => profile,
+        Err(e) => return usage(e),
+    };
+    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let file_name =
+        args.file.file_name().map_or_else(|| args.file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let store = super::open_store(config)?;
+    let options = Options {
+        file_name: &file_name,
+        format,
+        council: &args.council,
+        profile: &profile,
+        dry_run: args.dry_run,
+        today: None,
+    };
+    let bar = progress(bytes.len() as u64, "ingesting", config.json);
+    let result = pole_ingest::ingest(&store, &bytes, &options, &mut |done| bar.set_position(done));
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(e @ (IngestError::BadCouncil(_) | IngestError::Profile { .. })) => {
+            store.close()?;
+            return usage(e);
+        }
+        Err(e) => {
+            store.close()?;
+            return Err(e.into());
+        }
+    };
+    store.close()?;
+    if let Some(path) = &args.report_csv {
+        std::fs::write(path, report.to_csv()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if config.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(match report.status {
+        Status::Committed | Status::Unchanged | Status::DryRun => ExitCode::SUCCESS,
+        Status::NothingAccepted | Status::Rejected => ExitCode::FAILURE,
+    })
+}
+
+fn usage(e: IngestError) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {e}");
+    Ok(ExitCode::from(2))
+}
