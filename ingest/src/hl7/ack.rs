@@ -108,11 +108,12 @@ fn write_ack(
         e(&original.receiving_facility),
         e(&original.sending_application),
         e(&original.sending_facility),
-        format_hl7(at),
+        // Even the time and version are escaped: a sender may declare `+` or `.` a delimiter.
+        e(&format_hl7(at)),
         e(&original.trigger_event),
         e(control_id),
         e(processing),
-        version,
+        e(&version),
     ));
     out.push_str(&format!("MSA{f}{}{f}{}", code.as_str(), e(&original.control_id)));
     if let Some(error) = error {

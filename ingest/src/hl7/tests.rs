@@ -718,3 +718,20 @@ fn adt_messages_apply_to_a_real_store() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn acks_escape_their_own_time_and_version() {
+    // Found by the fuzz target: a sender that declares `+` its escape character and `.` a
+    // separator must still get an ACK it can parse (MSH-7 has `+0000`, MSH-12 has dots).
+    for encoding in ["^~+\\", ".~\\&", "^.\\&", "^~\\."] {
+        let text = format!("MSH|{encoding}|PAS|RXH|||20240101||ADds^A31|C1|P|2.5\r");
+        let original = Message::parse_structure(&text).unwrap();
+        let error = AckError::from(&map_adt(&original, None).unwrap_err());
+        let ack = build_ack(&original, AckCode::Error, Some(&error), "A1", Timestamp::from_micros(0));
+        let parsed = Message::parse(&ack).unwrap_or_else(|e| panic!("{encoding}: {e}: {ack:?}"));
+        assert_eq!(parsed.get("MSH-7"), Some("19700101000000+0000"), "{encoding}");
+        assert_eq!(parsed.get("MSH-12"), Some("2.5"), "{encoding}");
+        assert_eq!(parsed.get("MSA-2"), Some("C1"), "{encoding}");
+        assert!(parsed.get("MSA-3").is_some_and(|t| t.contains(" is not ")), "{encoding}: {ack:?}");
+    }
+}
