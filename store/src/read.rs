@@ -322,15 +322,7 @@ impl Store {
             (k, _) => k,
         };
         let prefix = keys::kind_type_prefix(kind, entity_type);
-        let start = match cursor {
-            // Resume strictly after the cursor key; a cursor outside this listing starts it over.
-            Some(c) if c.starts_with(&prefix) => {
-                let mut next = c.to_vec();
-                next.push(0);
-                next
-            }
-            _ => prefix.clone(),
-        };
+        let start = resume_after(&prefix, cursor);
         let mut out = Vec::new();
         let mut last_key = None;
         for item in self.backend().range(&start, &keys::prefix_end(&prefix)) {
@@ -359,14 +351,7 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
         let prefix = keys::council_prefix(council);
-        let start = match cursor {
-            Some(c) if c.starts_with(&prefix) => {
-                let mut next = c.to_vec();
-                next.push(0);
-                next
-            }
-            _ => prefix.clone(),
-        };
+        let start = resume_after(&prefix, cursor);
         let filtered = kind.is_some() || entity_type.is_some();
         let mut out = Vec::new();
         let mut last_key = None;
@@ -397,5 +382,18 @@ impl Store {
             }
         }
         Ok(ids)
+    }
+}
+
+/// Where a listing under `prefix` resumes: strictly after the cursor key. A cursor from
+/// another listing starts it over.
+fn resume_after(prefix: &[u8], cursor: Option<&[u8]>) -> Vec<u8> {
+    match cursor {
+        Some(c) if c.starts_with(prefix) => {
+            let mut next = c.to_vec();
+            next.push(0);
+            next
+        }
+        _ => prefix.to_vec(),
     }
 }
