@@ -86,18 +86,22 @@ impl From<Rejection> for ApiError {
 }
 
 /// The problem document (RFC 9457) with the extension members clients use.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `/problems/<code>`, stable per kind of error.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
+    /// The same code GraphQL will carry in `extensions.code`.
     pub code: &'static str,
+    /// The parameter, header or body field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// The store's refusal, for changes: which change, entity and field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub rejection: Option<Rejection>,
 }
 

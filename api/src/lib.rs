@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod principal;
 mod request_id;
 pub mod rest;

@@ -4,15 +4,19 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::error::Problem;
 use crate::error::{ApiError, ApiResult};
 use crate::principal::Principal;
 use crate::service::{self, SearchParams, TransactionInput};
 use crate::state::{ApiConfig, AppState};
+use crate::views::{CommittedView, DiffView, EntityView, HistoryView, JournalView, LinksView, MatchesView, PageView};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health").get(health))
         .service(resource("/ready").get(ready))
         .service(resource("/metrics").get(crate::metrics::metrics))
+        .service(resource("/openapi.json").get(crate::openapi::openapi_json))
+        .service(resource("/docs").get(crate::openapi::docs))
         .service(
             web::scope("/v1")
                 .service(resource("/transactions").post(post_transaction))
@@ -44,23 +48,29 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> ApiResult<T> + Send 
     web::block(work).await.map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
-async fn health() -> HttpResponse {
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The process is alive")))]
+pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn ready(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "The store is open; its journal head")))]
+pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let head = state.store.head();
     HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "head_seq": head.seq, "head_hash": head.hash }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ReadAtQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReadAtQuery {
+    /// What the store knew at this recorded instant: a journal sequence, or an RFC 3339 time or date
     as_of: Option<String>,
+    /// The world as it was at this valid time (RFC 3339 time or date)
     valid_at: Option<String>,
 }
 
-async fn get_entity(
+#[utoipa::path(get, path = "/v1/entities/{id}", tag = "entities", params(("id" = String, Path, description = "Entity id"), ReadAtQuery), responses((status = 200, body = EntityView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such entity at that point", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_entity(
     state: web::Data<AppState>,
     _principal: Principal,
     id: web::Path<String>,
@@ -72,7 +82,8 @@ async fn get_entity(
     Ok(HttpResponse::Ok().json(view))
 }
 
-async fn get_history(
+#[utoipa::path(get, path = "/v1/entities/{id}/history", tag = "entities", params(("id" = String, Path, description = "Entity id")), responses((status = 200, body = HistoryView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such entity at that point", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_history(
     state: web::Data<AppState>,
     _principal: Principal,
     id: web::Path<String>,
@@ -82,14 +93,18 @@ async fn get_history(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct DiffQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct DiffQuery {
+    /// The earlier version (1-based)
     from: u64,
+    /// The later version
     to: u64,
 }
 
-async fn get_diff(
+#[utoipa::path(get, path = "/v1/entities/{id}/diff", tag = "entities", params(("id" = String, Path, description = "Entity id"), DiffQuery), responses((status = 200, body = DiffView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such entity at that point", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_diff(
     state: web::Data<AppState>,
     _principal: Principal,
     id: web::Path<String>,
@@ -100,16 +115,22 @@ async fn get_diff(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct LinksQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct LinksQuery {
+    /// `out` (links this entity makes), `in` (links made to it) or `both` (default)
     direction: Option<String>,
+    /// Only links of this role, e.g. `subject`
     role: Option<String>,
+    /// A journal sequence, or an RFC 3339 time or date
     as_of: Option<String>,
+    /// Only links whose own validity period covers this time
     valid_at: Option<String>,
 }
 
-async fn get_links(
+#[utoipa::path(get, path = "/v1/entities/{id}/links", tag = "entities", params(("id" = String, Path, description = "Entity id"), LinksQuery), responses((status = 200, body = LinksView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such entity at that point", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_links(
     state: web::Data<AppState>,
     _principal: Principal,
     id: web::Path<String>,
@@ -131,14 +152,21 @@ async fn get_links(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// person, object, location or event
     kind: Option<String>,
+    /// A type of the schema pack, e.g. `person` or `safeguarding_concern`
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     entity_type: Option<String>,
+    /// Only entities this council contributed to
     council: Option<String>,
+    /// The `next_cursor` of the previous page
     cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100)
     limit: Option<usize>,
 }
 
@@ -153,7 +181,8 @@ fn page_limit(config: &ApiConfig, limit: Option<usize>) -> ApiResult<usize> {
     }
 }
 
-async fn list_entities(
+#[utoipa::path(get, path = "/v1/entities", tag = "entities", params(ListQuery), responses((status = 200, body = PageView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn list_entities(
     state: web::Data<AppState>,
     config: web::Data<ApiConfig>,
     _principal: Principal,
@@ -176,7 +205,8 @@ async fn list_entities(
     Ok(HttpResponse::Ok().json(view))
 }
 
-async fn search(
+#[utoipa::path(get, path = "/v1/search", tag = "search", params(SearchParams), responses((status = 200, body = MatchesView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn search(
     state: web::Data<AppState>,
     _principal: Principal,
     query: web::Query<SearchParams>,
@@ -186,7 +216,8 @@ async fn search(
     Ok(HttpResponse::Ok().json(view))
 }
 
-async fn get_identifier(
+#[utoipa::path(get, path = "/v1/identifiers/{system}/{value}", tag = "search", params(("system" = String, Path, description = "Identifier system, e.g. nhs-number"), ("value" = String, Path, description = "Identifier value")), responses((status = 200, body = MatchesView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No entity holds it", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_identifier(
     state: web::Data<AppState>,
     _principal: Principal,
     path: web::Path<(String, String)>,
@@ -197,14 +228,18 @@ async fn get_identifier(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct JournalQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct JournalQuery {
+    /// Transactions after this sequence (default 0: from the start)
     after: Option<u64>,
+    /// Page size, 1 to 1000 (default 100)
     limit: Option<usize>,
 }
 
-async fn get_journal(
+#[utoipa::path(get, path = "/v1/journal", tag = "journal", params(JournalQuery), responses((status = 200, body = JournalView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_journal(
     state: web::Data<AppState>,
     config: web::Data<ApiConfig>,
     _principal: Principal,
@@ -217,7 +252,8 @@ async fn get_journal(
     Ok(HttpResponse::Ok().json(view))
 }
 
-async fn post_transaction(
+#[utoipa::path(post, path = "/v1/transactions", tag = "transactions", request_body = TransactionInput, params(("Idempotency-Key" = Option<String>, Header, description = "Resubmitting with the same key changes nothing and answers the original result")), responses((status = 201, body = CommittedView), (status = 200, description = "A resubmission of an idempotency key", body = CommittedView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 409, description = "An expected_version did not match", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A change was refused (named by change, entity and field), or the idempotency key was reused for another request", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn post_transaction(
     state: web::Data<AppState>,
     principal: Principal,
     request: HttpRequest,

@@ -151,8 +151,9 @@ pub fn list(
 }
 
 /// The search parameters; at least one is required, and every one given must match.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     pub nhs_number: Option<String>,
     pub family_name: Option<String>,
@@ -208,14 +209,20 @@ pub fn journal(store: &Store, after: u64, limit: usize) -> ApiResult<JournalView
     Ok(JournalView { transactions, head_seq })
 }
 
-/// The body of `POST /v1/transactions`.
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/transactions`: an atomic batch of changes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionInput {
+    /// `council`, `system`, `batch`, `file`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub source: Option<Source>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Each `{"target": {"ref": "p1"} | {"entity": "ID"}, "op": {"op": "create" | "update" |
+    /// "link" | "unlink" | "retract" | "merge" | "unmerge" | "erase", ...}, "expected_version",
+    /// "valid_time", "row"}`.
+    #[schema(value_type = Vec<Object>)]
     pub changes: Vec<ChangeRequest>,
 }
 

@@ -21,9 +21,11 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Transactions read per poll.
 const BATCH: usize = 256;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// Start after this sequence (default: the current head); `Last-Event-ID` wins over it
     after: Option<u64>,
 }
 
@@ -52,6 +54,7 @@ struct Cursor {
     idle: Duration,
 }
 
+#[utoipa::path(get, path = "/v1/journal/stream", tag = "journal", params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this sequence")), responses((status = 200, description = "Server-sent events: one `transaction` event per transaction, its id the sequence", content_type = "text/event-stream", body = String), (status = 400, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn journal_stream(
     state: web::Data<AppState>,
     _principal: Principal,

@@ -6,31 +6,44 @@ use pole_model::{EntityId, EntityState, Identifier, Kind, Provenance, Status, Ti
 use pole_store::{Committed, LinkView, Version};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// An entity as read at a point in time.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EntityView {
+    #[schema(value_type = String)]
     pub id: EntityId,
+    /// person, object, location or event.
+    #[schema(value_type = String)]
     pub kind: Kind,
     #[serde(rename = "type")]
     pub entity_type: String,
     pub version: u64,
+    /// `{"state": "active"}`, `retracted` (with `reason`), `merged` (with `into`) or `erased`.
+    #[schema(value_type = Object)]
     pub status: Status,
+    /// Attribute values typed per the schema pack.
+    #[schema(value_type = Object)]
     pub attributes: BTreeMap<String, Value>,
+    #[schema(value_type = Vec<Object>)]
     pub identifiers: Vec<Identifier>,
     /// Which transaction, council and row set each attribute.
+    #[schema(value_type = Object)]
     pub provenance: BTreeMap<String, Provenance>,
+    #[schema(value_type = Object)]
     pub created: Provenance,
+    #[schema(value_type = Object)]
     pub updated: Provenance,
     pub read_at: ReadAtView,
 }
 
 /// The read point a view answers for.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct ReadAtView {
     /// The journal sequence the read saw (the head for a current read).
     pub as_of_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_at: Option<Timestamp>,
 }
 
@@ -58,50 +71,66 @@ impl EntityView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// Every version of an entity, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryView {
+    #[schema(value_type = String)]
     pub id: EntityId,
+    /// Each with its change (delta with before and after), actor, source, recorded and valid time.
+    #[schema(value_type = Vec<Object>)]
     pub versions: Vec<Version>,
 }
 
-#[derive(Debug, Serialize)]
+/// The field-level delta between two versions.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DiffView {
+    #[schema(value_type = String)]
     pub id: EntityId,
     pub from: u64,
     pub to: u64,
+    #[schema(value_type = Vec<Object>)]
     pub delta: pole_model::Delta,
 }
 
-#[derive(Debug, Serialize)]
+/// An entity's links as they stood at the read point.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LinksView {
+    #[schema(value_type = String)]
     pub id: EntityId,
+    #[schema(value_type = Vec<Object>)]
     pub links: Vec<LinkView>,
     pub read_at: ReadAtView,
 }
 
 /// One page of entity ids and the cursor of the next page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageView {
+    #[schema(value_type = Vec<String>)]
     pub items: Vec<EntityId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// Entities that match.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MatchesView {
+    #[schema(value_type = Vec<String>)]
     pub items: Vec<EntityId>,
 }
 
-/// A committed transaction as the writer sees it.
-#[derive(Debug, Serialize)]
+/// A committed transaction: `seq`, `recorded_at`, `hash`, `changes` written, `refs` (ids
+/// assigned to the request's local refs) and `replayed`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CommittedView {
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub committed: Committed,
 }
 
 /// A page of the change feed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JournalView {
+    #[schema(value_type = Vec<Object>)]
     pub transactions: Vec<pole_model::Transaction>,
     pub head_seq: u64,
 }

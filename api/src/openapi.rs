@@ -1,0 +1,75 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types,
+//! served at `/openapi.json`, with an interactive page at `/docs`.
+
+use actix_web::HttpResponse;
+use utoipa::OpenApi;
+
+use crate::error::Problem;
+use crate::service::TransactionInput;
+use crate::views::{
+    CommittedView, DiffView, EntityView, HistoryView, JournalView, LinksView, MatchesView, PageView, ReadAtView,
+};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "pole-ods",
+        description = "An event-sourced operational data store of People, Objects, Locations and Events for England's adult social care data. Errors are application/problem+json with a stable `type` per kind."
+    ),
+    paths(
+        crate::rest::health,
+        crate::rest::ready,
+        crate::metrics::metrics,
+        crate::rest::post_transaction,
+        crate::rest::list_entities,
+        crate::rest::get_entity,
+        crate::rest::get_history,
+        crate::rest::get_diff,
+        crate::rest::get_links,
+        crate::rest::search,
+        crate::rest::get_identifier,
+        crate::rest::get_journal,
+        crate::stream::journal_stream,
+    ),
+    components(schemas(
+        Problem,
+        TransactionInput,
+        CommittedView,
+        EntityView,
+        ReadAtView,
+        HistoryView,
+        DiffView,
+        LinksView,
+        PageView,
+        MatchesView,
+        JournalView
+    ))
+)]
+pub struct ApiDoc;
+
+/// The document as JSON text.
+pub fn document() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(document())
+}
+
+/// An interactive reference of `/openapi.json`. The page loads its viewer from a CDN in
+/// the reader's browser; the server itself needs no network.
+pub async fn docs() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
+        r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>pole-ods API</title></head>
+<body>
+<script id="api-reference" data-url="/openapi.json"></script>
+<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+<noscript>The API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+</body>
+</html>"#,
+    )
+}
