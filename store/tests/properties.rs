@@ -948,7 +948,7 @@ proptest! {
 
     #[test]
     fn live_state_equals_rebuilt_state_on_sled(plans in arb_plans(16)) {
-        live_equals_rebuilt(BackendKind::Sled, &plans);
+        live_equals_rebuilt(disk_backend(), &plans);
     }
 }
 

@@ -323,7 +323,7 @@ fn a_closed_store_refuses_commits() {
 
 #[test]
 fn an_idempotency_key_answers_a_resubmission_with_the_original_result() {
-    let mut t = TempStore::sled();
+    let mut t = TempStore::on_disk();
     let mut request = tx(vec![person("p", "Ash", "Ann"), address("a", "1 High Street", "LS1 4AP")]);
     request.idempotency_key = Some("submission-0001".into());
     let first = must_commit(t.store(), request.clone());
@@ -1046,7 +1046,7 @@ fn mixed_workload(s: &Store) -> Vec<pole_model::EntityId> {
 
 #[test]
 fn rebuild_and_replay_reproduce_the_live_projections_exactly() {
-    for backend in [pole_store::BackendKind::Memory, pole_store::BackendKind::Sled] {
+    for backend in [pole_store::BackendKind::Memory, disk_backend()] {
         let t = TempStore::new(backend);
         let s = t.store();
         let ids = mixed_workload(s);
@@ -1084,7 +1084,7 @@ fn materialise_writes_a_store_holding_exactly_the_first_transactions() {
         let report = verify(&into, |_| {}).unwrap();
         assert!(report.ok, "{report:?}");
         assert_eq!(report.transactions, seq);
-        let m = open(&into, pole_store::BackendKind::Sled);
+        let m = open(&into, disk_backend());
         assert_eq!(m.digest().unwrap(), digest);
         assert_eq!(m.head().seq, seq);
         assert_eq!(m.stats().unwrap().transactions, seq);
@@ -1132,7 +1132,7 @@ fn materialised_digest_equals_the_live_digest_right_after_that_sequence() {
 
 #[test]
 fn a_reopened_store_has_the_same_state() {
-    for backend in [pole_store::BackendKind::Sled, pole_store::BackendKind::Memory] {
+    for backend in [disk_backend(), pole_store::BackendKind::Memory] {
         let mut t = TempStore::new(backend);
         let ids = mixed_workload(t.store());
         let digest = t.store().digest().unwrap();
@@ -1158,7 +1158,7 @@ fn a_reopened_store_has_the_same_state() {
 
 #[test]
 fn a_torn_tail_is_cut_on_open_and_reported() {
-    let mut t = TempStore::sled();
+    let mut t = TempStore::on_disk();
     let ids = mixed_workload(t.store());
     let digest = t.store().digest().unwrap();
     let stats = t.store().stats().unwrap();
@@ -1203,12 +1203,12 @@ fn rewrite_format(dir: &std::path::Path, format: u32) {
 
 #[test]
 fn a_data_directory_of_a_newer_format_is_refused_untouched() {
-    let mut t = TempStore::sled();
+    let mut t = TempStore::on_disk();
     must_create(t.store(), person("p", "Ash", "Ann"));
     t.close();
     rewrite_format(t.path(), 99);
     let journal_before = fs::read(first_segment(t.path())).unwrap();
-    match Store::open(t.path(), options(pole_store::BackendKind::Sled)) {
+    match Store::open(t.path(), options(disk_backend())) {
         Err(StoreError::NewerFormat { found, supported, .. }) => {
             assert_eq!(found, 99);
             assert_eq!(supported, FORMAT_VERSION);
@@ -1234,7 +1234,7 @@ fn a_newer_format_file_is_recognised_by_its_version_alone() {
 
 #[test]
 fn a_second_open_of_an_open_directory_is_refused() {
-    for backend in [pole_store::BackendKind::Sled, pole_store::BackendKind::Memory] {
+    for backend in [disk_backend(), pole_store::BackendKind::Memory] {
         let mut t = TempStore::new(backend);
         must_create(t.store(), person("p", "Ash", "Ann"));
         let second = Store::open(t.path(), options(backend));
@@ -1354,7 +1354,7 @@ fn commit_distinctive_person(s: &Store) -> (pole_model::EntityId, pole_model::En
 
 #[test]
 fn identifiable_values_are_never_stored_in_plaintext() {
-    let mut t = TempStore::sled();
+    let mut t = TempStore::on_disk();
     let (p, _, _) = commit_distinctive_person(t.store());
     assert_eq!(attr_str(&must_entity(t.store(), &p), "family_name"), Some(FAMILY));
     t.close();
@@ -1373,7 +1373,7 @@ fn identifiable_values_are_never_stored_in_plaintext() {
 
 #[test]
 fn erasure_makes_a_persons_identifiable_values_unreadable_everywhere() {
-    let mut t = TempStore::sled();
+    let mut t = TempStore::on_disk();
     let (p, a, ctl) = commit_distinctive_person(t.store());
     let s = t.store();
     let seq_before = s.head().seq;
