@@ -17,7 +17,7 @@ use crate::output::{print_json, progress};
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How many changes to generate (1,000 to 10,000,000)
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1_000..=10_000_000))]
     pub changes: u64,
     /// Seed of the generator: the same seed gives the same data
     #[arg(long, default_value_t = 42)]
