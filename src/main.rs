@@ -38,7 +38,7 @@ enum Command {
     Entity(commands::entity::EntityArgs),
     /// Counts of transactions, changes and entities, and the state digest
     Stats,
-    /// Ingest a council's file (CSV or pipe-delimited) through a mapping profile; print the submission report
+    /// Ingest a council's file (CSV, pipe-delimited or HL7 v2) and print the submission report
     Ingest(commands::ingest::IngestArgs),
 }
 

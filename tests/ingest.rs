@@ -129,7 +129,7 @@ fn messy_files_and_profiles() {
 
     // Formats not built yet, and bad options, are usage errors.
     let path = example("empty.csv");
-    for (format, council) in [("xlsx", "305"), ("xml", "305"), ("hl7", "305"), ("json", "305"), ("csv", "30:5")] {
+    for (format, council) in [("xlsx", "305"), ("xml", "305"), ("json", "305"), ("csv", "30:5"), ("hl7", "30:5")] {
         let out = pole(&data, &["ingest", path.to_str().unwrap(), "--format", format, "--council", council]);
         assert_eq!(out.status.code(), Some(2), "{format} {council}");
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());

@@ -3,8 +3,9 @@
 //! row-level submission report.
 //!
 //! Status: CSV and pipe-delimited text with the built-in `safeguarding` profile and council
-//! profiles that extend it ([`ingest`]); spreadsheets and XML answer "not supported yet";
-//! HL7 v2 is being built in [`hl7`].
+//! profiles that extend it ([`ingest`]); HL7 v2 files, one transaction a message
+//! ([`hl7_ingest`], on the parser and mapping of [`hl7`]); spreadsheets and XML answer "not
+//! supported yet".
 //!
 //! The pipeline, one module per step: [`text`] decodes bytes, [`delimited`] reads records
 //! one at a time, [`profile`] maps the submitter's columns and values, [`safeguarding`]
@@ -19,6 +20,7 @@ pub mod commit;
 pub mod delimited;
 mod error;
 pub mod hl7;
+pub mod hl7_ingest;
 pub mod profile;
 pub mod report;
 pub mod safeguarding;
@@ -99,6 +101,10 @@ const MAX_STORE_REFUSALS: usize = 100;
 /// An `Err` is a failure of the run (a bad option, the store failing); everything about the
 /// file's content is in the report.
 pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut dyn FnMut(u64)) -> Result<Report> {
+    // HL7 first: its council is optional (MSH-4 stands in) and each message is a transaction.
+    if options.format == Format::Hl7 {
+        return hl7_ingest::ingest_hl7(store, bytes, options, progress);
+    }
     if !validate::council_code(options.council) {
         return Err(IngestError::BadCouncil(options.council.to_owned()));
     }

@@ -1,12 +1,15 @@
 //! `pole-ods ingest FILE --format csv|pipe|xlsx|xml|hl7 --council CODE [--profile NAME|FILE]
 //! [--dry-run] [--report-csv FILE]`: reads a council's submission, commits its accepted rows
-//! as one transaction and prints the submission report (JSON with `--json`).
+//! as one transaction and prints the submission report (JSON with `--json`). For `hl7`
+//! every message is its own transaction, one report row a message, and `--council` is
+//! optional: without it each message's sending facility (MSH-4) is its source.
 //!
 //! Exit status: 0 when the file was read and its accepted rows committed (or, with
 //! `--dry-run`, validated), even if some rows were rejected: they are listed in the report
 //! and the rest is stored, as the proof of concept did. 1 when nothing could be stored (the
 //! header is unusable, every row was rejected, or the store refused the transaction), 2 for
-//! a bad command line (unknown format or profile, a format not supported yet).
+//! a bad command line (unknown format or profile, a format not supported yet, no council for
+//! a format that needs one).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,15 +25,17 @@ use crate::output::{print_json, progress};
 pub struct IngestArgs {
     /// The file to ingest
     pub file: PathBuf,
-    /// csv, pipe (pipe-delimited text), xlsx, xml or hl7 (csv and pipe are supported so far)
+    /// csv, pipe (pipe-delimited text), xlsx, xml or hl7 (csv, pipe and hl7 are supported so far)
     #[arg(long, value_name = "FORMAT")]
     pub format: String,
-    /// The submitting council's code, e.g. 305: it namespaces the file's local identifiers
+    /// The submitting council's code, e.g. 305: it namespaces the file's local identifiers.
+    /// Required except for hl7, where each message's sending facility (MSH-4) stands in
     #[arg(long, value_name = "CODE")]
-    pub council: String,
-    /// A built-in profile (safeguarding, council-305) or a profile file (.toml)
-    #[arg(long, value_name = "NAME|FILE", default_value = "safeguarding")]
-    pub profile: String,
+    pub council: Option<String>,
+    /// A built-in profile (safeguarding, council-305) or a profile file (.toml); default
+    /// safeguarding. Not for hl7, whose mapping is fixed by the ADT events
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
     /// Validate and report without writing anything
     #[arg(long)]
     pub dry_run: bool,
@@ -44,10 +49,23 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         Ok(format) => format,
         Err(e) => return usage(e),
     };
-    if !matches!(format, Format::Csv | Format::Pipe) {
+    if !matches!(format, Format::Csv | Format::Pipe | Format::Hl7) {
         return usage(IngestError::UnsupportedFormat(format.as_str().to_owned()));
     }
-    let profile = match Profile::load(&args.profile) {
+    if format == Format::Hl7 && args.profile.is_some() {
+        eprintln!("error: --profile does not apply to hl7: ADT messages map the same way for every sender");
+        return Ok(ExitCode::from(2));
+    }
+    // Only HL7 carries its source in the data (MSH-4); everything else needs the council.
+    let council = match (&args.council, format) {
+        (Some(code), _) => code.as_str(),
+        (None, Format::Hl7) => "",
+        (None, _) => {
+            eprintln!("error: --council CODE is required for {}", format.as_str());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let profile = match Profile::load(args.profile.as_deref().unwrap_or("safeguarding")) {
         Ok(profile) => profile,
         Err(e) => return usage(e),
     };
@@ -55,14 +73,8 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let file_name =
         args.file.file_name().map_or_else(|| args.file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let store = super::open_store(config)?;
-    let options = Options {
-        file_name: &file_name,
-        format,
-        council: &args.council,
-        profile: &profile,
-        dry_run: args.dry_run,
-        today: None,
-    };
+    let options =
+        Options { file_name: &file_name, format, council, profile: &profile, dry_run: args.dry_run, today: None };
     let bar = progress(bytes.len() as u64, "ingesting", config.json);
     let result = pole_ingest::ingest(&store, &bytes, &options, &mut |done| bar.set_position(done));
     bar.finish_and_clear();

@@ -1,4 +1,5 @@
-//! `pole-ods serve`: the HTTP API over the store.
+//! `pole-ods serve [--bind ADDR] [--mllp ADDR]`: the HTTP API over the store and, with
+//! `--mllp`, an HL7 v2 MLLP listener in the same process.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -14,6 +15,10 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port)
     #[arg(long, env = "POLE_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub bind: String,
+    /// Also listen for HL7 v2 messages over MLLP on this address (port 0 picks a free port).
+    /// Each message is acknowledged (AA, AE or AR) only after its transaction is durable
+    #[arg(long, value_name = "ADDR")]
+    pub mllp: Option<String>,
     /// Treat every request as an administrator named `dev`. For local exploration only:
     /// never on by default, and announced loudly
     #[arg(long)]
@@ -41,15 +46,31 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("WARNING: --dev-principal is on: every request is treated as an administrator. Never use it with real data.");
     }
     let state = AppState::new(store.clone()).context("setting up metrics")?;
+    let mllp_store = store.clone();
     let served = actix_web::rt::System::new().block_on(async move {
         let app_config = api_config.clone();
         let server = actix_web::HttpServer::new(move || create_app(state.clone(), app_config.clone()))
             .bind(&args.bind)
             .with_context(|| format!("binding {}", args.bind))?;
+        // Bound before anything is announced, so a printed address is one that accepts.
+        let mllp = match &args.mllp {
+            Some(addr) => Some(mllp::bind(addr).await?),
+            None => None,
+        };
         let addrs = server.addrs();
         // Best effort: a reader that closed our stdout must not stop the server.
         if let Err(e) = announce(&addrs) {
             tracing::warn!(error = %e, "could not print the listening addresses");
+        }
+        if let Some(listener) = mllp {
+            let addr = listener.local_addr().context("reading the MLLP address")?;
+            let printed = writeln!(std::io::stdout().lock(), "mllp listening on {addr}");
+            if let Err(e) = printed.and_then(|()| std::io::stdout().flush()) {
+                tracing::warn!(error = %e, "could not print the MLLP address");
+            }
+            // On this (the system's) thread: it only waits on sockets; store work goes to
+            // the blocking pool. It ends with the system when the HTTP server stops.
+            actix_web::rt::spawn(mllp::accept_loop(listener, mllp_store));
         }
         // actix finishes in-flight requests on SIGINT/SIGTERM before returning.
         server.run().await.context("serving")
@@ -57,4 +78,164 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     store.close()?;
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The MLLP listener: frames in, one transaction a message, one ACK a message.
+///
+/// Order and durability: a connection's messages are handled one after another (the next
+/// frame is not looked at before the previous one's ACK is written), and an AA is written
+/// only after `Store::commit` returned `Ok`, i.e. after the journal was synced. A resent
+/// control id is acknowledged AA again without a second change (the store's idempotency
+/// key). Across connections, look-up and commit run under one lock, so two senders
+/// announcing the same new patient at once cannot both miss the look-up and create two.
+mod mllp {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use actix_web::rt::net::{TcpListener, TcpStream};
+    use anyhow::Context;
+    use pole_ingest::hl7::{self, AckCode, AckError, MllpDecoder, DEFAULT_MAX_FRAME};
+    use pole_ingest::hl7_ingest::{process_message, MessageContext, Processed};
+    use pole_model::Timestamp;
+    use pole_store::Store;
+
+    /// Bytes read from a socket at a time.
+    const READ_CHUNK: usize = 64 * 1024;
+
+    pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+        TcpListener::bind(addr).await.with_context(|| format!("binding the MLLP listener to {addr}"))
+    }
+
+    /// What every connection shares.
+    struct Shared {
+        store: Store,
+        /// Held from identifier look-up to commit (see the module comment).
+        apply: Mutex<()>,
+        /// The ACKs' own MSH-10: unique within the process, and across restarts since it
+        /// starts from the clock.
+        next_ack: AtomicU64,
+    }
+
+    pub async fn accept_loop(listener: TcpListener, store: Store) {
+        let seed = u64::try_from(Timestamp::now().micros()).unwrap_or_default();
+        let shared = Arc::new(Shared { store, apply: Mutex::new(()), next_ack: AtomicU64::new(seed) });
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    tracing::info!(%peer, "mllp connection");
+                    let shared = shared.clone();
+                    actix_web::rt::spawn(async move {
+                        match connection(stream, peer, shared).await {
+                            Ok(messages) => tracing::info!(%peer, messages, "mllp connection closed"),
+                            Err(e) => tracing::warn!(%peer, error = %e, "mllp connection ended"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Typically out of file descriptors: pause rather than spin.
+                    tracing::warn!(error = %e, "mllp accept failed");
+                    actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Serves one connection until the peer closes it; answers how many messages it sent.
+    async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> io::Result<u64> {
+        let mut decoder = MllpDecoder::new(DEFAULT_MAX_FRAME);
+        let mut buffer = vec![0u8; READ_CHUNK];
+        let mut messages = 0u64;
+        loop {
+            loop {
+                let ack = match decoder.next_frame() {
+                    Ok(Some(frame)) => {
+                        messages += 1;
+                        handle(&shared, frame, messages, peer).await
+                    }
+                    Ok(None) => break,
+                    Err(too_large) => {
+                        tracing::warn!(%peer, "{too_large}");
+                        let error = AckError::application(too_large.to_string());
+                        hl7::build_ack_for_bytes(b"", AckCode::Reject, Some(&error), &next_ack(&shared), now())
+                    }
+                };
+                write_all(&stream, &hl7::encode_frame(ack.as_bytes())).await?;
+            }
+            stream.readable().await?;
+            match stream.try_read(&mut buffer) {
+                Ok(0) => return Ok(messages),
+                Ok(n) => decoder.push(buffer.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Applies one message on the blocking pool and answers its ACK (unframed).
+    async fn handle(shared: &Arc<Shared>, frame: Vec<u8>, row: u64, peer: SocketAddr) -> String {
+        let worker = shared.clone();
+        let applied = actix_web::rt::task::spawn_blocking(move || {
+            let text = hl7::decode_text(&frame).into_owned();
+            let context = MessageContext { council: None, file: None, row, actor: "mllp", dry_run: false };
+            let processed = {
+                let _one_at_a_time = worker.apply.lock().unwrap_or_else(PoisonError::into_inner);
+                process_message(&worker.store, &text, &context)
+            };
+            (frame, processed)
+        })
+        .await;
+        let ack_id = next_ack(shared);
+        match applied {
+            Ok((frame, Ok(processed))) => {
+                log(&processed, peer);
+                processed.ack(&frame, &ack_id, now())
+            }
+            // The store failed (or is shutting down): nothing is acknowledged as applied. AR
+            // tells the sender to keep the message and try again; a resend after a commit
+            // that did land is answered AA by its idempotency key.
+            Ok((frame, Err(e))) => {
+                tracing::error!(%peer, error = %e, "mllp: the store could not take a message");
+                let error = AckError::application(format!("the store could not take the message now ({e}): resend it"));
+                hl7::build_ack_for_bytes(&frame, AckCode::Reject, Some(&error), &ack_id, now())
+            }
+            Err(e) => {
+                tracing::error!(%peer, error = %e, "mllp: the message handler failed");
+                let error = AckError::application("internal error: resend the message");
+                hl7::build_ack_for_bytes(b"", AckCode::Reject, Some(&error), &ack_id, now())
+            }
+        }
+    }
+
+    /// One line per message, without its content (it identifies a patient).
+    fn log(processed: &Processed, peer: SocketAddr) {
+        let code = processed.outcome.ack_code().as_str();
+        let control_id = processed.control_id.as_str();
+        match processed.outcome.ack_error() {
+            None => tracing::info!(%peer, control_id, code, "mllp message"),
+            Some(error) => tracing::warn!(%peer, control_id, code, reason = %error.text, "mllp message not applied"),
+        }
+    }
+
+    fn next_ack(shared: &Shared) -> String {
+        format!("A{}", shared.next_ack.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::now()
+    }
+
+    async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            stream.writable().await?;
+            match stream.try_write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }

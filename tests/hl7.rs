@@ -1,0 +1,311 @@
+//! End-to-end tests of HL7 v2: the real binary ingesting `examples/hl7/adt-batch.hl7`
+//! (report, store, idempotent re-ingest) and `serve --mllp` over a real TCP socket (ACK
+//! codes, MSA-2, a frame split across writes, a resend applied once).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const START_DEADLINE: Duration = Duration::from_secs(60);
+/// Margaret Smith's NHS number in the example file (999 test range, passes Modulus 11).
+const NHS: &str = "9990000018";
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hl7/adt-batch.hl7")
+}
+
+fn pole(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pole-ods")).arg("--data").arg(data).args(args).output().expect("run pole-ods")
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn ingest(data: &Path, extra: &[&str]) -> (Output, Value) {
+    let path = example();
+    let mut args = vec!["--json", "ingest", path.to_str().unwrap(), "--format", "hl7"];
+    args.extend_from_slice(extra);
+    let output = pole(data, &args);
+    let report = json(&output);
+    (output, report)
+}
+
+fn stats(data: &Path) -> Value {
+    let output = pole(data, &["--json", "stats"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    json(&output)
+}
+
+/// A running `pole-ods serve --mllp` on a data directory; killed on drop.
+struct Server {
+    child: Child,
+    http: String,
+    mllp: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(data: &Path, log: PathBuf) -> Self {
+        let stderr = File::create(&log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pole-ods"))
+            .arg("--data")
+            .arg(data)
+            .args(["--cache-mb", "16", "serve", "--bind", "127.0.0.1:0", "--mllp", "127.0.0.1:0", "--dev-principal"])
+            .env_remove("POLE_CONFIG")
+            .env_remove("POLE_BIND")
+            .env_remove("POLE_SCHEMA_PACK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start pole-ods serve");
+        let stdout = child.stdout.take().unwrap();
+        let (lines, received) = mpsc::channel();
+        // Reads stdout to the end so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = lines.send(line);
+            }
+        });
+        let mut server = Server { child, http: String::new(), mllp: String::new(), log };
+        let deadline = Instant::now() + START_DEADLINE;
+        while server.http.is_empty() || server.mllp.is_empty() {
+            match received.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("listening on ") {
+                        server.http = addr.trim().to_owned();
+                    } else if let Some(addr) = line.strip_prefix("mllp listening on ") {
+                        server.mllp = addr.trim().to_owned();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!("no addresses within {START_DEADLINE:?}\n{}", server.stderr()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = server.child.wait();
+                    panic!("the server exited ({status:?}) before printing its addresses\n{}", server.stderr())
+                }
+            }
+        }
+        assert!(server.mllp.starts_with("127.0.0.1:") && !server.mllp.ends_with(":0"), "{}", server.mllp);
+        server
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let response = reqwest::blocking::get(format!("{}{path}", self.http)).expect("HTTP request");
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().expect("JSON body")
+    }
+
+    fn head(&self) -> u64 {
+        self.get("/ready")["head_seq"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("server stderr:\n{}", self.stderr());
+        }
+    }
+}
+
+#[test]
+fn a_batch_file_ingests_one_transaction_a_message_and_again_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+
+    // A dry run reports every message and writes nothing.
+    let (out, dry) = ingest(&data, &["--dry-run"]);
+    assert!(out.status.success(), "{dry}");
+    assert_eq!(dry["status"], "dry_run");
+    assert_eq!(stats(&data)["transactions"], 0);
+
+    let (out, report) = ingest(&data, &[]);
+    assert!(out.status.success(), "one rejected message does not stop the others: {report}");
+    assert_eq!(report["format"], "hl7");
+    assert_eq!(report["council"], "(MSH-4)");
+    assert_eq!(report["status"], "committed");
+    assert_eq!((report["accepted"].as_u64(), report["rejected"].as_u64()), (Some(7), Some(1)), "{report}");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8);
+    // The fifth message's only identifier is a mistyped NHS number.
+    assert_eq!(rows[4]["outcome"], "rejected");
+    assert_eq!(rows[4]["line"], 19, "the MSH's line in the file");
+    assert_eq!(rows[4]["issues"][0]["column"], "PID-3");
+    assert!(rows[4]["issues"][0]["reason"].as_str().unwrap().contains("no usable identifier"), "{report}");
+    for (i, row) in rows.iter().enumerate().filter(|(i, _)| *i != 4) {
+        assert_eq!(row["outcome"], "accepted", "message {}: {row}", i + 1);
+    }
+    let first = stats(&data);
+    assert_eq!(first["transactions"], 7, "one transaction a message: {first}");
+    assert_eq!(first["changes"].as_u64(), Some(report["changes"].as_u64().unwrap()));
+    // Margaret, her duplicate (merged), two addresses, three hospital events, the hospital.
+    assert_eq!(first["entities"], 8, "{first}");
+
+    // The same file again: every message already applied, nothing written.
+    let (out, again) = ingest(&data, &[]);
+    assert!(out.status.success());
+    assert_eq!(again["status"], "unchanged", "{again}");
+    assert_eq!((again["accepted"].as_u64(), again["rejected"].as_u64()), (Some(7), Some(1)));
+    let applied = again["rows"].as_array().unwrap().iter().filter(|r| r["outcome"] == "accepted");
+    for row in applied {
+        let note = row["issues"][0]["reason"].as_str().unwrap_or_default();
+        assert!(note.starts_with("already applied"), "{row}");
+    }
+    assert_eq!(stats(&data), first);
+
+    // The person, found by NHS number over HTTP, then read with `entity`.
+    let person = {
+        let server = Server::start(&data, dir.path().join("serve.log"));
+        let found = server.get(&format!("/v1/identifiers/nhs-number/{NHS}"));
+        let person = found["items"][0].as_str().unwrap().to_owned();
+        let people = server.get("/v1/entities?type=person");
+        let people: Vec<&str> = people["items"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(people.len(), 2, "{people:?}");
+        let duplicate = people.iter().find(|id| **id != person).unwrap();
+        let duplicate = server.get(&format!("/v1/entities/{duplicate}"));
+        assert_eq!(duplicate["status"]["state"], "merged", "the A40 merged the duplicate: {duplicate}");
+        person
+    };
+    let out = pole(&data, &["--json", "entity", &person]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let entity = json(&out);
+    let state = &entity["entity"];
+    assert_eq!(state["attributes"]["family_name"]["value"], "Smith");
+    assert_eq!(state["attributes"]["birth_date"]["value"], "1940-03-12");
+    assert_eq!(state["attributes"]["family_name"]["provenance"]["council"], "RR8", "MSH-4 is the source");
+    assert_eq!(state["identifiers"].as_array().unwrap().len(), 2, "{state}");
+    let links = entity["links"].as_array().unwrap();
+    let role = |r: &str| links.iter().filter(|l| l["role"] == r).count();
+    assert_eq!(role("subject"), 3, "admission, transfer and discharge: {links:?}");
+    assert_eq!(role("resides_at"), 2, "the A28 home and the A08 care home: {links:?}");
+
+    // With --council, the council is the source.
+    let other = dir.path().join("other");
+    let (out, council) = ingest(&other, &["--council", "305"]);
+    assert!(out.status.success());
+    assert_eq!(council["council"], "305");
+    assert_eq!(stats(&other)["transactions"], 7);
+}
+
+/// Sends bytes and reads `count` framed ACKs back, as HL7 text.
+fn read_acks(stream: &mut TcpStream, count: usize) -> Vec<String> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while buffer.windows(2).filter(|w| w == b"\x1c\r").count() < count {
+        let n = stream.read(&mut chunk).expect("read ACK");
+        assert!(n > 0, "connection closed after {:?}", String::from_utf8_lossy(&buffer));
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8(buffer).unwrap();
+    let acks: Vec<String> =
+        text.split("\x1c\r").filter(|f| !f.is_empty()).map(|f| f.trim_start_matches('\x0b').to_owned()).collect();
+    assert_eq!(acks.len(), count, "{text:?}");
+    acks
+}
+
+/// MSA-1, MSA-2 and MSA-3 of an ACK.
+fn msa(ack: &str) -> (String, String, String) {
+    let line = ack.split('\r').find(|s| s.starts_with("MSA|")).unwrap_or_else(|| panic!("no MSA: {ack:?}"));
+    let fields: Vec<&str> = line.split('|').collect();
+    let at = |i: usize| fields.get(i).copied().unwrap_or_default().to_owned();
+    (at(1), at(2), at(3))
+}
+
+fn frame(message: &str) -> Vec<u8> {
+    let mut out = vec![0x0b];
+    out.extend_from_slice(message.as_bytes());
+    out.extend_from_slice(b"\x1c\r");
+    out
+}
+
+fn adt(trigger: &str, control_id: &str, pid3: &str, extra: &str) -> String {
+    format!(
+        "MSH|^~\\&|PAS|RR8|POLE|LEEDS|20240715093000||ADT^{trigger}|{control_id}|P|2.4\r\
+         EVN|{trigger}|20240715093000\r\
+         PID|1||{pid3}||Smith^Margaret^^^Mrs^^L||19400312|F|||12 Acacia Avenue^^Leeds^^LS1 4AB^^H\r{extra}"
+    )
+}
+
+#[test]
+fn mllp_acknowledges_each_message_after_it_is_durable_and_a_resend_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("store"), dir.path().join("serve.log"));
+    assert_eq!(server.head(), 0);
+    let mut stream = TcpStream::connect(&server.mllp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+
+    let register = adt("A28", "MLLP-1", &format!("{NHS}^^^NHS^NH~K123456^^^RR8^MR"), "");
+    let admit = adt(
+        "A01",
+        "MLLP-2",
+        &format!("{NHS}^^^NHS^NH"),
+        "PV1|1|I|AMU^Bay 3^Bed 12^RR8|21||||||MED|||||||||V0001^^^RR8^VN|||||||||||||||||||||||||20240715090000\r",
+    );
+    // Parses, but no identifier survives (the NHS number fails Modulus 11): AE.
+    let unmappable = adt("A08", "MLLP-3", "9990000019^^^NHS^NH", "");
+
+    // The first frame split across writes, the next two in one write with garbage between.
+    let first = frame(&register);
+    stream.write_all(&first[..25]).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    stream.write_all(&first[25..]).unwrap();
+    let mut rest = frame(&admit);
+    rest.extend_from_slice(b"stray bytes outside any frame");
+    rest.extend(frame(&unmappable));
+    rest.extend(frame("this is not HL7 at all"));
+    stream.write_all(&rest).unwrap();
+
+    let acks = read_acks(&mut stream, 4);
+    assert_eq!(msa(&acks[0]).0, "AA", "{:?}", acks[0]);
+    assert_eq!(msa(&acks[0]).1, "MLLP-1");
+    assert!(acks[0].starts_with("MSH|^~\\&|POLE|LEEDS|PAS|RR8|"), "sender and receiver swapped: {:?}", acks[0]);
+    assert_eq!(msa(&acks[1]).0, "AA", "{:?}", acks[1]);
+    assert_eq!(msa(&acks[1]).1, "MLLP-2");
+    let (code, control_id, text) = msa(&acks[2]);
+    assert_eq!((code.as_str(), control_id.as_str()), ("AE", "MLLP-3"), "{:?}", acks[2]);
+    assert!(text.contains("no usable identifier"), "{text}");
+    assert!(acks[2].contains("\rERR|"), "{:?}", acks[2]);
+    assert_eq!(msa(&acks[3]).0, "AR", "{:?}", acks[3]);
+
+    // AA means durable: the head already holds both transactions.
+    let head = server.head();
+    assert_eq!(head, 2);
+
+    // A resend of MLLP-1 on a new connection: AA, and nothing written.
+    let mut again = TcpStream::connect(&server.mllp).unwrap();
+    again.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    again.write_all(&frame(&register)).unwrap();
+    let acks = read_acks(&mut again, 1);
+    assert_eq!(msa(&acks[0]), ("AA".to_owned(), "MLLP-1".to_owned(), String::new()), "{:?}", acks[0]);
+    assert_eq!(server.head(), head, "a resent control id is not applied twice");
+    let journal = server.get("/v1/journal");
+    assert_eq!(journal["transactions"].as_array().unwrap().len(), 2, "{journal}");
+    assert_eq!(journal["transactions"][0]["actor"], "mllp");
+
+    // One person, found by the NHS number the two messages share.
+    let found = server.get(&format!("/v1/identifiers/nhs-number/{NHS}"));
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+}
