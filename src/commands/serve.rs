@@ -34,6 +34,7 @@ fn announce(addrs: &[std::net::SocketAddr]) -> std::io::Result<()> {
         writeln!(out, "  health:   http://{addr}/health")?;
         writeln!(out, "  entities: http://{addr}/v1/entities?type=person&limit=5")?;
         writeln!(out, "  metrics:  http://{addr}/metrics")?;
+        writeln!(out, "  API docs: http://{addr}/docs (OpenAPI at /openapi.json)")?;
     }
     out.flush()
 }
