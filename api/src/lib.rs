@@ -9,6 +9,7 @@
 //! model. Handlers never block a worker thread on the store.
 
 pub mod error;
+pub mod graphql;
 pub mod metrics;
 pub mod openapi;
 pub mod principal;
@@ -43,6 +44,7 @@ pub fn create_app(
 > {
     let limit = config.max_body_bytes;
     App::new()
+        .configure(graphql::routes)
         .app_data(web::Data::new(state))
         .app_data(web::Data::new(config))
         .app_data(web::JsonConfig::default().limit(limit).error_handler(move |err, _| json_error(err, limit).into()))

@@ -2,6 +2,7 @@
 
 use pole_store::Store;
 
+use crate::graphql::Graphql;
 use crate::metrics::Metrics;
 
 /// How the HTTP application behaves.
@@ -27,10 +28,12 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub store: Store,
     pub metrics: Metrics,
+    pub graphql: Graphql,
 }
 
 impl AppState {
     pub fn new(store: Store) -> Result<Self, prometheus::Error> {
-        Ok(AppState { store, metrics: Metrics::new()? })
+        let graphql = Graphql::build(&store);
+        Ok(AppState { store, metrics: Metrics::new()?, graphql })
     }
 }
