@@ -45,6 +45,11 @@ impl std::fmt::Debug for Graphql {
 }
 
 impl Graphql {
+    /// The schema in GraphQL SDL, for the contract snapshot; `None` if it could not be built.
+    pub fn sdl(&self) -> Option<String> {
+        self.0.as_ref().ok().map(|schema| schema.sdl())
+    }
+
     /// Builds the schema from the store's schema registry.
     pub fn build(store: &pole_store::Store) -> Self {
         Graphql(schema::build(store, MAX_DEPTH, MAX_COMPLEXITY).map_err(|e| {
