@@ -19,44 +19,20 @@ pub fn entity_id(text: &str) -> ApiResult<EntityId> {
 /// Resolves `as_of` (a sequence or an RFC 3339 time/date) and `valid_at`, refusing instants
 /// before the store's first transaction or in the future.
 pub fn read_at(store: &Store, as_of: Option<&str>, valid_at: Option<&str>) -> ApiResult<(ReadAt, ReadAtView)> {
-    let head = store.head();
     let as_of = match as_of.map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(text) => Some(match text.parse::<u64>() {
-            Ok(0) => return Err(ApiError::invalid("as_of", "sequences start at 1")),
-            Ok(seq) if seq > head.seq => {
-                return Err(ApiError::invalid("as_of", format!("seq {seq} is after the journal head ({})", head.seq)))
-            }
-            Ok(seq) => AsOf::Seq(seq),
-            Err(_) => {
-                let at = Timestamp::parse(text).map_err(|e| ApiError::invalid("as_of", e.to_string()))?;
-                if at > Timestamp::now() {
-                    return Err(ApiError::invalid("as_of", format!("{at} is in the future")));
-                }
-                let first = store.transaction_meta(1)?.map(|m| m.recorded_at);
-                match first {
-                    Some(first) if at < first => {
-                        return Err(ApiError::invalid(
-                            "as_of",
-                            format!("{at} is before the store's first transaction ({first})"),
-                        ))
-                    }
-                    None => return Err(ApiError::invalid("as_of", "the store holds no transactions yet")),
-                    _ => AsOf::Time(at),
-                }
-            }
-        }),
+        Some(text) => {
+            let as_of = AsOf::parse(text).map_err(|e| ApiError::invalid("as_of", e.to_string()))?;
+            let seq = store.check_as_of(as_of)?.map_err(|e| ApiError::invalid("as_of", e.to_string()))?;
+            Some((as_of, seq))
+        }
     };
     let valid_at = match valid_at.map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(text) => Some(Timestamp::parse(text).map_err(|e| ApiError::invalid("valid_at", e.to_string()))?),
     };
-    let as_of_seq = match as_of {
-        None => head.seq,
-        Some(AsOf::Seq(seq)) => seq,
-        Some(AsOf::Time(t)) => store.seq_at(t)?,
-    };
-    Ok((ReadAt { as_of, valid_at }, ReadAtView { as_of_seq, valid_at }))
+    let as_of_seq = as_of.map_or(store.head().seq, |(_, seq)| seq);
+    Ok((ReadAt { as_of: as_of.map(|(a, _)| a), valid_at }, ReadAtView { as_of_seq, valid_at }))
 }
 
 pub fn entity(store: &Store, id: &str, as_of: Option<&str>, valid_at: Option<&str>) -> ApiResult<EntityView> {

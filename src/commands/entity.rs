@@ -25,10 +25,7 @@ pub struct EntityArgs {
 pub fn run(config: &Config, args: &EntityArgs) -> anyhow::Result<ExitCode> {
     let id = super::parse_id(&args.id)?;
     let store = super::open_existing(config)?;
-    let as_of = args.as_of.as_deref().map(super::parse_as_of).transpose()?;
-    if let Some(as_of) = as_of {
-        super::check_as_of(&store, as_of)?;
-    }
+    let as_of = args.as_of.as_deref().map(|text| super::as_of(&store, text).map(|(a, _)| a)).transpose()?;
     let valid_at =
         args.valid_at.as_deref().map(Timestamp::parse).transpose().map_err(|e| anyhow::anyhow!("--valid-at: {e}"))?;
     let at = ReadAt { as_of, valid_at };

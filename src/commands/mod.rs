@@ -14,7 +14,7 @@ pub mod verify;
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
-use pole_model::{EntityId, EntityState, Timestamp};
+use pole_model::{EntityId, EntityState};
 use pole_store::{AsOf, LinkView, Store, StoreOptions};
 use serde_json::Value;
 
@@ -38,30 +38,12 @@ pub fn open_existing(config: &Config) -> anyhow::Result<Store> {
     open_store(config)
 }
 
-/// Parses `--as-of`: a sequence number, or an RFC 3339 time or date.
-pub fn parse_as_of(text: &str) -> anyhow::Result<AsOf> {
-    if let Ok(seq) = text.parse::<u64>() {
-        return Ok(AsOf::Seq(seq));
-    }
-    Timestamp::parse(text).map(AsOf::Time).map_err(|e| anyhow::anyhow!("--as-of: {e}; or give a sequence number"))
-}
-
-/// Refuses an as-of outside the store's recorded history.
-pub fn check_as_of(store: &Store, as_of: AsOf) -> anyhow::Result<()> {
-    let head = store.head();
-    match as_of {
-        AsOf::Seq(seq) if seq > head.seq => bail!("--as-of {seq}: the journal ends at seq {}", head.seq),
-        AsOf::Seq(0) => bail!("--as-of 0: sequences start at 1"),
-        AsOf::Time(t) if t > Timestamp::now() => bail!("--as-of {t} is in the future"),
-        AsOf::Time(t) => {
-            let first = store.transaction_meta(1)?.map(|m| m.recorded_at);
-            if let Some(first) = first.filter(|f| t < *f) {
-                bail!("--as-of {t} is before the store's first transaction (recorded at {first})");
-            }
-        }
-        AsOf::Seq(_) => {}
-    }
-    Ok(())
+/// Parses `--as-of` (a sequence number, or an RFC 3339 time or date), checks it lies within
+/// the store's recorded history, and returns it with the sequence it names.
+pub fn as_of(store: &Store, text: &str) -> anyhow::Result<(AsOf, u64)> {
+    let as_of = AsOf::parse(text).map_err(|e| anyhow::anyhow!("--as-of {text}: {e}"))?;
+    let seq = store.check_as_of(as_of)?.map_err(|e| anyhow::anyhow!("--as-of {text}: {e}"))?;
+    Ok((as_of, seq))
 }
 
 pub fn parse_id(text: &str) -> anyhow::Result<EntityId> {

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use pole_store::AsOf;
 use serde::Serialize;
 
 use crate::config::Config;
@@ -51,15 +50,9 @@ pub fn run(config: &Config, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let bar = progress(head, "replaying", config.json);
     let view = if let Some(into) = &args.into {
-        let seq = match args.as_of.as_deref().map(super::parse_as_of).transpose()? {
+        let seq = match args.as_of.as_deref() {
             None => head,
-            Some(as_of) => {
-                super::check_as_of(&store, as_of)?;
-                match as_of {
-                    AsOf::Seq(seq) => seq,
-                    AsOf::Time(t) => store.seq_at(t)?,
-                }
-            }
+            Some(text) => super::as_of(&store, text)?.1,
         };
         let digest = store.materialise(seq, into, |s| bar.set_position(s))?;
         ReplayView {

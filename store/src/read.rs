@@ -26,6 +26,36 @@ pub enum AsOf {
     Time(Timestamp),
 }
 
+impl AsOf {
+    /// Reads a sequence number, or an RFC 3339 time or date.
+    pub fn parse(text: &str) -> std::result::Result<AsOf, ReadPointError> {
+        let text = text.trim();
+        match text.parse::<u64>() {
+            Ok(seq) => Ok(AsOf::Seq(seq)),
+            Err(_) => Timestamp::parse(text)
+                .map(AsOf::Time)
+                .map_err(|e| ReadPointError::Unreadable(format!("{e}; or give a sequence number"))),
+        }
+    }
+}
+
+/// Why an as-of lies outside the store's recorded history.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadPointError {
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("sequences start at 1")]
+    SeqZero,
+    #[error("seq {seq} is after the journal head ({head})")]
+    AfterHead { seq: u64, head: u64 },
+    #[error("{0} is in the future")]
+    InFuture(Timestamp),
+    #[error("{at} is before the store's first transaction (recorded at {first})")]
+    BeforeFirst { at: Timestamp, first: Timestamp },
+    #[error("the store holds no transactions yet")]
+    EmptyStore,
+}
+
 /// "What did we know at `as_of` about the world on `valid_at`". Both default to now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadAt {
@@ -79,6 +109,24 @@ pub struct LinkView {
 impl Store {
     fn key_of(&self, id: &EntityId) -> Option<DataKey> {
         self.inner.vault.read().key(id).copied()
+    }
+
+    /// Checks that an as-of lies within the recorded history (from the first transaction to
+    /// now) and resolves it to the sequence it names. The one rule the command line and the
+    /// API both apply.
+    pub fn check_as_of(&self, as_of: AsOf) -> Result<std::result::Result<u64, ReadPointError>> {
+        let head = self.head().seq;
+        Ok(match as_of {
+            AsOf::Seq(0) => Err(ReadPointError::SeqZero),
+            AsOf::Seq(seq) if seq > head => Err(ReadPointError::AfterHead { seq, head }),
+            AsOf::Seq(seq) => Ok(seq),
+            AsOf::Time(at) if at > Timestamp::now() => Err(ReadPointError::InFuture(at)),
+            AsOf::Time(at) => match self.transaction_meta(1)?.map(|m| m.recorded_at) {
+                None => Err(ReadPointError::EmptyStore),
+                Some(first) if at < first => Err(ReadPointError::BeforeFirst { at, first }),
+                Some(_) => Ok(self.seq_at(at)?),
+            },
+        })
     }
 
     /// Resolves an as-of to a sequence; `None` means now.
@@ -321,21 +369,7 @@ impl Store {
             }
             (k, _) => k,
         };
-        let prefix = keys::kind_type_prefix(kind, entity_type);
-        let start = resume_after(&prefix, cursor);
-        let mut out = Vec::new();
-        let mut last_key = None;
-        for item in self.backend().range(&start, &keys::prefix_end(&prefix)) {
-            let (key, _) = item?;
-            if out.len() == limit {
-                return Ok((out, last_key));
-            }
-            if let Some(id) = keys::trailing_id(&key) {
-                out.push(id);
-            }
-            last_key = Some(key);
-        }
-        Ok((out, None))
+        self.page(&keys::kind_type_prefix(kind, entity_type), cursor, limit, |_| Ok(true))
     }
 
     /// Entities a council contributed to, optionally of a kind and type, in id order, at
@@ -350,23 +384,36 @@ impl Store {
         cursor: Option<&[u8]>,
         limit: usize,
     ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
-        let prefix = keys::council_prefix(council);
-        let start = resume_after(&prefix, cursor);
         let filtered = kind.is_some() || entity_type.is_some();
+        self.page(&keys::council_prefix(council), cursor, limit, |id| {
+            Ok(!filtered
+                || self.entity_sealed(id, ReadAt::NOW)?.is_some_and(|s| {
+                    kind.is_none_or(|k| s.kind == k) && entity_type.is_none_or(|t| s.entity_type == t)
+                }))
+        })
+    }
+
+    /// One page of the entity ids under an index prefix that `keep` accepts, resuming after
+    /// `cursor`; the cursor of the next page is the last index key looked at.
+    fn page(
+        &self,
+        prefix: &[u8],
+        cursor: Option<&[u8]>,
+        limit: usize,
+        mut keep: impl FnMut(&EntityId) -> Result<bool>,
+    ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
+        let start = resume_after(prefix, cursor);
         let mut out = Vec::new();
         let mut last_key = None;
-        for item in self.backend().range(&start, &keys::prefix_end(&prefix)) {
+        for item in self.backend().range(&start, &keys::prefix_end(prefix)) {
             let (key, _) = item?;
             if out.len() == limit {
                 return Ok((out, last_key));
             }
-            let Some(id) = keys::trailing_id(&key) else { continue };
-            let keep = !filtered
-                || self.entity_sealed(&id, ReadAt::NOW)?.is_some_and(|s| {
-                    kind.is_none_or(|k| s.kind == k) && entity_type.is_none_or(|t| s.entity_type == t)
-                });
-            if keep {
-                out.push(id);
+            if let Some(id) = keys::trailing_id(&key) {
+                if keep(&id)? {
+                    out.push(id);
+                }
             }
             last_key = Some(key);
         }
