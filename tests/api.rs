@@ -5,19 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 use serde_json::{json, Value};
-
-/// How long the server may take to print its address.
-const START_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A valid NHS number (Modulus 11) and another that no entity holds.
 const NHS: &str = "9434765919";
@@ -28,10 +23,11 @@ const NHS_BAD: &str = "9434765918";
 
 /// A running `pole-ods serve` on its own data directory; killed on drop.
 struct Server {
-    child: Child,
+    /// Owns the child process: the server lives as long as this value.
+    _serving: common::Serving,
     base: String,
     client: Client,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -42,56 +38,19 @@ impl Server {
 
     fn launch(dev_principal: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let stderr = File::create(dir.path().join("stderr.log")).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pole-ods"));
-        command
-            .arg("--data")
-            .arg(dir.path().join("store"))
-            .args(["--cache-mb", "16", "serve", "--bind", "127.0.0.1:0"])
-            .env_remove("POLE_CONFIG")
-            .env_remove("POLE_BIND")
-            .env_remove("POLE_SCHEMA_PACK")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        if dev_principal {
-            command.arg("--dev-principal");
-        }
-        let mut child = command.spawn().expect("start pole-ods serve");
-        let stdout = child.stdout.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        // Reads stdout to the end so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
+        let extra: &[&str] = if dev_principal { &["--dev-principal"] } else { &[] };
+        let mut serving = common::serve(&dir.path().join("store"), &dir.path().join("stderr.log"), extra);
+        let mut base = String::new();
+        serving.wait_for(|line| match line.strip_prefix("listening on ") {
+            Some(addr) => {
+                base = addr.trim().trim_end_matches('/').to_owned();
+                true
             }
+            None => false,
         });
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
         let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
-        let mut server = Server { child, base: String::new(), client, dir };
-        let deadline = Instant::now() + START_DEADLINE;
-        server.base = loop {
-            match received.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        break addr.trim().trim_end_matches('/').to_owned();
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("the server printed no address within {START_DEADLINE:?}\n{}", server.stderr())
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = server.child.wait();
-                    panic!("the server exited ({status:?}) before printing its address\n{}", server.stderr())
-                }
-            }
-        };
-        assert!(server.base.starts_with("http://127.0.0.1:"), "{}", server.base);
-        server
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+        Server { _serving: serving, base, client, _dir: dir }
     }
 
     fn url(&self, path: &str) -> String {
@@ -156,16 +115,6 @@ impl Server {
                 Some(next) => cursor = Some(next.to_owned()),
                 None => return out,
             }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("server stderr:\n{}", self.stderr());
         }
     }
 }

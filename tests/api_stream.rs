@@ -3,44 +3,31 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 struct Server {
-    child: Child,
+    /// Owns the child process: the server lives as long as this value.
+    _serving: common::Serving,
     addr: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pole-ods"))
-        .arg("--data")
-        .arg(dir.path().join("store"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--dev-principal"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("the server printed its address").unwrap();
-        if let Some(addr) = line.strip_prefix("listening on http://") {
-            break addr.to_owned();
+    let mut serving = common::serve(&dir.path().join("store"), &dir.path().join("stderr.log"), &["--dev-principal"]);
+    let mut addr = String::new();
+    serving.wait_for(|line| match line.strip_prefix("listening on http://") {
+        Some(found) => {
+            addr = found.trim().to_owned();
+            true
         }
-    };
-    // Keep draining stdout so the server never writes into a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { child, addr, _dir: dir }
+        None => false,
+    });
+    Server { _serving: serving, addr, _dir: dir }
 }
 
 fn create_person(server: &Server, family_name: &str) -> u64 {

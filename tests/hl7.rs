@@ -8,17 +8,14 @@ mod common;
 
 use common::{json, pole};
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 
-const START_DEADLINE: Duration = Duration::from_secs(60);
 /// Margaret Smith's NHS number in the example file (999 test range, passes Modulus 11).
 const NHS: &str = "9990000018";
 
@@ -43,60 +40,26 @@ fn stats(data: &Path) -> Value {
 
 /// A running `pole-ods serve --mllp` on a data directory; killed on drop.
 struct Server {
-    child: Child,
+    /// Owns the child process: the server lives as long as this value.
+    _serving: common::Serving,
     http: String,
     mllp: String,
-    log: PathBuf,
 }
 
 impl Server {
     fn start(data: &Path, log: PathBuf) -> Self {
-        let stderr = File::create(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pole-ods"))
-            .arg("--data")
-            .arg(data)
-            .args(["--cache-mb", "16", "serve", "--bind", "127.0.0.1:0", "--mllp", "127.0.0.1:0", "--dev-principal"])
-            .env_remove("POLE_CONFIG")
-            .env_remove("POLE_BIND")
-            .env_remove("POLE_SCHEMA_PACK")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start pole-ods serve");
-        let stdout = child.stdout.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        // Reads stdout to the end so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
+        let mut serving = common::serve(data, &log, &["--mllp", "127.0.0.1:0", "--dev-principal"]);
+        let (mut http, mut mllp) = (String::new(), String::new());
+        serving.wait_for(|line| {
+            if let Some(addr) = line.strip_prefix("mllp listening on ") {
+                mllp = addr.trim().to_owned();
+            } else if let Some(addr) = line.strip_prefix("listening on ") {
+                http = addr.trim().to_owned();
             }
+            !http.is_empty() && !mllp.is_empty()
         });
-        let mut server = Server { child, http: String::new(), mllp: String::new(), log };
-        let deadline = Instant::now() + START_DEADLINE;
-        while server.http.is_empty() || server.mllp.is_empty() {
-            match received.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        server.http = addr.trim().to_owned();
-                    } else if let Some(addr) = line.strip_prefix("mllp listening on ") {
-                        server.mllp = addr.trim().to_owned();
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => panic!("no addresses within {START_DEADLINE:?}\n{}", server.stderr()),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = server.child.wait();
-                    panic!("the server exited ({status:?}) before printing its addresses\n{}", server.stderr())
-                }
-            }
-        }
-        assert!(server.mllp.starts_with("127.0.0.1:") && !server.mllp.ends_with(":0"), "{}", server.mllp);
-        server
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        assert!(mllp.starts_with("127.0.0.1:") && !mllp.ends_with(":0"), "{mllp}");
+        Server { _serving: serving, http, mllp }
     }
 
     fn get(&self, path: &str) -> Value {
@@ -107,16 +70,6 @@ impl Server {
 
     fn head(&self) -> u64 {
         self.get("/ready")["head_seq"].as_u64().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("server stderr:\n{}", self.stderr());
-        }
     }
 }
 

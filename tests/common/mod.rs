@@ -34,3 +34,79 @@ pub fn json_ok(output: &Output) -> Value {
     );
     json(output)
 }
+
+/// A running `pole-ods serve`: stdout read line by line on a thread (so the server never
+/// blocks on a full pipe), stderr to a log file; killed on drop.
+pub struct Serving {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: std::path::PathBuf,
+}
+
+/// How long a server may take to print its addresses.
+pub const START_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Starts `pole-ods --data DATA --cache-mb 16 serve --bind 127.0.0.1:0 EXTRA...`.
+pub fn serve(data: &Path, log: &Path, extra: &[&str]) -> Serving {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    let stderr = std::fs::File::create(log).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pole-ods"))
+        .arg("--data")
+        .arg(data)
+        .args(["--cache-mb", "16", "serve", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .env_remove("POLE_CONFIG")
+        .env_remove("POLE_BIND")
+        .env_remove("POLE_SCHEMA_PACK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start pole-ods serve");
+    let stdout = child.stdout.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = sender.send(line);
+        }
+    });
+    Serving { child, lines, log: log.to_path_buf() }
+}
+
+impl Serving {
+    /// Hands each stdout line to `seen` until it answers true; panics with the server's
+    /// stderr if that takes longer than [`START_DEADLINE`] or the server exits first.
+    pub fn wait_for(&mut self, mut seen: impl FnMut(&str) -> bool) {
+        use std::sync::mpsc::RecvTimeoutError;
+        let deadline = std::time::Instant::now() + START_DEADLINE;
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(line) => {
+                    if seen(&line) {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("the server printed no address within {START_DEADLINE:?}\n{}", self.stderr())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait();
+                    panic!("the server exited ({status:?}) before printing its address\n{}", self.stderr())
+                }
+            }
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
