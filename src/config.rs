@@ -35,6 +35,21 @@ pub struct GlobalArgs {
     /// Log format: `text` or `json` [default: text]
     #[arg(long, global = true, env = "POLE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// JWKS file of the RS256/ES256 keys that sign tokens (federated issuers)
+    #[arg(long, global = true, env = "POLE_JWKS_FILE", value_name = "FILE")]
+    pub jwks_file: Option<PathBuf>,
+    /// Issuer (`iss`) tokens must name [default: pole-ods]
+    #[arg(long, global = true, env = "POLE_TOKEN_ISSUER", value_name = "NAME")]
+    pub token_issuer: Option<String>,
+    /// Audience (`aud`) tokens must name [default: pole-ods]
+    #[arg(long, global = true, env = "POLE_TOKEN_AUDIENCE", value_name = "NAME")]
+    pub token_audience: Option<String>,
+    /// Directory of extra data-sharing agreements (*.toml), beside the built-in `research`
+    #[arg(long, global = true, env = "POLE_AGREEMENTS", value_name = "DIR")]
+    pub agreements: Option<PathBuf>,
+    /// How long an analyst's break-glass grant lasts, in minutes [default: 15]
+    #[arg(long, global = true, env = "POLE_BREAK_GLASS_MINUTES", value_name = "MINUTES")]
+    pub break_glass_minutes: Option<u32>,
 }
 
 /// The configuration file's shape; every field is optional.
@@ -47,6 +62,14 @@ pub struct FileConfig {
     pub schema_pack: Option<PathBuf>,
     pub log: Option<String>,
     pub log_format: Option<String>,
+    /// The HS256 secret; prefer the environment (`POLE_TOKEN_SECRET`) or this file to a flag,
+    /// which other users of the machine can read from the process list.
+    pub token_secret: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub token_issuer: Option<String>,
+    pub token_audience: Option<String>,
+    pub agreements: Option<PathBuf>,
+    pub break_glass_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +88,46 @@ pub struct Config {
     pub schema_pack: Option<PathBuf>,
     pub log: String,
     pub log_format: LogFormat,
+    pub auth: AuthConfig,
+}
+
+/// How callers are authenticated and what third parties may read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// The HS256 secret (`POLE_TOKEN_SECRET` or the file's `token_secret`); when neither
+    /// is set, one is generated once per data directory (`secrets/token.secret`).
+    pub token_secret: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub issuer: String,
+    pub audience: String,
+    pub agreements: Option<PathBuf>,
+    pub break_glass_minutes: u32,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("token_secret", &self.token_secret.as_ref().map(|_| "<set>"))
+            .field("jwks_file", &self.jwks_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("agreements", &self.agreements)
+            .field("break_glass_minutes", &self.break_glass_minutes)
+            .finish()
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_secret: None,
+            jwks_file: None,
+            issuer: "pole-ods".into(),
+            audience: "pole-ods".into(),
+            agreements: None,
+            break_glass_minutes: 15,
+        }
+    }
 }
 
 impl Default for Config {
@@ -77,6 +140,7 @@ impl Default for Config {
             schema_pack: None,
             log: "warn".into(),
             log_format: LogFormat::Text,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -108,6 +172,17 @@ impl Config {
             schema_pack: args.schema_pack.clone().or(file.schema_pack),
             log: args.log.clone().or(file.log).unwrap_or(defaults.log),
             log_format,
+            auth: AuthConfig {
+                token_secret: std::env::var("POLE_TOKEN_SECRET").ok().filter(|s| !s.is_empty()).or(file.token_secret),
+                jwks_file: args.jwks_file.clone().or(file.jwks_file),
+                issuer: args.token_issuer.clone().or(file.token_issuer).unwrap_or(defaults.auth.issuer),
+                audience: args.token_audience.clone().or(file.token_audience).unwrap_or(defaults.auth.audience),
+                agreements: args.agreements.clone().or(file.agreements),
+                break_glass_minutes: args
+                    .break_glass_minutes
+                    .or(file.break_glass_minutes)
+                    .unwrap_or(defaults.auth.break_glass_minutes),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -122,6 +197,12 @@ impl Config {
         }
         if self.data.as_os_str().is_empty() {
             bail!("the data directory must not be empty");
+        }
+        if !(1..=24 * 60).contains(&self.auth.break_glass_minutes) {
+            bail!("break_glass_minutes must be between 1 and 1440, got {}", self.auth.break_glass_minutes);
+        }
+        if self.auth.token_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            bail!("the token secret must be at least 32 bytes long");
         }
         Ok(())
     }

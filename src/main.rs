@@ -1,5 +1,6 @@
 //! `pole-ods`: the command line of the POLE operational data store.
 
+mod access;
 mod commands;
 mod config;
 mod output;
@@ -40,6 +41,8 @@ enum Command {
     Stats,
     /// Ingest a council's file (CSV, pipe-delimited or HL7 v2) and print the submission report
     Ingest(commands::ingest::IngestArgs),
+    /// Mint a development token (HS256, this deployment's secret) and print it alone
+    Token(commands::token::TokenArgs),
 }
 
 fn init_logging(config: &Config) {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Entity(args) => commands::entity::run(&config, &args),
         Command::Stats => commands::stats::run(&config),
         Command::Ingest(args) => commands::ingest::run(&config, &args),
+        Command::Token(args) => commands::token::run(&config, &args),
     };
     match result {
         Ok(code) => code,

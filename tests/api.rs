@@ -31,15 +31,15 @@ struct Server {
 }
 
 impl Server {
-    /// Starts the server with the development principal.
+    /// Starts the server; requests carry an administrator's token.
     fn start() -> Self {
         Self::launch(true)
     }
 
-    fn launch(dev_principal: bool) -> Self {
+    /// `authorised`: whether requests carry an administrator's token.
+    fn launch(authorised: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let extra: &[&str] = if dev_principal { &["--dev-principal"] } else { &[] };
-        let mut serving = common::serve(&dir.path().join("store"), &dir.path().join("stderr.log"), extra);
+        let mut serving = common::serve(&dir.path().join("store"), &dir.path().join("stderr.log"), &[]);
         let mut base = String::new();
         serving.wait_for(|line| match line.strip_prefix("listening on ") {
             Some(addr) => {
@@ -49,7 +49,11 @@ impl Server {
             None => false,
         });
         assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-        let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+        let client = if authorised {
+            common::admin_client()
+        } else {
+            Client::builder().timeout(Duration::from_secs(120)).build().unwrap()
+        };
         Server { _serving: serving, base, client, _dir: dir }
     }
 
@@ -600,7 +604,7 @@ fn history_lists_every_version_and_diff_compares_two() {
         assert_eq!(version["version"], n + 1, "{version}");
         assert_eq!(version["seq"], n + 1, "{version}");
         assert_eq!(version["change_idx"], 0, "{version}");
-        assert_eq!(version["actor"], "dev", "{version}");
+        assert_eq!(version["actor"], "test-admin", "{version}");
         assert_eq!(version["role"], "admin", "{version}");
         assert!(version["recorded_at"].as_str().is_some(), "{version}");
         assert!(version["valid_time"].as_str().is_some(), "{version}");
@@ -908,7 +912,7 @@ fn the_journal_pages_in_order_with_the_head() {
     assert_eq!(seqs(&all), vec![1, 2, 3, 4, 5]);
     assert_eq!(all["head_seq"], 5);
     let first = &all["transactions"][0];
-    assert_eq!(first["actor"], "dev", "{first}");
+    assert_eq!(first["actor"], "test-admin", "{first}");
     assert_eq!(first["role"], "admin", "{first}");
     assert_eq!(first["changes"].as_array().unwrap().len(), 1, "{first}");
     assert_eq!(first["changes"][0]["change"], "create", "{first}");

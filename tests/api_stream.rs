@@ -18,7 +18,7 @@ struct Server {
 
 fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut serving = common::serve(&dir.path().join("store"), &dir.path().join("stderr.log"), &["--dev-principal"]);
+    let mut serving = common::serve(&dir.path().join("store"), &dir.path().join("stderr.log"), &[]);
     let mut addr = String::new();
     serving.wait_for(|line| match line.strip_prefix("listening on http://") {
         Some(found) => {
@@ -32,7 +32,7 @@ fn start() -> Server {
 
 fn create_person(server: &Server, family_name: &str) -> u64 {
     let body = serde_json::json!({"changes": [{"target": {"ref": "p"}, "op": {"op": "create", "type": "person", "set": {"family_name": family_name}}}]});
-    let answer: serde_json::Value = reqwest::blocking::Client::new()
+    let answer: serde_json::Value = common::admin_client()
         .post(format!("http://{}/v1/transactions", server.addr))
         .json(&body)
         .send()
@@ -48,8 +48,9 @@ fn open_stream(server: &Server, extra_header: &str) -> BufReader<TcpStream> {
     socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         socket,
-        "GET /v1/journal/stream HTTP/1.1\r\nHost: {}\r\n{extra_header}Accept: text/event-stream\r\n\r\n",
-        server.addr
+        "GET /v1/journal/stream HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n{extra_header}Accept: text/event-stream\r\n\r\n",
+        server.addr,
+        common::token("admin", None, None)
     )
     .unwrap();
     let mut reader = BufReader::new(socket);
@@ -103,7 +104,7 @@ fn the_stream_sends_every_transaction_in_order_and_resumes_after_a_disconnect() 
 #[test]
 fn a_bad_resume_point_is_a_problem_document() {
     let server = start();
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     let answer = client
         .get(format!("http://{}/v1/journal/stream", server.addr))
         .header("Last-Event-ID", "yesterday")
@@ -119,7 +120,7 @@ fn a_bad_resume_point_is_a_problem_document() {
 #[test]
 fn metrics_count_requests_by_route_and_every_answer_has_a_request_id() {
     let server = start();
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     create_person(&server, "Fletcher");
     for id in ["AAA", "BBB"] {
         let answer = client.get(format!("http://{}/v1/entities/{id}", server.addr)).send().unwrap();

@@ -48,7 +48,7 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, log: PathBuf) -> Self {
-        let mut serving = common::serve(data, &log, &["--mllp", "127.0.0.1:0", "--dev-principal"]);
+        let mut serving = common::serve(data, &log, &["--mllp", "127.0.0.1:0"]);
         let (mut http, mut mllp) = (String::new(), String::new());
         serving.wait_for(|line| {
             if let Some(addr) = line.strip_prefix("mllp listening on ") {
@@ -63,7 +63,7 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> Value {
-        let response = reqwest::blocking::get(format!("{}{path}", self.http)).expect("HTTP request");
+        let response = common::admin_client().get(format!("{}{path}", self.http)).send().expect("HTTP request");
         assert!(response.status().is_success(), "{path}: {}", response.status());
         response.json().expect("JSON body")
     }

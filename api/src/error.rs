@@ -25,12 +25,13 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("no valid credentials")]
-    Unauthorized,
+    /// No token, or one that cannot be trusted; the reason never repeats the token.
+    #[error("no valid credentials: {0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("the store failed: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -51,7 +52,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused(_) => "idempotency-key-reused",
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Store(StoreError::WriterStopped(_)) => "unavailable",
             ApiError::Store(_) | ApiError::Internal(_) => "internal",
@@ -67,10 +68,19 @@ impl ApiError {
             ApiError::IdempotencyKeyReused(_) => "Idempotency key reused",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
-            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Store(StoreError::WriterStopped(_)) => "Service unavailable",
             ApiError::Store(_) | ApiError::Internal(_) => "Internal error",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::BadCursor => ApiError::invalid("cursor", "not a cursor this API returned for this listing"),
+            other => ApiError::Store(other),
         }
     }
 }
@@ -115,7 +125,7 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Store(StoreError::WriterStopped(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -148,7 +158,7 @@ impl ResponseError for ApiError {
             rejection,
         };
         let mut response = HttpResponse::build(status);
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(self, ApiError::Unauthorized(_)) {
             // RFC 9110: a 401 names the scheme the client should use.
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }

@@ -2,17 +2,17 @@
 //! through one app factory, [`create_app`], used by the binary and by the tests.
 //!
 //! Main types: [`ApiConfig`], [`AppState`], [`ApiError`] (one problem+json `type` per kind),
-//! [`Principal`]. The rules live in [`service`], which GraphQL will call too.
+//! [`AccessControl`] and the per-request [`Caller`] (the one enforcement point of access
+//! rules). The rules live in [`service`], which REST and GraphQL both call.
 //!
-//! Status: the REST core of the API issue; GraphQL, OpenAPI, the SSE stream, metrics and
-//! tokens are still to come. Wire types (`*View`) live here, never in the store or the
-//! model. Handlers never block a worker thread on the store.
+//! Wire types (`*View`) live here, never in the store or the model. Handlers never block a
+//! worker thread on the store.
 
+pub mod access;
 pub mod error;
 pub mod graphql;
 pub mod metrics;
 pub mod openapi;
-pub mod principal;
 mod request_id;
 pub mod rest;
 pub mod service;
@@ -25,8 +25,9 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::JsonPayloadError;
 use actix_web::{middleware, web, App, HttpRequest, ResponseError};
 
+pub use access::{AccessControl, AccessSettings, Caller};
 pub use error::{ApiError, ApiResult};
-pub use principal::Principal;
+pub use pole_auth::Principal;
 pub use state::{ApiConfig, AppState};
 
 /// The application: state, extractor limits and error shapes, compression, routes.

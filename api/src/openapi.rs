@@ -4,8 +4,9 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
+use crate::access::Grant;
 use crate::error::Problem;
-use crate::service::TransactionInput;
+use crate::service::{AccessPage, EraseInput, TransactionInput, VerifyView};
 use crate::views::{
     CommittedView, DiffView, EntityView, HistoryView, JournalView, LinksView, MatchesView, PageView, ReadAtView,
 };
@@ -30,7 +31,13 @@ use crate::views::{
         crate::rest::get_identifier,
         crate::rest::get_journal,
         crate::stream::journal_stream,
+        crate::rest::post_erase,
+        crate::rest::post_break_glass,
+        crate::rest::get_audit_access,
+        crate::rest::get_audit_break_glass,
+        crate::rest::get_audit_verify,
     ),
+    modifiers(&BearerAuth),
     components(schemas(
         Problem,
         TransactionInput,
@@ -42,10 +49,38 @@ use crate::views::{
         LinksView,
         PageView,
         MatchesView,
-        JournalView
+        JournalView,
+        EraseInput,
+        Grant,
+        AccessPage,
+        VerifyView,
+        crate::rest::BreakGlassInput
     ))
 )]
 pub struct ApiDoc;
+
+/// Every `/v1` route takes a bearer JWT; the operational routes stay open.
+#[derive(Debug)]
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1") {
+                continue;
+            }
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+            }
+        }
+    }
+}
 
 /// The document as JSON text.
 pub fn document() -> String {

@@ -3,13 +3,17 @@
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::web;
+use actix_web::{web, HttpMessage};
 
 use crate::state::AppState;
 use std::future::Future;
 use tracing::Instrument;
 
 pub const HEADER: &str = "x-request-id";
+
+/// The request's id, kept in the request's extensions for the access log.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 pub fn tag<S, B>(
     request: ServiceRequest,
@@ -25,6 +29,7 @@ where
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.path());
     let started = std::time::Instant::now();
     let metrics = request.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());

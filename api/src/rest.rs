@@ -4,10 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::access::{Caller, Grant};
 use crate::error::Problem;
 use crate::error::{ApiError, ApiResult};
-use crate::principal::Principal;
-use crate::service::{self, SearchParams, TransactionInput};
+use crate::service::{self, AccessPage, EraseInput, SearchParams, TransactionInput, VerifyView};
 use crate::state::{ApiConfig, AppState};
 use crate::views::{CommittedView, DiffView, EntityView, HistoryView, JournalView, LinksView, MatchesView, PageView};
 
@@ -28,7 +28,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/search").get(search))
                 .service(resource("/identifiers/{system}/{value}").get(get_identifier))
                 .service(resource("/journal").get(get_journal))
-                .service(resource("/journal/stream").get(crate::stream::journal_stream)),
+                .service(resource("/journal/stream").get(crate::stream::journal_stream))
+                .service(resource("/entities/{id}/erase").post(post_erase))
+                .service(resource("/break-glass").post(post_break_glass))
+                .service(resource("/audit/access").get(get_audit_access))
+                .service(resource("/audit/break-glass").get(get_audit_break_glass))
+                .service(resource("/audit/verify").get(get_audit_verify)),
         );
 }
 
@@ -56,6 +61,10 @@ pub(crate) async fn health() -> HttpResponse {
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, description = "The store is open; its journal head")))]
 pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let head = state.store.head();
+    if let Err(problem) = state.access.log().healthy() {
+        return HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "unavailable", "reason": format!("access log: {problem}") }));
+    }
     HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "head_seq": head.seq, "head_hash": head.hash }))
 }
 
@@ -72,24 +81,25 @@ pub(crate) struct ReadAtQuery {
 #[utoipa::path(get, path = "/v1/entities/{id}", tag = "entities", params(("id" = String, Path, description = "Entity id"), ReadAtQuery), responses((status = 200, body = EntityView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such entity at that point", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn get_entity(
     state: web::Data<AppState>,
-    _principal: Principal,
+    caller: Caller,
     id: web::Path<String>,
     query: web::Query<ReadAtQuery>,
 ) -> ApiResult<HttpResponse> {
     let store = state.store.clone();
     let view =
-        blocking(move || service::entity(&store, &id, query.as_of.as_deref(), query.valid_at.as_deref())).await?;
+        blocking(move || service::entity(&store, &caller, &id, query.as_of.as_deref(), query.valid_at.as_deref()))
+            .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 #[utoipa::path(get, path = "/v1/entities/{id}/history", tag = "entities", params(("id" = String, Path, description = "Entity id")), responses((status = 200, body = HistoryView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such entity at that point", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn get_history(
     state: web::Data<AppState>,
-    _principal: Principal,
+    caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let store = state.store.clone();
-    let view = blocking(move || service::history(&store, &id)).await?;
+    let view = blocking(move || service::history(&store, &caller, &id)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -106,12 +116,12 @@ pub(crate) struct DiffQuery {
 #[utoipa::path(get, path = "/v1/entities/{id}/diff", tag = "entities", params(("id" = String, Path, description = "Entity id"), DiffQuery), responses((status = 200, body = DiffView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such entity at that point", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn get_diff(
     state: web::Data<AppState>,
-    _principal: Principal,
+    caller: Caller,
     id: web::Path<String>,
     query: web::Query<DiffQuery>,
 ) -> ApiResult<HttpResponse> {
     let store = state.store.clone();
-    let view = blocking(move || service::diff(&store, &id, query.from, query.to)).await?;
+    let view = blocking(move || service::diff(&store, &caller, &id, query.from, query.to)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -132,7 +142,7 @@ pub(crate) struct LinksQuery {
 #[utoipa::path(get, path = "/v1/entities/{id}/links", tag = "entities", params(("id" = String, Path, description = "Entity id"), LinksQuery), responses((status = 200, body = LinksView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such entity at that point", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn get_links(
     state: web::Data<AppState>,
-    _principal: Principal,
+    caller: Caller,
     id: web::Path<String>,
     query: web::Query<LinksQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -141,6 +151,7 @@ pub(crate) async fn get_links(
         let q = query.into_inner();
         service::links(
             &store,
+            &caller,
             &id,
             q.direction.as_deref(),
             q.role.as_deref(),
@@ -185,7 +196,7 @@ fn page_limit(config: &ApiConfig, limit: Option<usize>) -> ApiResult<usize> {
 pub(crate) async fn list_entities(
     state: web::Data<AppState>,
     config: web::Data<ApiConfig>,
-    _principal: Principal,
+    caller: Caller,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let limit = page_limit(&config, query.limit)?;
@@ -194,6 +205,7 @@ pub(crate) async fn list_entities(
         let q = query.into_inner();
         service::list(
             &store,
+            &caller,
             q.kind.as_deref(),
             q.entity_type.as_deref(),
             q.council.as_deref(),
@@ -208,23 +220,23 @@ pub(crate) async fn list_entities(
 #[utoipa::path(get, path = "/v1/search", tag = "search", params(SearchParams), responses((status = 200, body = MatchesView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn search(
     state: web::Data<AppState>,
-    _principal: Principal,
+    caller: Caller,
     query: web::Query<SearchParams>,
 ) -> ApiResult<HttpResponse> {
     let store = state.store.clone();
-    let view = blocking(move || service::search(&store, &query)).await?;
+    let view = blocking(move || service::search(&store, &caller, &query)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 #[utoipa::path(get, path = "/v1/identifiers/{system}/{value}", tag = "search", params(("system" = String, Path, description = "Identifier system, e.g. nhs-number"), ("value" = String, Path, description = "Identifier value")), responses((status = 200, body = MatchesView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No entity holds it", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn get_identifier(
     state: web::Data<AppState>,
-    _principal: Principal,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let store = state.store.clone();
     let (system, value) = path.into_inner();
-    let view = blocking(move || service::identifier(&store, &system, &value)).await?;
+    let view = blocking(move || service::identifier(&store, &caller, &system, &value)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -242,20 +254,20 @@ pub(crate) struct JournalQuery {
 pub(crate) async fn get_journal(
     state: web::Data<AppState>,
     config: web::Data<ApiConfig>,
-    _principal: Principal,
+    caller: Caller,
     query: web::Query<JournalQuery>,
 ) -> ApiResult<HttpResponse> {
     let limit = page_limit(&config, query.limit)?;
     let after = query.after.unwrap_or(0);
     let store = state.store.clone();
-    let view = blocking(move || service::journal(&store, after, limit)).await?;
+    let view = blocking(move || service::journal(&store, &caller, after, limit)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 #[utoipa::path(post, path = "/v1/transactions", tag = "transactions", request_body = TransactionInput, params(("Idempotency-Key" = Option<String>, Header, description = "Resubmitting with the same key changes nothing and answers the original result")), responses((status = 201, body = CommittedView), (status = 200, description = "A resubmission of an idempotency key", body = CommittedView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 409, description = "An expected_version did not match", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A change was refused (named by change, entity and field), or the idempotency key was reused for another request", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn post_transaction(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     request: HttpRequest,
     body: web::Json<TransactionInput>,
 ) -> ApiResult<HttpResponse> {
@@ -266,8 +278,119 @@ pub(crate) async fn post_transaction(
         }
     };
     let store = state.store.clone();
-    let view = blocking(move || service::commit(&store, &principal, body.into_inner(), key)).await?;
+    let view = blocking(move || service::commit(&store, &caller, body.into_inner(), key)).await?;
     let status =
         if view.committed.replayed { actix_web::http::StatusCode::OK } else { actix_web::http::StatusCode::CREATED };
     Ok(HttpResponse::build(status).json(view))
+}
+
+#[utoipa::path(post, path = "/v1/entities/{id}/erase", tag = "entities", request_body = EraseInput, params(("id" = String, Path, description = "Entity id")), responses((status = 201, body = CommittedView), (status = 400, description = "A parameter is malformed", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Only administrators erase", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The store refused the erasure", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn post_erase(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<EraseInput>,
+) -> ApiResult<HttpResponse> {
+    let store = state.store.clone();
+    let view = blocking(move || service::erase(&store, &caller, &id, body.into_inner())).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// The body of `POST /v1/break-glass`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BreakGlassInput {
+    /// Why the analyst needs to read beyond their scope (at least 10 characters).
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/break-glass", tag = "access", request_body = BreakGlassInput, responses((status = 201, description = "The grant, with its expiry", body = Grant), (status = 400, description = "No usable reason", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Only analysts break the glass", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn post_break_glass(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<BreakGlassInput>,
+) -> ApiResult<HttpResponse> {
+    let access = state.access.clone();
+    let grant = blocking(move || service::break_glass(&access, &caller, &body.reason)).await?;
+    Ok(HttpResponse::Created().json(grant))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AccessLogQuery {
+    /// Only accesses that showed or changed this entity ("who has seen this person")
+    entity: Option<String>,
+    /// Only this actor's accesses
+    actor: Option<String>,
+    /// From this instant (RFC 3339 or a date)
+    from: Option<String>,
+    /// Before this instant
+    to: Option<String>,
+    /// Only records after this access-log sequence (paging)
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn access_query(
+    config: &ApiConfig,
+    q: AccessLogQuery,
+    action: Option<pole_store::AccessAction>,
+) -> ApiResult<pole_store::AccessQuery> {
+    let instant = |field: &str, text: Option<String>| {
+        text.map(|t| pole_model::Timestamp::parse(&t).map_err(|e| ApiError::invalid(field, e.to_string()))).transpose()
+    };
+    Ok(pole_store::AccessQuery {
+        entity: q.entity.map(|e| service::entity_id(&e)).transpose()?,
+        actor: q.actor,
+        action,
+        from: instant("from", q.from)?,
+        to: instant("to", q.to)?,
+        after: q.after.unwrap_or(0),
+        limit: page_limit(config, q.limit)?,
+    })
+}
+
+#[utoipa::path(get, path = "/v1/audit/access", tag = "audit", params(AccessLogQuery), responses((status = 200, body = AccessPage), (status = 400, description = "A parameter is malformed", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Only auditors and administrators", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_audit_access(
+    state: web::Data<AppState>,
+    config: web::Data<ApiConfig>,
+    caller: Caller,
+    query: web::Query<AccessLogQuery>,
+) -> ApiResult<HttpResponse> {
+    caller.require_auditor()?;
+    let query = access_query(&config, query.into_inner(), None)?;
+    let access = state.access.clone();
+    let view = blocking(move || {
+        access.log().flush()?;
+        service::access_records(&caller, access.log(), query)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(get, path = "/v1/audit/break-glass", tag = "audit", params(AccessLogQuery), responses((status = 200, body = AccessPage), (status = 400, description = "A parameter is malformed", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Only auditors and administrators", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_audit_break_glass(
+    state: web::Data<AppState>,
+    config: web::Data<ApiConfig>,
+    caller: Caller,
+    query: web::Query<AccessLogQuery>,
+) -> ApiResult<HttpResponse> {
+    caller.require_auditor()?;
+    let query = access_query(&config, query.into_inner(), Some(pole_store::AccessAction::BreakGlass))?;
+    let access = state.access.clone();
+    let view = blocking(move || {
+        access.log().flush()?;
+        service::access_records(&caller, access.log(), query)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", responses((status = 200, description = "Both chains verified (`ok` says whether they hold)", body = VerifyView), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Only auditors and administrators", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_audit_verify(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let store = state.store.clone();
+    let access = state.access.clone();
+    let view = blocking(move || service::verify(&store, &caller, access.log())).await?;
+    Ok(HttpResponse::Ok().json(view))
 }

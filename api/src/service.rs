@@ -1,14 +1,17 @@
 //! The service layer: every rule a read or write obeys (parameter checks, as-of semantics,
-//! pagination), written once for REST and, later, GraphQL. Handlers only translate.
+//! pagination, access), written once for REST and GraphQL. Handlers only translate. Access
+//! is decided by the [`Caller`] (the one enforcement point) and every answer is recorded in
+//! the access log through it.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine as _;
-use pole_model::{EntityId, Identifier, Kind, SearchKey, Source, Timestamp};
-use pole_store::{AsOf, ChangeRequest, Direction, ReadAt, Store, TransactionRequest};
+use pole_model::{Change, ChangeOp, Delta, EntityId, EntityState, Identifier, Kind, SearchKey, Source, Timestamp};
+use pole_store::{
+    AccessAction, AccessLogReport, AccessQuery, AccessRecord, AsOf, ChangeRequest, Direction, ReadAt, Store, Target,
+    TransactionRequest, VerifyReport,
+};
 use serde::Deserialize;
 
+use crate::access::{Caller, Grant};
 use crate::error::{ApiError, ApiResult};
-use crate::principal::Principal;
 use crate::views::*;
 
 /// Parses an entity id from a path.
@@ -35,29 +38,64 @@ pub fn read_at(store: &Store, as_of: Option<&str>, valid_at: Option<&str>) -> Ap
     Ok((ReadAt { as_of: as_of.map(|(a, _)| a), valid_at }, ReadAtView { as_of_seq, valid_at }))
 }
 
-pub fn entity(store: &Store, id: &str, as_of: Option<&str>, valid_at: Option<&str>) -> ApiResult<EntityView> {
-    let id = entity_id(id)?;
+/// The instant ages are computed for: the read's valid time, else now.
+fn age_instant(view: &ReadAtView) -> Timestamp {
+    view.valid_at.unwrap_or_else(Timestamp::now)
+}
+
+/// Reads one entity the caller may see, refusing out-of-scope ids before reading.
+fn visible_state(store: &Store, caller: &Caller, id: &EntityId, at: ReadAt) -> ApiResult<Option<EntityState>> {
+    caller.check_visible(store, id, None)?;
+    let Some(state) = store.entity(id, at)? else { return Ok(None) };
+    caller.check_visible(store, id, Some(&state))?;
+    Ok(Some(state))
+}
+
+pub fn entity(
+    store: &Store,
+    caller: &Caller,
+    id: &str,
+    as_of: Option<&str>,
+    valid_at: Option<&str>,
+) -> ApiResult<EntityView> {
+    caller.require_records()?;
+    let id = caller.resolve_id(id)?;
     let (at, view) = read_at(store, as_of, valid_at)?;
-    let state =
-        store.entity(&id, at)?.ok_or_else(|| ApiError::NotFound { what: format!("entity {id} at that point") })?;
+    let shown = caller.present_id(&id).unwrap_or_else(|| id.clone());
+    let state = visible_state(store, caller, &id, at)?
+        .ok_or_else(|| ApiError::NotFound { what: format!("entity {shown} at that point") })?;
+    let state = caller.present(store, state, age_instant(&view))?;
+    caller.audit(AccessAction::Read, std::slice::from_ref(&id), None, None)?;
     Ok(EntityView::new(state, view))
 }
 
-pub fn history(store: &Store, id: &str) -> ApiResult<HistoryView> {
-    let id = entity_id(id)?;
-    let versions = store.history(&id)?;
-    if versions.is_empty() {
-        return Err(ApiError::NotFound { what: format!("entity {id}") });
+/// The current state, for deciding visibility of history and diffs.
+fn current_visible(store: &Store, caller: &Caller, id: &EntityId) -> ApiResult<EntityState> {
+    caller.check_visible(store, id, None)?;
+    let state =
+        store.entity_sealed(id, ReadAt::NOW)?.ok_or_else(|| ApiError::NotFound { what: format!("entity {id}") })?;
+    caller.check_visible(store, id, Some(&state))?;
+    Ok(state)
+}
+
+pub fn history(store: &Store, caller: &Caller, id: &str) -> ApiResult<HistoryView> {
+    caller.require_identifying("history")?;
+    let id = caller.resolve_id(id)?;
+    current_visible(store, caller, &id)?;
+    let mut versions = store.history(&id)?;
+    if let Some(own) = caller.viewer().council_scope().filter(|_| caller.principal.role == pole_auth::Role::Council) {
+        // A council sees the versions it wrote; the others exist but are not its record.
+        versions.retain(|v| v.source.council.as_deref() == Some(own));
     }
+    caller.audit(AccessAction::Read, std::slice::from_ref(&id), None, None)?;
     Ok(HistoryView { id, versions })
 }
 
-pub fn diff(store: &Store, id: &str, from: u64, to: u64) -> ApiResult<DiffView> {
-    let id = entity_id(id)?;
+pub fn diff(store: &Store, caller: &Caller, id: &str, from: u64, to: u64) -> ApiResult<DiffView> {
+    caller.require_identifying("diff")?;
+    let id = caller.resolve_id(id)?;
+    current_visible(store, caller, &id)?;
     let n_versions = store.history(&id)?.len() as u64;
-    if n_versions == 0 {
-        return Err(ApiError::NotFound { what: format!("entity {id}") });
-    }
     for (field, v) in [("from", from), ("to", to)] {
         if v == 0 || v > n_versions {
             return Err(ApiError::invalid(
@@ -66,19 +104,34 @@ pub fn diff(store: &Store, id: &str, from: u64, to: u64) -> ApiResult<DiffView> 
             ));
         }
     }
-    let delta = store.diff(&id, from, to)?.ok_or_else(|| ApiError::Internal(format!("versions of {id} vanished")))?;
+    let vanished = || ApiError::Internal(format!("versions of {id} vanished"));
+    let delta = if caller.principal.role == pole_auth::Role::Council {
+        // The difference between what this council may see of the two versions.
+        let now = Timestamp::now();
+        let mut fields = Vec::new();
+        for v in [from, to] {
+            let state = store.entity_at_version(&id, v)?.ok_or_else(vanished)?;
+            fields.push(caller.present(store, state, now)?.fields());
+        }
+        Delta::diff(&fields[0], &fields[1])
+    } else {
+        store.diff(&id, from, to)?.ok_or_else(vanished)?
+    };
+    caller.audit(AccessAction::Read, std::slice::from_ref(&id), None, None)?;
     Ok(DiffView { id, from, to, delta })
 }
 
 pub fn links(
     store: &Store,
+    caller: &Caller,
     id: &str,
     direction: Option<&str>,
     role: Option<&str>,
     as_of: Option<&str>,
     valid_at: Option<&str>,
 ) -> ApiResult<LinksView> {
-    let id = entity_id(id)?;
+    caller.require_records()?;
+    let id = caller.resolve_id(id)?;
     let direction = match direction {
         None | Some("both") => None,
         Some("out") => Some(Direction::Out),
@@ -86,21 +139,41 @@ pub fn links(
         Some(other) => return Err(ApiError::invalid("direction", format!("{other:?} is not out, in or both"))),
     };
     let (at, view) = read_at(store, as_of, valid_at)?;
-    if store.entity(&id, at)?.is_none() {
-        return Err(ApiError::NotFound { what: format!("entity {id} at that point") });
+    let shown = caller.present_id(&id).unwrap_or_else(|| id.clone());
+    if visible_state(store, caller, &id, at)?.is_none() {
+        return Err(ApiError::NotFound { what: format!("entity {shown} at that point") });
     }
-    let links = store.links(&id, direction, role, at)?;
-    Ok(LinksView { id, links, read_at: view })
+    let own =
+        (caller.principal.role == pole_auth::Role::Council).then_some(caller.principal.council.as_deref()).flatten();
+    let mut links = Vec::new();
+    for mut link in store.links(&id, direction, role, at)? {
+        if own.is_some_and(|own| link.council.as_deref() != Some(own)) {
+            continue;
+        }
+        if !caller.link_visible(store, &link.other)? {
+            continue;
+        }
+        let Some(other) = caller.present_id(&link.other) else { continue };
+        link.other = other;
+        if caller.viewer().minimised() {
+            link.council = None;
+        }
+        links.push(link);
+    }
+    caller.audit(AccessAction::Read, std::slice::from_ref(&id), None, Some(links.len() as u64))?;
+    Ok(LinksView { id: shown, links, read_at: view })
 }
 
 pub fn list(
     store: &Store,
+    caller: &Caller,
     kind: Option<&str>,
     entity_type: Option<&str>,
     council: Option<&str>,
     cursor: Option<&str>,
     limit: usize,
 ) -> ApiResult<PageView> {
+    caller.require_records()?;
     let kind = kind.map(|k| k.parse::<Kind>().map_err(|e| ApiError::invalid("kind", e.to_string()))).transpose()?;
     if let Some(ty) = entity_type {
         let def = store.schema().type_def(ty).map_err(|e| ApiError::invalid("type", e.to_string()))?;
@@ -111,19 +184,50 @@ pub fn list(
             ));
         }
     }
-    let cursor = cursor
-        .map(|c| B64.decode(c).map_err(|_| ApiError::invalid("cursor", "not a cursor this API returned")))
-        .transpose()?;
-    let (items, next) = match council {
-        Some(council) => {
-            if council.is_empty() || !council.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(ApiError::invalid("council", "a council code is letters and digits"));
-            }
-            store.list_by_council(council, kind, entity_type, cursor.as_deref(), limit)?
+    if let Some(council) = council {
+        if !pole_auth::is_council_code(council) {
+            return Err(ApiError::invalid("council", "a council code is letters and digits"));
         }
-        None => store.list(kind, entity_type, cursor.as_deref(), limit)?,
+    }
+    let viewer = caller.viewer();
+    // A council-scoped caller lists its own council's index, whatever it asked for.
+    let council = match (viewer.council_scope(), council) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(caller.denied(
+                AccessAction::Search,
+                ApiError::Forbidden(format!("council {own} may not list council {asked}'s records")),
+            ))
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
     };
-    Ok(PageView { items, next_cursor: next.map(|k| B64.encode(k)) })
+    let cursor = cursor
+        .map(|text| {
+            caller.open_cursor(text).ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API returned"))
+        })
+        .transpose()?;
+    let needs_state = viewer.minimised() || viewer.honours_opt_out();
+    let keep = |id: &EntityId| -> pole_store::Result<bool> {
+        if !needs_state {
+            return Ok(true);
+        }
+        let Some(state) = store.entity_sealed(id, ReadAt::NOW)? else { return Ok(false) };
+        caller.may_see(store, id, Some(&state)).map_err(|e| pole_store::StoreError::Backend(e.to_string()))
+    };
+    let (ids, next) = match council {
+        Some(council) => store.list_by_council_where(council, kind, entity_type, cursor.as_deref(), limit, keep)?,
+        None => store.list_where(kind, entity_type, cursor.as_deref(), limit, keep)?,
+    };
+    let query = format!(
+        "kind={} type={} council={}",
+        kind.map(|k| k.to_string()).unwrap_or_default(),
+        entity_type.unwrap_or_default(),
+        council.unwrap_or_default()
+    );
+    caller.audit(AccessAction::Search, &ids, Some(query), Some(ids.len() as u64))?;
+    let items = ids.iter().filter_map(|id| caller.present_id(id)).collect();
+    let next_cursor = next.map(|k| caller.seal_cursor(&k));
+    Ok(PageView { items, next_cursor })
 }
 
 /// The search parameters; at least one is required, and every one given must match.
@@ -138,11 +242,14 @@ pub struct SearchParams {
     pub postcode: Option<String>,
 }
 
-pub fn search(store: &Store, params: &SearchParams) -> ApiResult<MatchesView> {
+pub fn search(store: &Store, caller: &Caller, params: &SearchParams) -> ApiResult<MatchesView> {
+    caller.require_identifying("search")?;
     let mut sets: Vec<Vec<EntityId>> = Vec::new();
+    let mut used = Vec::new();
     if let Some(nhs) = &params.nhs_number {
         pole_model::normalise_nhs_number(nhs).map_err(|e| ApiError::invalid("nhs_number", e.to_string()))?;
         sets.push(store.find_by_identifier(&Identifier::new("nhs-number", nhs.clone()))?);
+        used.push("nhs_number");
     }
     for (key, value) in [
         (SearchKey::FamilyName, &params.family_name),
@@ -155,6 +262,7 @@ pub fn search(store: &Store, params: &SearchParams) -> ApiResult<MatchesView> {
                 return Err(ApiError::invalid(key.as_str(), "empty after normalisation"));
             }
             sets.push(store.search(key, value)?);
+            used.push(key.as_str());
         }
     }
     let Some((first, rest)) = sets.split_first() else {
@@ -166,23 +274,157 @@ pub fn search(store: &Store, params: &SearchParams) -> ApiResult<MatchesView> {
     let mut items: Vec<EntityId> = first.iter().filter(|id| rest.iter().all(|s| s.contains(id))).cloned().collect();
     items.sort();
     items.dedup();
+    let items = visible_only(store, caller, items)?;
+    // The access log names which keys were searched, never their (identifiable) values.
+    caller.audit(
+        AccessAction::Search,
+        &items,
+        Some(format!("search by {}", used.join(", "))),
+        Some(items.len() as u64),
+    )?;
     Ok(MatchesView { items })
 }
 
-pub fn identifier(store: &Store, system: &str, value: &str) -> ApiResult<MatchesView> {
+/// The ids of a match set the caller may see; scope is decided per id from the indexes
+/// (the council index first, the entity only when opt-out matters).
+fn visible_only(store: &Store, caller: &Caller, ids: Vec<EntityId>) -> ApiResult<Vec<EntityId>> {
+    let viewer = caller.viewer();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !caller.may_see(store, &id, None)? {
+            continue;
+        }
+        if viewer.honours_opt_out() {
+            let Some(state) = store.entity_sealed(&id, ReadAt::NOW)? else { continue };
+            if !caller.may_see(store, &id, Some(&state))? {
+                continue;
+            }
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+pub fn identifier(store: &Store, caller: &Caller, system: &str, value: &str) -> ApiResult<MatchesView> {
+    caller.require_identifying("identifier look-up")?;
     let identifier = Identifier::new(system, value);
     store.schema().check_identifier(&identifier).map_err(|e| ApiError::invalid("identifier", e.to_string()))?;
-    let items = store.find_by_identifier(&identifier)?;
+    let items = visible_only(store, caller, store.find_by_identifier(&identifier)?)?;
+    caller.audit(AccessAction::Search, &items, Some(format!("identifier {system}")), Some(items.len() as u64))?;
     if items.is_empty() {
         return Err(ApiError::NotFound { what: format!("identifier {system}/{value}") });
     }
     Ok(MatchesView { items })
 }
 
-pub fn journal(store: &Store, after: u64, limit: usize) -> ApiResult<JournalView> {
+pub fn journal(store: &Store, caller: &Caller, after: u64, limit: usize) -> ApiResult<JournalView> {
+    caller.require_records()?;
     let head_seq = store.head().seq;
-    let transactions = store.transactions(after, limit)?.into_iter().map(|tx| store.open_transaction(tx)).collect();
+    let mut transactions = Vec::new();
+    let mut seen = Vec::new();
+    for tx in store.transactions(after, limit)? {
+        if let Some(tx) = feed_transaction(store, caller, store.open_transaction(tx))? {
+            seen.extend(tx.changes.iter().map(|c| c.entity.clone()));
+            transactions.push(tx);
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    caller.audit(
+        AccessAction::Export,
+        &seen,
+        Some(format!("journal after {after}")),
+        Some(transactions.len() as u64),
+    )?;
     Ok(JournalView { transactions, head_seq })
+}
+
+/// One transaction of the change feed as the caller may see it, or `None` when nothing of
+/// it is theirs to see. A council sees its own submissions; opt-out hides changes to the
+/// people concerned; a consumer sees covered entities' changes, minimised and pseudonymised.
+pub fn feed_transaction(
+    store: &Store,
+    caller: &Caller,
+    mut tx: pole_model::Transaction,
+) -> ApiResult<Option<pole_model::Transaction>> {
+    let viewer = caller.viewer();
+    if caller.principal.role == pole_auth::Role::Council && tx.source.council != caller.principal.council {
+        return Ok(None);
+    }
+    if !viewer.minimised() && !viewer.honours_opt_out() && viewer.council_scope().is_none() {
+        return Ok(Some(tx));
+    }
+    let on = Timestamp::now().date();
+    let mut changes = Vec::with_capacity(tx.changes.len());
+    for change in std::mem::take(&mut tx.changes) {
+        let Some(state) = store.entity_sealed(&change.entity, ReadAt::NOW)? else { continue };
+        if !caller.may_see(store, &change.entity, Some(&state))? {
+            continue;
+        }
+        if !viewer.minimised() {
+            changes.push(change);
+            continue;
+        }
+        if let Some(change) = minimise_change(store, caller, change, &state.entity_type, on)? {
+            changes.push(change);
+        }
+    }
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    tx.changes = changes;
+    if viewer.minimised() {
+        let council = tx.source.council.take();
+        tx.source = Source { council, ..Source::default() };
+        tx.actor = String::new();
+        tx.idempotency_key = None;
+        tx.reason = None;
+        tx.request_fingerprint = None;
+        tx.refs.clear();
+    }
+    Ok(Some(tx))
+}
+
+fn minimise_change(
+    store: &Store,
+    caller: &Caller,
+    mut change: Change,
+    entity_type: &str,
+    on: chrono::NaiveDate,
+) -> ApiResult<Option<Change>> {
+    let viewer = caller.viewer();
+    let schema = store.schema();
+    let Some(entity) = caller.present_id(&change.entity) else { return Ok(None) };
+    change.entity = entity;
+    change.row = None;
+    change.op = match change.op {
+        ChangeOp::Create { kind, entity_type: ty, delta } => {
+            ChangeOp::Create { kind, delta: viewer.redact_delta(delta, schema, &ty, on), entity_type: ty }
+        }
+        ChangeOp::Update { delta } => ChangeOp::Update { delta: viewer.redact_delta(delta, schema, entity_type, on) },
+        ChangeOp::Link { role, to, valid_from, valid_to, attributes } => {
+            if !caller.link_visible(store, &to)? {
+                return Ok(None);
+            }
+            let Some(to) = caller.present_id(&to) else { return Ok(None) };
+            ChangeOp::Link { role, to, valid_from, valid_to, attributes }
+        }
+        ChangeOp::Unlink { role, to } => {
+            if !caller.link_visible(store, &to)? {
+                return Ok(None);
+            }
+            let Some(to) = caller.present_id(&to) else { return Ok(None) };
+            ChangeOp::Unlink { role, to }
+        }
+        ChangeOp::Merge { into } => match caller.present_id(&into) {
+            Some(into) if caller.link_visible(store, &into)? => ChangeOp::Merge { into },
+            _ => return Ok(None),
+        },
+        ChangeOp::Retract { .. } => ChangeOp::Retract { reason: String::new() },
+        ChangeOp::Erase { .. } => ChangeOp::Erase { reason: String::new() },
+        ChangeOp::Unmerge => ChangeOp::Unmerge,
+    };
+    Ok(Some(change))
 }
 
 /// The body of `POST /v1/transactions`: an atomic batch of changes.
@@ -204,7 +446,7 @@ pub struct TransactionInput {
 
 pub fn commit(
     store: &Store,
-    principal: &Principal,
+    caller: &Caller,
     input: TransactionInput,
     idempotency_key: Option<String>,
 ) -> ApiResult<CommittedView> {
@@ -212,22 +454,99 @@ pub fn commit(
     if source.system.is_none() {
         source.system = Some("api".into());
     }
-    if let (Some(own), Some(claimed)) = (&principal.council, &source.council) {
-        if own != claimed {
-            return Err(ApiError::Forbidden(format!("council {own} may not submit for council {claimed}")));
-        }
-    }
-    if source.council.is_none() {
-        source.council.clone_from(&principal.council);
+    let ops: Vec<&str> = input.changes.iter().map(|c| c.op.name()).collect();
+    caller.require_write(&ops, source.council.as_deref())?;
+    let mut touched: Vec<EntityId> = input
+        .changes
+        .iter()
+        .filter_map(|c| match &c.target {
+            Target::Entity(id) => Some(id.clone()),
+            Target::Ref(_) => None,
+        })
+        .collect();
+    if source.council.is_none() && caller.principal.role == pole_auth::Role::Council {
+        source.council.clone_from(&caller.principal.council);
     }
     let request = TransactionRequest {
-        actor: principal.subject.clone(),
-        role: principal.role.clone(),
+        actor: caller.principal.subject.clone(),
+        role: caller.principal.role.to_string(),
         source,
         idempotency_key,
         reason: input.reason,
         changes: input.changes,
     };
     let committed = store.commit(request)??;
+    touched.extend(committed.refs.values().cloned());
+    touched.sort();
+    touched.dedup();
+    caller.audit(AccessAction::Write, &touched, None, Some(committed.changes as u64))?;
     Ok(CommittedView { committed })
+}
+
+/// The body of `POST /v1/entities/{id}/erase`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseInput {
+    /// Why the person's identifiable values are destroyed (no personal data: it is kept in
+    /// the journal as the erasure receipt).
+    pub reason: String,
+}
+
+/// Erases an entity's identifiable values everywhere, leaving a receipt in the journal.
+pub fn erase(store: &Store, caller: &Caller, id: &str, input: EraseInput) -> ApiResult<CommittedView> {
+    let id = caller.resolve_id(id)?;
+    if input.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason", "say why the record is erased"));
+    }
+    let change: ChangeRequest = serde_json::from_value(serde_json::json!({
+        "target": { "entity": id },
+        "op": { "op": "erase", "reason": input.reason.trim() },
+    }))
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let input = TransactionInput { source: None, reason: Some(format!("erasure of {id}")), changes: vec![change] };
+    commit(store, caller, input, None)
+}
+
+/// Records matching an auditor's query: who read or changed what, when.
+pub fn access_records(caller: &Caller, log: &pole_store::AccessLog, query: AccessQuery) -> ApiResult<AccessPage> {
+    caller.require_auditor()?;
+    let limit = query.limit;
+    let records = log.query(&query)?;
+    let next_after = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
+    caller.audit(AccessAction::Read, &[], Some("access log".into()), Some(records.len() as u64))?;
+    Ok(AccessPage { records, next_after })
+}
+
+/// A page of the access log.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AccessPage {
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<AccessRecord>,
+    /// Pass as `after` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
+}
+
+/// Both chains, verified end to end.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VerifyView {
+    pub ok: bool,
+    #[schema(value_type = Object)]
+    pub journal: VerifyReport,
+    #[schema(value_type = Object)]
+    pub access_log: AccessLogReport,
+}
+
+pub fn verify(store: &Store, caller: &Caller, log: &pole_store::AccessLog) -> ApiResult<VerifyView> {
+    caller.require_auditor()?;
+    log.flush()?;
+    let journal = pole_store::verify(store.dir(), |_| {})?;
+    let access_log = pole_store::verify_access_log(log.dir())?;
+    caller.audit(AccessAction::Read, &[], Some("verify".into()), None)?;
+    Ok(VerifyView { ok: journal.ok && access_log.ok, journal, access_log })
+}
+
+/// Opens a break-glass grant for the calling analyst.
+pub fn break_glass(access: &crate::access::AccessControl, caller: &Caller, reason: &str) -> ApiResult<Grant> {
+    access.break_glass(caller, reason)
 }

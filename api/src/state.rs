@@ -1,6 +1,10 @@
 //! Shared application state and configuration.
 
+use std::sync::Arc;
+
 use pole_store::Store;
+
+use crate::access::AccessControl;
 
 use crate::graphql::Graphql;
 use crate::metrics::Metrics;
@@ -8,9 +12,6 @@ use crate::metrics::Metrics;
 /// How the HTTP application behaves.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Treat every request as the development principal (an administrator). Never on by
-    /// default; the server logs a warning at start when it is.
-    pub dev_principal: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Largest page a list or feed returns.
@@ -19,7 +20,7 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { dev_principal: false, max_body_bytes: 16 << 20, max_page: 1000 }
+        ApiConfig { max_body_bytes: 16 << 20, max_page: 1000 }
     }
 }
 
@@ -29,11 +30,12 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Metrics,
     pub graphql: Graphql,
+    pub access: Arc<AccessControl>,
 }
 
 impl AppState {
-    pub fn new(store: Store) -> Result<Self, prometheus::Error> {
+    pub fn new(store: Store, access: AccessControl) -> Result<Self, prometheus::Error> {
         let graphql = Graphql::build(&store);
-        Ok(AppState { store, metrics: Metrics::new()?, graphql })
+        Ok(AppState { store, metrics: Metrics::new()?, graphql, access: Arc::new(access) })
     }
 }

@@ -10,8 +10,8 @@ use futures_util::stream;
 use pole_store::Store;
 use serde::Deserialize;
 
+use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::principal::Principal;
 use crate::state::AppState;
 
 /// How often an idle stream looks for new transactions.
@@ -49,6 +49,7 @@ fn start(store: &Store, request: &HttpRequest, query: &StreamQuery) -> ApiResult
 
 struct Cursor {
     store: Store,
+    caller: Caller,
     after: u64,
     pending: std::collections::VecDeque<Bytes>,
     idle: Duration,
@@ -57,12 +58,14 @@ struct Cursor {
 #[utoipa::path(get, path = "/v1/journal/stream", tag = "journal", params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this sequence")), responses((status = 200, description = "Server-sent events: one `transaction` event per transaction, its id the sequence", content_type = "text/event-stream", body = String), (status = 400, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn journal_stream(
     state: web::Data<AppState>,
-    _principal: Principal,
+    caller: Caller,
     request: HttpRequest,
     query: web::Query<StreamQuery>,
 ) -> ApiResult<HttpResponse> {
+    caller.require_records()?;
     let after = start(&state.store, &request, &query)?;
-    let cursor = Cursor { store: state.store.clone(), after, pending: Default::default(), idle: Duration::ZERO };
+    let cursor =
+        Cursor { store: state.store.clone(), caller, after, pending: Default::default(), idle: Duration::ZERO };
     let events = stream::unfold(cursor, |mut cursor| async move {
         loop {
             if let Some(event) = cursor.pending.pop_front() {
@@ -70,17 +73,34 @@ pub async fn journal_stream(
             }
             if cursor.store.head().seq > cursor.after {
                 let store = cursor.store.clone();
+                let caller = cursor.caller.clone();
                 let after = cursor.after;
-                let read = web::block(move || {
-                    store
-                        .transactions(after, BATCH)
-                        .map(|txs| txs.into_iter().map(|tx| store.open_transaction(tx)).collect::<Vec<_>>())
+                let read = web::block(move || -> ApiResult<(u64, Vec<pole_model::Transaction>)> {
+                    let mut last = after;
+                    let mut shown = Vec::new();
+                    for tx in store.transactions(after, BATCH)? {
+                        last = tx.seq;
+                        if let Some(tx) = crate::service::feed_transaction(&store, &caller, store.open_transaction(tx))?
+                        {
+                            shown.push(tx);
+                        }
+                    }
+                    if !shown.is_empty() {
+                        // Each batch is traced before it is sent.
+                        let mut seen: Vec<_> =
+                            shown.iter().flat_map(|t| t.changes.iter().map(|c| c.entity.clone())).collect();
+                        seen.sort();
+                        seen.dedup();
+                        let query = format!("journal stream after {after}");
+                        caller.audit(pole_store::AccessAction::Export, &seen, Some(query), Some(shown.len() as u64))?;
+                    }
+                    Ok((last, shown))
                 })
                 .await;
                 match read {
-                    Ok(Ok(transactions)) => {
+                    Ok(Ok((last, transactions))) => {
+                        cursor.after = last;
                         for tx in transactions {
-                            cursor.after = tx.seq;
                             let data = serde_json::to_string(&tx).unwrap_or_default();
                             cursor.pending.push_back(Bytes::from(format!(
                                 "id: {}\nevent: transaction\ndata: {data}\n\n",

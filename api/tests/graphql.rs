@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use actix_web::test;
 use pole_api::{create_app, ApiConfig, AppState};
 use pole_store::{BackendKind, Store, StoreOptions, TransactionRequest};
@@ -58,22 +60,24 @@ fn seed(store: &Store) -> (String, String, String) {
     (person, address, concern)
 }
 
-/// The app over `store`, with or without the development principal.
+/// The app over `store`; the second argument is ignored (queries carry an administrator's
+/// token, see `gql!`).
 macro_rules! app {
     ($store:expr, $dev:expr) => {
         test::init_service(create_app(
-            AppState::new($store.clone()).unwrap(),
-            ApiConfig { dev_principal: $dev, ..Default::default() },
+            AppState::new($store.clone(), support::access(&$store, $store.dir())).unwrap(),
+            ApiConfig::default(),
         ))
         .await
     };
 }
 
-/// Posts a query; answers the status and the JSON body.
+/// Posts a query as an administrator; answers the status and the JSON body.
 macro_rules! gql {
     ($app:expr, $query:expr, $variables:expr $(,)?) => {{
         let request = test::TestRequest::post()
             .uri("/graphql")
+            .insert_header(("Authorization", support::bearer("admin", None, None)))
             .set_json(json!({"query": $query, "variables": $variables}))
             .to_request();
         let response = test::call_service(&$app, request).await;

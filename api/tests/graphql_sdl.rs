@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+mod support;
+
 use pole_api::AppState;
 use pole_store::{BackendKind, Store, StoreOptions};
 
@@ -13,7 +15,11 @@ use pole_store::{BackendKind, Store, StoreOptions};
 fn the_graphql_sdl_matches_its_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions { backend: BackendKind::Memory, ..Default::default() }).unwrap();
-    let sdl = AppState::new(store).unwrap().graphql.sdl().expect("the schema builds from the default pack");
+    let sdl = AppState::new(store.clone(), support::access(&store, dir.path()))
+        .unwrap()
+        .graphql
+        .sdl()
+        .expect("the schema builds from the default pack");
     for needle in [
         "interface Entity",
         "type Person implements Entity",

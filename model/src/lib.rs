@@ -31,8 +31,8 @@ pub use kind::Kind;
 pub use nhs::{nhs_check_digit, normalise_nhs_number, NhsNumberError};
 pub use pack::{default_registry, DEFAULT_CODE_LISTS, DEFAULT_SCHEMA};
 pub use schema::{
-    AttributeDef, Classification, FieldError, IdentifierCheck, IdentifierSystem, LinkRule, SchemaRegistry, SearchKey,
-    TypeDef, ValueType,
+    AttributeDef, Classification, FieldError, Generalisation, IdentifierCheck, IdentifierSystem, LinkRule,
+    SchemaRegistry, SearchKey, TypeDef, ValueType,
 };
 pub use time::Timestamp;
 

@@ -98,6 +98,18 @@ impl SearchKey {
     }
 }
 
+/// A coarser form of an identifiable value that minimised views may show in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Generalisation {
+    /// A date of birth becomes an age band at the read's instant, everyone 90 or over "90+".
+    AgeBand,
+    /// A postcode becomes its district (the outward code): `LS1 4AP` becomes `LS1`.
+    PostcodeDistrict,
+    /// A date keeps its year and month.
+    Month,
+}
+
 /// One attribute of an entity type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +128,10 @@ pub struct AttributeDef {
     pub strict: bool,
     #[serde(default)]
     pub search: Option<SearchKey>,
+    /// How minimised views (third-party consumers) coarsen an identifiable value instead of
+    /// removing it.
+    #[serde(default)]
+    pub generalise: Option<Generalisation>,
     #[serde(default)]
     pub description: String,
 }

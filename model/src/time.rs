@@ -47,6 +47,11 @@ impl Timestamp {
         DateTime::from_timestamp_micros(self.0)
     }
 
+    /// The UTC calendar day of this instant (the Unix epoch's day when out of range).
+    pub fn date(self) -> NaiveDate {
+        self.to_datetime().map(|dt| dt.date_naive()).unwrap_or_default()
+    }
+
     /// Parses RFC 3339 (`2024-03-01T09:30:00Z`) or a plain date (`2024-03-01`, midnight UTC),
     /// in the years 0001 to 9999 that RFC 3339 can write back.
     pub fn parse(text: &str) -> Result<Self, ModelError> {

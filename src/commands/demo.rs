@@ -31,6 +31,12 @@ pub struct DemoArgs {
     /// Print `ack SEQ CHANGES` on stdout after every durable commit (crash tests)
     #[arg(long, hide = true)]
     pub print_acks: bool,
+    /// Exit after loading instead of serving the API over the data
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where to serve the API after loading (port 0 picks a free port)
+    #[arg(long, env = "POLE_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub bind: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -99,8 +105,74 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
             print!("{}", super::tour::render(&store, tour));
         }
     }
-    store.close()?;
-    Ok(ExitCode::SUCCESS)
+    if args.no_serve || args.print_acks || config.json {
+        store.close()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let person = tour.as_ref().and_then(|t| t.person.as_ref()).map(|p| p.entity.clone());
+    // A read point at which the person already existed, before the latest changes.
+    let earlier = tour
+        .as_ref()
+        .and_then(|t| t.earlier.as_ref())
+        .map(|e| e.as_of_seq)
+        .zip(person.as_ref())
+        .map(|(seq, p)| seq.max(p.created.seq));
+    let serve_args = super::serve::ServeArgs { bind: args.bind.clone(), mllp: None };
+    super::serve::serve(config, &serve_args, store, |addrs| {
+        let Some(addr) = addrs.first() else { return Ok(()) };
+        let tokens = crate::access::demo_tokens(config, person.as_ref().and_then(council_of).unwrap_or("LDS"))
+            .map_err(std::io::Error::other)?;
+        let pseudonym = match &person {
+            Some(p) => Some(crate::access::pseudonym(config, "research", &p.id).map_err(std::io::Error::other)?),
+            None => None,
+        };
+        print!("{}", welcome(*addr, &tokens, person.as_ref(), pseudonym.as_deref(), earlier));
+        std::io::Write::flush(&mut std::io::stdout())
+    })
+}
+
+fn council_of(person: &pole_model::EntityState) -> Option<&str> {
+    person.created.council.as_deref()
+}
+
+/// What a newcomer needs once the server listens: a token per role and requests to try.
+fn welcome(
+    addr: std::net::SocketAddr,
+    tokens: &[(String, String)],
+    person: Option<&pole_model::EntityState>,
+    pseudonym: Option<&str>,
+    earlier: Option<u64>,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "\nTokens, valid for 8 hours (mint more with `pole-ods token --role ROLE`):");
+    for (label, token) in tokens {
+        let var = label.split_whitespace().next().unwrap_or("token").to_uppercase();
+        let _ = writeln!(out, "  # {label}\n  export {var}={token}");
+    }
+    let _ = writeln!(out, "\nGraphiQL: http://{addr}/graphql (add the header Authorization: Bearer <token>)");
+    let _ = writeln!(out, "API reference: http://{addr}/docs");
+    if let Some(person) = person {
+        let id = &person.id;
+        let _ = writeln!(out, "\nOne person, as each role sees them:");
+        for var in ["ANALYST", "COUNCIL", "AUDITOR"] {
+            let _ = writeln!(out, "  curl -s -H \"Authorization: Bearer ${var}\" http://{addr}/v1/entities/{id}");
+        }
+        if let Some(pseudonym) = pseudonym {
+            let _ = writeln!(
+                out,
+                "  # a consumer names the same person by its pseudonym under the research agreement:\n  curl -s -H \"Authorization: Bearer $CONSUMER\" http://{addr}/v1/entities/{pseudonym}"
+            );
+        }
+        let as_of = earlier.map(|seq| format!(", asOf: \\\"{seq}\\\"")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\nTheir linked records as of an earlier point, over GraphQL:\n  curl -s -H \"Authorization: Bearer $ANALYST\" -H 'Content-Type: application/json' http://{addr}/graphql \\\n    -d '{{\"query\": \"{{ entity(id: \\\"{id}\\\"{as_of}) {{ id type links {{ role direction entity {{ id type }} }} }} }}\"}}'"
+        );
+    }
+    let _ = writeln!(out, "\nThe consumer reads pseudonymised, minimised data: try  curl -s -H \"Authorization: Bearer $CONSUMER\" 'http://{addr}/v1/entities?type=person&limit=3'");
+    let _ = writeln!(out, "Serving until Ctrl-C.");
+    out
 }
 
 /// Transactions kept in flight: enough for group commit to share each sync among many,

@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod replay;
 pub mod serve;
 pub mod stats;
+pub mod token;
 pub mod tour;
 pub mod verify;
 

@@ -19,10 +19,6 @@ pub struct ServeArgs {
     /// Each message is acknowledged (AA, AE or AR) only after its transaction is durable
     #[arg(long, value_name = "ADDR")]
     pub mllp: Option<String>,
-    /// Treat every request as an administrator named `dev`. For local exploration only:
-    /// never on by default, and announced loudly
-    #[arg(long)]
-    pub dev_principal: bool,
 }
 
 fn announce(addrs: &[std::net::SocketAddr]) -> std::io::Result<()> {
@@ -41,12 +37,21 @@ fn announce(addrs: &[std::net::SocketAddr]) -> std::io::Result<()> {
 
 pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let store = super::open_store(config)?;
-    let api_config = ApiConfig { dev_principal: args.dev_principal, ..ApiConfig::default() };
-    if args.dev_principal {
-        tracing::warn!("--dev-principal: every request is served as the administrator `dev`, without authentication");
-        eprintln!("WARNING: --dev-principal is on: every request is treated as an administrator. Never use it with real data.");
-    }
-    let state = AppState::new(store.clone()).context("setting up metrics")?;
+    serve(config, args, store, |_| Ok(()))
+}
+
+/// Serves an open store until SIGINT/SIGTERM; `after_bind` runs once the addresses are
+/// printed (the demo prints its tokens and examples there).
+pub fn serve(
+    config: &Config,
+    args: &ServeArgs,
+    store: pole_store::Store,
+    after_bind: impl FnOnce(&[std::net::SocketAddr]) -> std::io::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    let api_config = ApiConfig::default();
+    let access = crate::access::control(config, store.schema())?;
+    let log = access.log().clone();
+    let state = AppState::new(store.clone(), access).context("setting up metrics")?;
     let mllp_store = store.clone();
     let served = actix_web::rt::System::new().block_on(async move {
         let app_config = api_config.clone();
@@ -60,7 +65,7 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let addrs = server.addrs();
         // Best effort: a reader that closed our stdout must not stop the server.
-        if let Err(e) = announce(&addrs) {
+        if let Err(e) = announce(&addrs).and_then(|()| after_bind(&addrs)) {
             tracing::warn!(error = %e, "could not print the listening addresses");
         }
         if let Some(listener) = mllp {
@@ -76,6 +81,7 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         // actix finishes in-flight requests on SIGINT/SIGTERM before returning.
         server.run().await.context("serving")
     });
+    log.flush().context("flushing the access log")?;
     store.close()?;
     served?;
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,5 @@
-//! `pole-ods verify`: walks the journal's hash chain read-only (and the access log's, once
-//! there is one) and names the first bad transaction.
+//! `pole-ods verify`: walks the journal's hash chain and the access log's, read-only, and
+//! names the first bad record of each.
 
 use std::process::ExitCode;
 
@@ -13,8 +13,7 @@ use crate::output::{print_json, progress};
 struct VerifyView {
     ok: bool,
     journal: pole_store::VerifyReport,
-    /// The access log arrives with access control; until then there is nothing to verify.
-    access_log: &'static str,
+    access_log: pole_store::AccessLogReport,
 }
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
@@ -22,24 +21,35 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         bail!("{} is not a pole-ods data directory (no FORMAT file)", config.data.display());
     }
     let bar = progress(0, "verifying", config.json);
-    let report = pole_store::verify(&config.data, |seq| bar.set_position(seq))?;
+    let journal = pole_store::verify(&config.data, |seq| bar.set_position(seq))?;
     bar.finish_and_clear();
-    let view = VerifyView { ok: report.ok, journal: report, access_log: "none recorded yet" };
+    let access_log = pole_store::verify_access_log(&config.data.join("audit"))?;
+    let view = VerifyView { ok: journal.ok && access_log.ok, journal, access_log };
     if config.json {
         print_json(&view)?;
-    } else if view.ok {
-        println!("journal: ok, {} transactions, head hash {}", view.journal.transactions, view.journal.head_hash);
-        println!("access log: {}", view.access_log);
+        return Ok(if view.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    let journal = &view.journal;
+    if journal.ok {
+        println!("journal: ok, {} transactions, head hash {}", journal.transactions, journal.head_hash);
     } else {
         println!(
             "journal: FAILED at transaction seq {}: {}",
-            view.journal.first_bad_seq.unwrap_or_default(),
-            view.journal.problem.as_deref().unwrap_or("unknown problem")
+            journal.first_bad_seq.unwrap_or_default(),
+            journal.problem.as_deref().unwrap_or("unknown problem")
         );
+        println!("  {} transactions before it verified; last good hash {}", journal.transactions, journal.head_hash);
+    }
+    let log = &view.access_log;
+    if log.ok {
+        println!("access log: ok, {} records, head hash {}", log.records, log.head_hash);
+    } else {
         println!(
-            "  {} transactions before it verified; last good hash {}",
-            view.journal.transactions, view.journal.head_hash
+            "access log: FAILED at record {}: {}",
+            log.first_bad_seq.unwrap_or_default(),
+            log.problem.as_deref().unwrap_or("unknown problem")
         );
+        println!("  {} records before it verified; last good hash {}", log.records, log.head_hash);
     }
     Ok(if view.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -27,6 +27,9 @@ pub enum StoreError {
     WriterStopped(String),
     #[error("key vault: {0}")]
     Vault(String),
+    /// A paging cursor that does not belong to the listing it was passed to.
+    #[error("the cursor does not belong to this listing")]
+    BadCursor,
 }
 
 impl StoreError {

@@ -10,6 +10,7 @@
 //! of truth; a backend holds projections and never decides durability. This crate must never
 //! know about HTTP, tokens or roles, and the journal logic must never name a backend type.
 
+mod access_log;
 pub mod backend;
 mod codec;
 mod error;
@@ -25,6 +26,9 @@ pub mod vault;
 mod verify;
 mod writer;
 
+pub use access_log::{
+    verify_access_log, AccessAction, AccessEntry, AccessLog, AccessLogReport, AccessOutcome, AccessQuery, AccessRecord,
+};
 pub use backend::{Backend, MemoryBackend, RedbBackend, SledBackend, WriteBatch};
 pub use codec::{decode_transaction, encode_transaction};
 pub use error::{Result, StoreError};

@@ -363,13 +363,26 @@ impl Store {
         cursor: Option<&[u8]>,
         limit: usize,
     ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
+        self.list_where(kind, entity_type, cursor, limit, |_| Ok(true))
+    }
+
+    /// [`list`](Store::list) keeping only the entities `keep` accepts, decided while the index
+    /// is read so a page is full whenever enough entities qualify.
+    pub fn list_where(
+        &self,
+        kind: Option<Kind>,
+        entity_type: Option<&str>,
+        cursor: Option<&[u8]>,
+        limit: usize,
+        keep: impl FnMut(&EntityId) -> Result<bool>,
+    ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
         let kind = match (kind, entity_type) {
             (None, Some(ty)) => {
                 Some(self.schema().type_def(ty).map(|d| d.kind).map_err(|e| StoreError::Journal(e.to_string()))?)
             }
             (k, _) => k,
         };
-        self.page(&keys::kind_type_prefix(kind, entity_type), cursor, limit, |_| Ok(true))
+        self.page(&keys::kind_type_prefix(kind, entity_type), cursor, limit, keep)
     }
 
     /// Entities a council contributed to, optionally of a kind and type, in id order, at
@@ -384,13 +397,32 @@ impl Store {
         cursor: Option<&[u8]>,
         limit: usize,
     ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
+        self.list_by_council_where(council, kind, entity_type, cursor, limit, |_| Ok(true))
+    }
+
+    /// [`list_by_council`](Store::list_by_council) keeping only what `keep` accepts.
+    pub fn list_by_council_where(
+        &self,
+        council: &str,
+        kind: Option<Kind>,
+        entity_type: Option<&str>,
+        cursor: Option<&[u8]>,
+        limit: usize,
+        mut keep: impl FnMut(&EntityId) -> Result<bool>,
+    ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
         let filtered = kind.is_some() || entity_type.is_some();
         self.page(&keys::council_prefix(council), cursor, limit, |id| {
-            Ok(!filtered
+            let of_kind = !filtered
                 || self.entity_sealed(id, ReadAt::NOW)?.is_some_and(|s| {
                     kind.is_none_or(|k| s.kind == k) && entity_type.is_none_or(|t| s.entity_type == t)
-                }))
+                });
+            Ok(of_kind && keep(id)?)
         })
+    }
+
+    /// Whether a council contributed to an entity (a point look-up in the council index).
+    pub fn contributed_by(&self, council: &str, id: &EntityId) -> Result<bool> {
+        Ok(self.backend().get(&keys::council(council, id))?.is_some())
     }
 
     /// One page of the entity ids under an index prefix that `keep` accepts, resuming after
@@ -402,6 +434,9 @@ impl Store {
         limit: usize,
         mut keep: impl FnMut(&EntityId) -> Result<bool>,
     ) -> Result<(Vec<EntityId>, Option<Vec<u8>>)> {
+        if cursor.is_some_and(|c| !c.starts_with(prefix)) {
+            return Err(StoreError::BadCursor);
+        }
         let start = resume_after(prefix, cursor);
         let mut out = Vec::new();
         let mut last_key = None;

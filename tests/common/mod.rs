@@ -35,6 +35,40 @@ pub fn json_ok(output: &Output) -> Value {
     json(output)
 }
 
+/// The HS256 secret every test server is started with, so tests can mint their tokens.
+pub const TEST_SECRET: &str = "a test secret of at least thirty-two bytes";
+
+/// A token for `role` (with a council for council tokens, an agreement for consumers),
+/// signed with [`TEST_SECRET`].
+pub fn token(role: &str, council: Option<&str>, agreement: Option<&str>) -> String {
+    let principal = pole_auth::Principal {
+        subject: format!("test-{role}"),
+        role: role.parse().unwrap(),
+        council: council.map(str::to_owned),
+        agreement: agreement.map(str::to_owned),
+        purpose: agreement.map(|_| "research".to_owned()),
+    };
+    pole_auth::TokenIssuer::new(pole_auth::TokenSettings::default(), TEST_SECRET.as_bytes())
+        .mint(&principal, chrono::Utc::now().timestamp(), 3600)
+        .unwrap()
+}
+
+/// A blocking HTTP client that sends `token` with every request.
+pub fn client_with(token: &str) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::blocking::Client::builder()
+        .default_headers(headers)
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// A blocking HTTP client acting as an administrator.
+pub fn admin_client() -> reqwest::blocking::Client {
+    client_with(&token("admin", None, None))
+}
+
 /// A running `pole-ods serve`: stdout read line by line on a thread (so the server never
 /// blocks on a full pipe), stderr to a log file; killed on drop.
 pub struct Serving {
@@ -59,6 +93,7 @@ pub fn serve(data: &Path, log: &Path, extra: &[&str]) -> Serving {
         .env_remove("POLE_CONFIG")
         .env_remove("POLE_BIND")
         .env_remove("POLE_SCHEMA_PACK")
+        .env("POLE_TOKEN_SECRET", TEST_SECRET)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

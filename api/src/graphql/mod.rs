@@ -24,8 +24,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::GraphQLResponse;
 
+use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::principal::Principal;
 use crate::state::AppState;
 
 /// Deepest selection a query may nest.
@@ -71,11 +71,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn execute(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     request: web::Json<async_graphql::Request>,
 ) -> ApiResult<GraphQLResponse> {
     let schema = state.graphql.0.as_ref().map_err(|e| ApiError::Internal(format!("no GraphQL schema: {e}")))?;
-    let mut response = schema.execute(request.into_inner().data(principal)).await;
+    // One access record per query, naming every entity its resolvers read.
+    let caller = caller.gathering();
+    let mut response = schema.execute(request.into_inner().data(caller.clone())).await;
+    // The answer leaves only once its access record is durable.
+    web::block(move || caller.finish()).await.map_err(|e| ApiError::Internal(e.to_string()))??;
     error::tag_engine_errors(&mut response.errors, MAX_DEPTH, MAX_COMPLEXITY);
     Ok(response.into())
 }

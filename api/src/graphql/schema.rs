@@ -13,8 +13,8 @@ use pole_model::{Identifier, SchemaRegistry, ValueType};
 use pole_store::{Direction, LinkView, Store, Version};
 
 use super::error::to_graphql;
+use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::principal::Principal;
 use crate::service::{self, SearchParams, TransactionInput};
 use crate::views::{EntityView, ReadAtView};
 
@@ -148,6 +148,10 @@ fn store(ctx: &ResolverContext<'_>) -> async_graphql::Result<Store> {
     ctx.data::<Store>().cloned().map_err(|_| to_graphql(&ApiError::Internal("no store in the schema".into())))
 }
 
+fn caller(ctx: &ResolverContext<'_>) -> async_graphql::Result<Caller> {
+    ctx.data::<Caller>().cloned().map_err(|_| to_graphql(&ApiError::Unauthorized("no caller for this query".into())))
+}
+
 fn parent<'a, T: 'static>(ctx: &'a ResolverContext<'_>) -> async_graphql::Result<&'a T> {
     ctx.parent_value
         .downcast_ref::<T>()
@@ -222,9 +226,11 @@ fn common_fields() -> Vec<Field> {
                 let (id, read_at) = (node.0.id.to_string(), node.0.read_at);
                 let (as_of, valid_at) = point(&read_at);
                 let store = store(&ctx)?;
+                let caller = caller(&ctx)?;
                 let view = blocking(move || {
                     service::links(
                         &store,
+                        &caller,
                         &id,
                         direction.as_deref(),
                         role.as_deref(),
@@ -247,7 +253,8 @@ fn common_fields() -> Vec<Field> {
                 let node = parent::<Node>(&ctx)?;
                 let (id, seq) = (node.0.id.to_string(), node.0.read_at.as_of_seq);
                 let store = store(&ctx)?;
-                let view = blocking(move || service::history(&store, &id)).await?;
+                let caller = caller(&ctx)?;
+                let view = blocking(move || service::history(&store, &caller, &id)).await?;
                 // Versions recorded after the read point were not known there.
                 Ok(Some(FieldValue::list(
                     view.versions.into_iter().filter(|v| v.seq <= seq).map(FieldValue::owned_any),
@@ -364,8 +371,11 @@ fn link_object(names: Arc<TypeNames>) -> Object {
                     let other = node.link.other.to_string();
                     let (as_of, valid_at) = point(&node.read_at);
                     let store = store(&ctx)?;
-                    let view = blocking(move || service::entity(&store, &other, as_of.as_deref(), valid_at.as_deref()))
-                        .await?;
+                    let caller = caller(&ctx)?;
+                    let view = blocking(move || {
+                        service::entity(&store, &caller, &other, as_of.as_deref(), valid_at.as_deref())
+                    })
+                    .await?;
                     Ok(Some(node_value(view, &names)))
                 })
             })
@@ -384,9 +394,10 @@ fn query_object() -> Object {
                     let as_of = opt_string(&ctx, "asOf")?;
                     let valid_at = opt_string(&ctx, "validAt")?;
                     let store = store(&ctx)?;
+                    let caller = caller(&ctx)?;
                     let names = ctx.data::<Arc<TypeNames>>()?.clone();
                     let view = blocking(move || {
-                        match service::entity(&store, &id, as_of.as_deref(), valid_at.as_deref()) {
+                        match service::entity(&store, &caller, &id, as_of.as_deref(), valid_at.as_deref()) {
                             Ok(view) => Ok(Some(view)),
                             Err(ApiError::NotFound { .. }) => Ok(None),
                             Err(e) => Err(e),
@@ -412,11 +423,12 @@ fn query_object() -> Object {
                         postcode: opt_string(&ctx, "postcode")?,
                     };
                     let store = store(&ctx)?;
+                    let caller = caller(&ctx)?;
                     let names = ctx.data::<Arc<TypeNames>>()?.clone();
                     let views = blocking(move || {
                         let head = store.head().seq.to_string();
-                        let matches = service::search(&store, &params)?;
-                        read_all(&store, matches.items.iter().map(ToString::to_string), &head)
+                        let matches = service::search(&store, &caller, &params)?;
+                        read_all(&store, &caller, matches.items.iter().map(ToString::to_string), &head)
                     })
                     .await?;
                     Ok(Some(FieldValue::list(views.into_iter().map(|v| node_value(v, &names)))))
@@ -435,15 +447,16 @@ fn query_object() -> Object {
                     let system = ctx.args.try_get("system")?.string()?.to_owned();
                     let value = ctx.args.try_get("value")?.string()?.to_owned();
                     let store = store(&ctx)?;
+                    let caller = caller(&ctx)?;
                     let names = ctx.data::<Arc<TypeNames>>()?.clone();
                     let views = blocking(move || {
                         let head = store.head().seq.to_string();
-                        let ids = match service::identifier(&store, &system, &value) {
+                        let ids = match service::identifier(&store, &caller, &system, &value) {
                             Ok(matches) => matches.items,
                             Err(ApiError::NotFound { .. }) => Vec::new(),
                             Err(e) => return Err(e),
                         };
-                        read_all(&store, ids.iter().map(ToString::to_string), &head)
+                        read_all(&store, &caller, ids.iter().map(ToString::to_string), &head)
                     })
                     .await?;
                     Ok(Some(FieldValue::list(views.into_iter().map(|v| node_value(v, &names)))))
@@ -456,10 +469,15 @@ fn query_object() -> Object {
 }
 
 /// Reads each entity at `as_of`; one that no longer reads (erased) is left out.
-fn read_all(store: &Store, ids: impl Iterator<Item = String>, as_of: &str) -> ApiResult<Vec<EntityView>> {
+fn read_all(
+    store: &Store,
+    caller: &Caller,
+    ids: impl Iterator<Item = String>,
+    as_of: &str,
+) -> ApiResult<Vec<EntityView>> {
     let mut views = Vec::new();
     for id in ids {
-        match service::entity(store, &id, Some(as_of), None) {
+        match service::entity(store, caller, &id, Some(as_of), None) {
             Ok(view) => views.push(view),
             Err(ApiError::NotFound { .. }) => {}
             Err(e) => return Err(e),
@@ -478,10 +496,9 @@ fn mutation_object() -> Object {
                     .deserialize()
                     .map_err(|e| to_graphql(&ApiError::invalid("input", e.message)))?;
                 let key = opt_string(&ctx, "idempotencyKey")?;
-                let principal =
-                    ctx.data::<Principal>().cloned().map_err(|_| to_graphql(&ApiError::Unauthorized))?;
+                let caller = caller(&ctx)?;
                 let store = store(&ctx)?;
-                let view = blocking(move || service::commit(&store, &principal, input, key)).await?;
+                let view = blocking(move || service::commit(&store, &caller, input, key)).await?;
                 Ok(Some(json(&view)?))
             })
         })

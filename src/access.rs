@@ -1,0 +1,119 @@
+//! Access control from configuration: the token secret and key set, the agreements, the
+//! pseudonym secret and the access log, for `serve`, `token` and `demo`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use pole_api::{AccessControl, AccessSettings};
+use pole_auth::{Agreements, Principal, Role, TokenIssuer, TokenSettings, TokenVerifier};
+use pole_model::SchemaRegistry;
+use pole_store::AccessLog;
+use rand::RngCore as _;
+
+use crate::config::Config;
+
+fn secrets_dir(config: &Config) -> PathBuf {
+    config.data.join("secrets")
+}
+
+/// A 32-byte secret kept in the data directory, created on first use, readable only by
+/// its owner.
+fn stored_secret(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let secret = hex::decode(text.trim()).ok().filter(|s| s.len() >= 32);
+            return secret.with_context(|| format!("{} does not hold a secret of 64 hex digits", path.display()));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut secret = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&path).and_then(|mut file| {
+        file.write_all(hex::encode(&secret).as_bytes())?;
+        file.sync_all()
+    });
+    match written {
+        Ok(()) => Ok(secret),
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => stored_secret(dir, name),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
+}
+
+/// The HS256 secret: configured, or generated once for this data directory.
+pub fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    match &config.auth.token_secret {
+        Some(secret) => Ok(secret.as_bytes().to_vec()),
+        None => stored_secret(&secrets_dir(config), "token.secret"),
+    }
+}
+
+fn settings(config: &Config) -> TokenSettings {
+    TokenSettings { issuer: config.auth.issuer.clone(), audience: config.auth.audience.clone(), leeway_secs: 30 }
+}
+
+pub fn agreements(config: &Config, schema: &SchemaRegistry) -> anyhow::Result<Agreements> {
+    let mut agreements = Agreements::builtin(schema)?;
+    if let Some(dir) = &config.auth.agreements {
+        agreements.load_dir(dir, schema)?;
+    }
+    Ok(agreements)
+}
+
+/// Everything `serve` needs to decide who a caller is and what they see.
+pub fn control(config: &Config, schema: &SchemaRegistry) -> anyhow::Result<AccessControl> {
+    let mut verifier = TokenVerifier::new(settings(config)).with_secret(&token_secret(config)?);
+    if let Some(path) = &config.auth.jwks_file {
+        verifier = verifier.with_key_set(path)?;
+    }
+    let log = AccessLog::open(config.data.join("audit"))
+        .with_context(|| format!("opening the access log in {}", config.data.display()))?;
+    Ok(AccessControl::new(AccessSettings {
+        verifier,
+        agreements: agreements(config, schema)?,
+        pseudonym_secret: stored_secret(&secrets_dir(config), "pseudonym.secret")?,
+        break_glass_minutes: config.auth.break_glass_minutes,
+        log,
+    }))
+}
+
+/// Mints a development token signed with this deployment's HS256 secret.
+pub fn mint(config: &Config, principal: &Principal, ttl_secs: i64) -> anyhow::Result<String> {
+    let issuer = TokenIssuer::new(settings(config), &token_secret(config)?);
+    Ok(issuer.mint(principal, chrono::Utc::now().timestamp(), ttl_secs)?)
+}
+
+/// One ready-made token per role for the demo's newcomer, with what each is bound to.
+pub fn demo_tokens(config: &Config, council: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for role in Role::ALL {
+        let principal = Principal {
+            subject: format!("demo-{role}"),
+            role,
+            council: (role == Role::Council).then(|| council.to_owned()),
+            agreement: (role == Role::Consumer).then(|| "research".to_owned()),
+            purpose: (role == Role::Consumer).then(|| "research".to_owned()),
+        };
+        let label = match role {
+            Role::Council => format!("council ({council})"),
+            Role::Consumer => "consumer (agreement research)".to_owned(),
+            other => other.to_string(),
+        };
+        out.push((label, mint(config, &principal, 8 * 3600)?));
+    }
+    Ok(out)
+}
+
+/// The pseudonym an entity has under an agreement (the demo shows the consumer's view).
+pub fn pseudonym(config: &Config, agreement: &str, id: &pole_model::EntityId) -> anyhow::Result<String> {
+    let secret = stored_secret(&secrets_dir(config), "pseudonym.secret")?;
+    Ok(pole_auth::Pseudonymiser::new(&secret, agreement).pseudonym(id))
+}

@@ -1,0 +1,456 @@
+//! Access control end to end: the real server, real tokens, and every role reading the
+//! same small world of records. Each role sees exactly what DESIGN.md's access model says,
+//! through every route, and nothing it must not see appears in any answer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+/// Values only the identifiable fields hold: none may ever reach a consumer.
+const FAMILY: &str = "Quillfeather";
+const GIVEN: &str = "Oriana";
+const BIRTH: &str = "1931-02-11";
+const NHS: &str = "9434765919";
+const POSTCODE: &str = "LS1 4AP";
+const ERASED_NAME: &str = "Zanzibarova";
+const OPTED_OUT_NAME: &str = "Declinedson";
+
+struct World {
+    _serving: common::Serving,
+    base: String,
+    dir: tempfile::TempDir,
+    /// Contributed to by councils AAA (created, address, contact) and BBB (ethnicity, its id).
+    shared: String,
+    /// Council AAA's contact with the shared person.
+    contact: String,
+    address: String,
+    /// Council BBB's own client, unknown to AAA.
+    bbb_only: String,
+    /// A person (AAA) who opted out, and a referral about them alone.
+    opted_out: String,
+    opted_out_referral: String,
+    /// A person an administrator erased.
+    erased: String,
+}
+
+fn client(role: &str) -> Client {
+    match role {
+        "aaa" => common::client_with(&common::token("council", Some("AAA"), None)),
+        "bbb" => common::client_with(&common::token("council", Some("BBB"), None)),
+        "consumer" => common::client_with(&common::token("consumer", None, Some("research"))),
+        "none" => Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        role => common::client_with(&common::token(role, None, None)),
+    }
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    text: String,
+}
+
+impl World {
+    fn get(&self, role: &str, path: &str) -> Answer {
+        let response = client(role).get(format!("{}{path}", self.base)).send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+
+    fn post(&self, role: &str, path: &str, body: &Value) -> Answer {
+        let response = client(role).post(format!("{}{path}", self.base)).json(body).send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+
+    fn commit(&self, role: &str, changes: Value) -> Value {
+        let answer = self.post(role, "/v1/transactions", &json!({ "changes": changes }));
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        answer.body
+    }
+
+    fn start() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let mut serving = common::serve(&dir.path().join("store"), &dir.path().join("stderr.log"), &[]);
+        let mut base = String::new();
+        serving.wait_for(|line| match line.strip_prefix("listening on ") {
+            Some(addr) => {
+                base = addr.trim().to_owned();
+                true
+            }
+            None => false,
+        });
+        let mut world = World {
+            _serving: serving,
+            base,
+            dir,
+            shared: String::new(),
+            contact: String::new(),
+            address: String::new(),
+            bbb_only: String::new(),
+            opted_out: String::new(),
+            opted_out_referral: String::new(),
+            erased: String::new(),
+        };
+        let aaa = world.commit(
+            "aaa",
+            json!([
+                {"target": {"ref": "p"}, "op": {"op": "create", "type": "person",
+                    "set": {"family_name": FAMILY, "given_name": GIVEN, "birth_date": BIRTH, "gender": "2"},
+                    "identifiers": [{"system": "nhs-number", "value": NHS},
+                                    {"system": "council:AAA:client", "value": "A-1"}]}},
+                {"target": {"ref": "a"}, "op": {"op": "create", "type": "address",
+                    "set": {"line1": "1 Secret Lane", "postcode": POSTCODE}}},
+                {"target": {"ref": "c"}, "op": {"op": "create", "type": "contact",
+                    "set": {"contact_date": "2024-03-15"}}},
+                {"target": {"ref": "c"}, "op": {"op": "link", "role": "subject", "to": {"ref": "p"}}},
+                {"target": {"ref": "p"}, "op": {"op": "link", "role": "resides_at", "to": {"ref": "a"}}},
+                {"target": {"ref": "o"}, "op": {"op": "create", "type": "person",
+                    "set": {"family_name": OPTED_OUT_NAME, "opted_out": true}}},
+                {"target": {"ref": "r"}, "op": {"op": "create", "type": "referral",
+                    "set": {"referral_date": "2024-04-01"}}},
+                {"target": {"ref": "r"}, "op": {"op": "link", "role": "subject", "to": {"ref": "o"}}},
+            ]),
+        );
+        let reference = |committed: &Value, r: &str| committed["refs"][r].as_str().unwrap().to_owned();
+        world.shared = reference(&aaa, "p");
+        world.address = reference(&aaa, "a");
+        world.contact = reference(&aaa, "c");
+        world.opted_out = reference(&aaa, "o");
+        world.opted_out_referral = reference(&aaa, "r");
+        let bbb = world.commit(
+            "bbb",
+            json!([
+                {"target": {"entity": world.shared}, "op": {"op": "update", "set": {"ethnicity": "C"},
+                    "add_identifiers": [{"system": "council:BBB:client", "value": "B-9"}]}},
+                {"target": {"ref": "q"}, "op": {"op": "create", "type": "person", "set": {"family_name": "Bystander"}}},
+            ]),
+        );
+        world.bbb_only = reference(&bbb, "q");
+        let erased = world.commit(
+            "admin",
+            json!([{"target": {"ref": "x"}, "op": {"op": "create", "type": "person",
+                "set": {"family_name": ERASED_NAME, "birth_date": "1950-05-05"}}}]),
+        );
+        world.erased = reference(&erased, "x");
+        let answer = world.post(
+            "admin",
+            &format!("/v1/entities/{}/erase", world.erased),
+            &json!({"reason": "subject access request 42: erasure"}),
+        );
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        world
+    }
+
+    /// The consumer's pseudonym of the shared person, found by listing people.
+    fn consumer_people(&self) -> Vec<String> {
+        let answer = self.get("consumer", "/v1/entities?type=person&limit=100");
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.body["items"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    }
+}
+
+fn assert_problem(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(answer.status, status, "{}", answer.text);
+    assert_eq!(answer.body["code"], code, "{}", answer.text);
+}
+
+#[test]
+fn each_role_sees_exactly_its_share_of_the_same_records() {
+    let w = World::start();
+    let shared = format!("/v1/entities/{}", w.shared);
+
+    // Missing and bad tokens: 401 with the reason, on every data route, the same whether or not the record exists.
+    for path in
+        [shared.as_str(), "/v1/entities/01NOTANENTITY00000000000000", "/v1/entities", "/v1/journal", "/v1/audit/access"]
+    {
+        let answer = w.get("none", path);
+        assert_problem(&answer, 401, "unauthorized");
+        assert!(answer.body["detail"].as_str().unwrap().contains("bearer token"), "{}", answer.text);
+    }
+    let forged = common::client_with("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
+        .get(format!("{}{shared}", w.base))
+        .send()
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    // Operational routes stay open.
+    for path in ["/health", "/ready", "/openapi.json", "/metrics"] {
+        assert_eq!(w.get("none", path).status, 200, "{path}");
+    }
+
+    // Administrator and analyst: everything, from every council.
+    for role in ["admin", "analyst"] {
+        let answer = w.get(role, &shared);
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.body["attributes"]["family_name"], FAMILY);
+        assert_eq!(answer.body["attributes"]["ethnicity"], "C");
+        assert_eq!(answer.body["identifiers"].as_array().unwrap().len(), 3, "{}", answer.text);
+    }
+
+    // A council sees only its own contributions to the shared person.
+    let aaa = w.get("aaa", &shared);
+    assert_eq!(aaa.status, 200, "{}", aaa.text);
+    assert_eq!(aaa.body["attributes"]["family_name"], FAMILY);
+    assert!(aaa.body["attributes"].get("ethnicity").is_none(), "BBB's value leaked to AAA: {}", aaa.text);
+    assert!(!aaa.text.contains("B-9"), "{}", aaa.text);
+    let bbb = w.get("bbb", &shared);
+    assert_eq!(bbb.status, 200, "{}", bbb.text);
+    assert_eq!(bbb.body["attributes"], json!({"ethnicity": "C"}), "{}", bbb.text);
+    assert!(!bbb.text.contains(FAMILY) && !bbb.text.contains(NHS), "AAA's values leaked to BBB: {}", bbb.text);
+    // ... and nothing of another council's own clients, in a way that does not reveal they exist.
+    let other = w.get("aaa", &format!("/v1/entities/{}", w.bbb_only));
+    assert_problem(&other, 403, "forbidden");
+    let missing = w.get("aaa", "/v1/entities/01NOTANENTITY00000000000000");
+    assert_problem(&missing, 403, "forbidden");
+    assert_eq!(
+        other.body["detail"].as_str().unwrap().replace(&w.bbb_only, "ID"),
+        missing.body["detail"].as_str().unwrap().replace("01NOTANENTITY00000000000000", "ID")
+    );
+    // Listing, history, links and the change feed keep to the council's own.
+    let list = w.get("aaa", "/v1/entities?kind=person");
+    let ids: Vec<&str> = list.body["items"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(ids.contains(&w.shared.as_str()) && !ids.contains(&w.bbb_only.as_str()), "{}", list.text);
+    assert_problem(&w.get("aaa", "/v1/entities?council=BBB"), 403, "forbidden");
+    let history = w.get("aaa", &format!("{shared}/history"));
+    // AAA's create and address link; BBB's update is not AAA's record.
+    assert_eq!(history.body["versions"].as_array().unwrap().len(), 2, "{}", history.text);
+    assert!(!history.text.contains("B-9"), "{}", history.text);
+    let feed = w.get("aaa", "/v1/journal");
+    assert!(
+        feed.body["transactions"].as_array().unwrap().iter().all(|t| t["source"]["council"] == "AAA"),
+        "{}",
+        feed.text
+    );
+    let found = w.get("bbb", &format!("/v1/search?nhs_number={NHS}"));
+    assert_eq!(found.status, 200);
+    assert_eq!(found.body["items"], json!([w.shared]), "a council finds a shared person it contributed to");
+    let not_found = w.get("bbb", "/v1/search?family_name=Declinedson");
+    assert_eq!(not_found.body["items"], json!([]), "{}", not_found.text);
+
+    // A council writes only for itself, and never merges or erases.
+    let foreign = w.post(
+        "aaa",
+        "/v1/transactions",
+        &json!({"source": {"council": "BBB"}, "changes": [
+        {"target": {"ref": "z"}, "op": {"op": "create", "type": "person", "set": {}}}]}),
+    );
+    assert_problem(&foreign, 403, "forbidden");
+    assert_problem(&w.post("aaa", &format!("{shared}/erase"), &json!({"reason": "not theirs"})), 403, "forbidden");
+
+    // Opt-out: analysts and consumers do not see the person nor what is reachable only
+    // through them; the council that cares for them does.
+    let opted = format!("/v1/entities/{}", w.opted_out);
+    let referral = format!("/v1/entities/{}", w.opted_out_referral);
+    assert_problem(&w.get("analyst", &opted), 403, "forbidden");
+    assert_problem(&w.get("analyst", &referral), 403, "forbidden");
+    assert_eq!(w.get("aaa", &opted).status, 200);
+    assert_eq!(w.get("admin", &referral).status, 200);
+    let analyst_search = w.get("analyst", &format!("/v1/search?family_name={OPTED_OUT_NAME}"));
+    assert_eq!(analyst_search.body["items"], json!([]), "{}", analyst_search.text);
+
+    // Consumers: pseudonyms, minimised attributes, no identifiers, only covered kinds.
+    let people = w.consumer_people();
+    assert_eq!(people.len(), 2, "the shared person and BBB's client; not the opted-out nor the erased: {people:?}");
+    assert!(people.iter().all(|p| p.starts_with("psn_")), "{people:?}");
+    let mut seen_shared = false;
+    for pseudonym in &people {
+        let answer = w.get("consumer", &format!("/v1/entities/{pseudonym}"));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.body["identifiers"], json!([]));
+        if answer.body["attributes"]["birth_date"] == "90+" {
+            seen_shared = true;
+            assert_eq!(answer.body["attributes"]["ethnicity"], "C");
+            let links = w.get("consumer", &format!("/v1/entities/{pseudonym}/links"));
+            assert_eq!(links.status, 200, "{}", links.text);
+            let roles: Vec<&str> =
+                links.body["links"].as_array().unwrap().iter().map(|l| l["role"].as_str().unwrap()).collect();
+            assert_eq!(roles, ["subject"], "the address (a location) is outside the agreement: {}", links.text);
+            let contact = links.body["links"][0]["other"].as_str().unwrap();
+            let event = w.get("consumer", &format!("/v1/entities/{contact}"));
+            assert_eq!(event.status, 200, "{}", event.text);
+            assert_eq!(event.body["attributes"]["contact_date"], "2024-03", "dates to the month: {}", event.text);
+        }
+        for secret in [FAMILY, GIVEN, BIRTH, NHS, POSTCODE, "A-1", "B-9", w.shared.as_str(), w.contact.as_str()] {
+            assert!(!answer.text.contains(secret), "{secret} reached a consumer: {}", answer.text);
+        }
+    }
+    assert!(seen_shared, "the shared person, born 1931, shows as 90+");
+    assert_problem(&w.get("consumer", &shared), 403, "forbidden");
+    assert_problem(&w.get("consumer", &format!("/v1/entities/{}", w.address)), 403, "forbidden");
+    for path in [
+        format!("/v1/search?nhs_number={NHS}"),
+        format!("/v1/identifiers/nhs-number/{NHS}"),
+        format!("/v1/entities/{}/history", people[0]),
+    ] {
+        assert_problem(&w.get("consumer", &path), 403, "forbidden");
+    }
+    let feed = w.get("consumer", "/v1/journal");
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    for secret in [FAMILY, GIVEN, BIRTH, NHS, POSTCODE, OPTED_OUT_NAME, ERASED_NAME, "Secret Lane", w.shared.as_str()] {
+        assert!(!feed.text.contains(secret), "{secret} reached a consumer's feed: {}", feed.text);
+    }
+    assert!(feed.text.contains("90+"), "{}", feed.text);
+    // The consumer's cursor reveals nothing and cannot be replayed by another caller.
+    let page = w.get("consumer", "/v1/entities?type=person&limit=1");
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    assert!(!cursor.contains(&w.shared));
+    assert_problem(&w.get("analyst", &format!("/v1/entities?type=person&cursor={cursor}")), 400, "invalid-request");
+    assert_problem(&w.post("consumer", "/v1/transactions", &json!({"changes": []})), 403, "forbidden");
+
+    // Auditors: the access log and the chains, no record content.
+    assert_problem(&w.get("auditor", &shared), 403, "forbidden");
+    assert_problem(&w.get("auditor", "/v1/journal"), 403, "forbidden");
+    let seen = w.get("auditor", &format!("/v1/audit/access?entity={}", w.shared));
+    assert_eq!(seen.status, 200, "{}", seen.text);
+    let actors: std::collections::BTreeSet<&str> =
+        seen.body["records"].as_array().unwrap().iter().map(|r| r["actor"].as_str().unwrap()).collect();
+    for actor in ["test-admin", "test-analyst", "test-council", "test-consumer"] {
+        assert!(actors.contains(actor), "{actor} read the shared person but is not listed: {actors:?}");
+    }
+    assert!(!seen.text.contains(FAMILY), "the access log holds no record content");
+    let denials = w.get("auditor", "/v1/audit/access?actor=test-auditor");
+    assert!(denials.body["records"].as_array().unwrap().iter().any(|r| r["outcome"] == "denied"), "{}", denials.text);
+    let verified = w.get("auditor", "/v1/audit/verify");
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    assert_eq!(verified.body["ok"], true, "{}", verified.text);
+    assert_problem(&w.get("analyst", "/v1/audit/access"), 403, "forbidden");
+}
+
+#[test]
+fn break_glass_opens_an_analysts_scope_for_a_while_and_is_audited() {
+    let w = World::start();
+    let opted = format!("/v1/entities/{}", w.opted_out);
+    let analyst = client("analyst");
+    assert_problem(&w.get("analyst", &opted), 403, "forbidden");
+    let short = w.post("analyst", "/v1/break-glass", &json!({"reason": "urgent"}));
+    assert_problem(&short, 400, "invalid-request");
+    assert_problem(
+        &w.post("aaa", "/v1/break-glass", &json!({"reason": "safeguarding enquiry 7781"})),
+        403,
+        "forbidden",
+    );
+    let grant = analyst
+        .post(format!("{}/v1/break-glass", w.base))
+        .json(&json!({"reason": "safeguarding enquiry 7781: police request"}))
+        .send()
+        .unwrap();
+    assert_eq!(grant.status().as_u16(), 201);
+    let grant: Value = grant.json().unwrap();
+    assert!(grant["expires_at"].as_str().unwrap() > grant["granted_at"].as_str().unwrap());
+    let answer = w.get("analyst", &opted);
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["attributes"]["family_name"], OPTED_OUT_NAME);
+    let events = w.get("auditor", "/v1/audit/break-glass");
+    let records: Vec<&Value> =
+        events.body["records"].as_array().unwrap().iter().filter(|r| r["outcome"] == "allowed").collect();
+    assert_eq!(records.len(), 1, "{}", events.text);
+    assert!(events.text.contains("break-glass is for analysts"), "the refused attempt is listed too: {}", events.text);
+    assert_eq!(records[0]["actor"], "test-analyst");
+    assert_eq!(records[0]["reason"], "safeguarding enquiry 7781: police request");
+    let reads = w.get("auditor", &format!("/v1/audit/access?entity={}", w.opted_out));
+    assert!(
+        reads.body["records"].as_array().unwrap().iter().any(|r| r["break_glass"] == true && r["outcome"] == "allowed"),
+        "{}",
+        reads.text
+    );
+}
+
+#[test]
+fn erasure_leaves_no_plaintext_anywhere_and_the_chains_still_verify() {
+    let w = World::start();
+    let erased = w.get("admin", &format!("/v1/entities/{}", w.erased));
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    assert!(!erased.text.contains(ERASED_NAME), "{}", erased.text);
+    let history = w.get("admin", &format!("/v1/entities/{}/history", w.erased));
+    assert!(!history.text.contains(ERASED_NAME), "{}", history.text);
+    let feed = w.get("admin", "/v1/journal?limit=1000");
+    assert!(!feed.text.contains(ERASED_NAME), "{}", feed.text);
+    let receipt = feed.body["transactions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(receipt["changes"][0]["change"], "erase", "{receipt}");
+    assert_eq!(w.get("admin", &format!("/v1/search?family_name={ERASED_NAME}")).body["items"], json!([]));
+    // No file of the data directory holds the erased values (nor any identifiable value:
+    // they are sealed before they reach the disk).
+    drop(w._serving);
+    let mut stack = vec![w.dir.path().join("store")];
+    let mut files = 0;
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            for needle in [ERASED_NAME, "1950-05-05", FAMILY, NHS] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle} in plain text in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(files > 5, "walked {files} files");
+    let verify = common::pole(&w.dir.path().join("store"), &["--json", "verify"]);
+    let report = common::json_ok(&verify);
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["access_log"]["records"].as_u64().unwrap() > 5, "{report}");
+}
+
+#[test]
+fn tampering_with_the_access_log_fails_verify_naming_the_record() {
+    let w = World::start();
+    assert_eq!(w.get("admin", &format!("/v1/entities/{}", w.shared)).status, 200);
+    drop(w._serving);
+    let data = w.dir.path().join("store");
+    let log = data.join("audit/access-000001.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().position(|l| l.contains("GET /v1/entities/{id}")).unwrap();
+    let tampered: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == line { l.replacen("test-admin", "test-nobody", 1) } else { l.to_owned() })
+        .collect();
+    std::fs::write(&log, tampered.join("\n") + "\n").unwrap();
+    let output = common::pole(&data, &["--json", "verify"]);
+    assert!(!output.status.success());
+    let report = common::json(&output);
+    assert_eq!(report["access_log"]["ok"], false);
+    assert_eq!(report["access_log"]["first_bad_seq"], line as u64 + 1, "{report}");
+    assert!(report["access_log"]["problem"].as_str().unwrap().contains(&format!("line {}", line + 1)), "{report}");
+    assert_eq!(report["journal"]["ok"], true);
+}
+
+#[test]
+fn tokens_from_the_command_line_open_the_api() {
+    let w = World::start();
+    let data = w.dir.path().join("store");
+    // The server was started with the test secret; `token` must use the same one.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pole-ods"))
+        .args(["--data"])
+        .arg(&data)
+        .args(["token", "--role", "consumer", "--agreement", "research", "--ttl", "10m"])
+        .env("POLE_TOKEN_SECRET", common::TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let answer = common::client_with(&token).get(format!("{}/v1/entities?type=person", w.base)).send().unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_pole-ods"))
+        .arg("--data")
+        .arg(&data)
+        .args(["token", "--role", "consumer", "--agreement", "marketing"])
+        .env("POLE_TOKEN_SECRET", common::TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no such agreement"));
+}
