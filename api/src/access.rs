@@ -457,30 +457,32 @@ impl Caller {
 
 /// Whether the opt-out hides this entity: a person who opted out, or a record whose only
 /// links to people lead to people who opted out. Opt-out takes effect from the moment it
-/// is recorded, for every read, including reads as of earlier instants: it is checked
-/// against the current state.
+/// is recorded, for every read, including reads as of earlier instants: the opt-out index
+/// holds the current state.
 pub fn excluded_by_opt_out(store: &Store, state: &EntityState) -> ApiResult<bool> {
     if state.kind == Kind::Person {
-        return opted_out(store, &state.id);
+        return Ok(store.opted_out(&state.id)?);
     }
-    let mut people = 0;
-    for link in store.links(&state.id, None, None, ReadAt::NOW)? {
-        let Some(other) = store.entity_sealed(&link.other, ReadAt::NOW)? else { continue };
-        if other.kind != Kind::Person {
-            continue;
+    let links = store.links(&state.id, None, None, ReadAt::NOW)?;
+    // The common case costs index look-ups only: nothing linked has opted out.
+    let mut any_opted_out = false;
+    let mut others = Vec::new();
+    for link in links {
+        if store.opted_out(&link.other)? {
+            any_opted_out = true;
+        } else {
+            others.push(link.other);
         }
-        people += 1;
-        if !other.attribute("opted_out").is_some_and(|v| v == &serde_json::Value::Bool(true)) {
+    }
+    if !any_opted_out {
+        return Ok(false);
+    }
+    for other in others {
+        if store.entity_sealed(&other, ReadAt::NOW)?.is_some_and(|s| s.kind == Kind::Person) {
             return Ok(false);
         }
     }
-    Ok(people > 0)
-}
-
-fn opted_out(store: &Store, id: &EntityId) -> ApiResult<bool> {
-    Ok(store
-        .entity_sealed(id, ReadAt::NOW)?
-        .is_some_and(|s| s.attribute("opted_out").is_some_and(|v| v == &serde_json::Value::Bool(true))))
+    Ok(true)
 }
 
 impl FromRequest for Caller {

@@ -9,6 +9,10 @@ use serde_json::Value;
 
 use crate::{Change, ChangeOp, Delta, EntityId, FieldOp, Fields, Identifier, Kind, Timestamp};
 
+/// The person attribute that records an opt-out: journaled like any change, effective from
+/// the moment it is recorded.
+pub const OPT_OUT_ATTRIBUTE: &str = "opted_out";
+
 /// Which transaction, council and row set a value, and the valid time it was set for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -129,6 +133,12 @@ impl EntityState {
 
     pub fn is_active(&self) -> bool {
         self.status == Status::Active
+    }
+
+    /// Whether this is a person who objects to the use of their data beyond direct care
+    /// (the attribute [`OPT_OUT_ATTRIBUTE`] is true).
+    pub fn opted_out(&self) -> bool {
+        self.kind == Kind::Person && self.attribute(OPT_OUT_ATTRIBUTE) == Some(&Value::Bool(true))
     }
 
     pub fn attribute(&self, name: &str) -> Option<&Value> {

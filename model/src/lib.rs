@@ -24,7 +24,7 @@ pub use codes::{Code, CodeList};
 pub use delta::{Delta, DeltaError, FieldOp, Fields};
 pub use entity::{
     apply_change, fold, fold_order, ApplyError, AttributeValue, ChangeContext, EntityState, HistoryEntry,
-    IdentifierValue, LinkValue, Provenance, Status,
+    IdentifierValue, LinkValue, Provenance, Status, OPT_OUT_ATTRIBUTE,
 };
 pub use id::{EntityId, Identifier, SEALED_PREFIX};
 pub use kind::Kind;

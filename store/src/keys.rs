@@ -14,12 +14,20 @@
 //! | `s/` | search key `\0` value-or-token `\0` id | search index |
 //! | `lo/`, `li/` | from `\0` role `\0` to `\0` seq:be8 (`li/` swaps from and to) | link record |
 //! | `x/` | idempotency key | seq and request fingerprint |
+//! | `o/` | id | people who currently object to use beyond direct care (opt-out) |
 
 use pole_model::{EntityId, Kind, Timestamp};
 
 pub const APPLIED: &[u8] = b"m/applied";
 pub const STATS: &[u8] = b"m/stats";
 pub const PROJECTION_FORMAT: &[u8] = b"m/format";
+/// The projections' own format: a store whose projections were built by an older one
+/// rebuilds them from the journal on open. 2: the opt-out index.
+pub const PROJECTION_VERSION: u32 = 2;
+
+pub fn opted_out(id: &EntityId) -> Vec<u8> {
+    join("o/", &[id.as_str().as_bytes()])
+}
 
 fn join(prefix: &str, parts: &[&[u8]]) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>());

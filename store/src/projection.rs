@@ -200,6 +200,13 @@ impl<'a> Stage<'a> {
                     self.put(keys::council(council, &after.id), Vec::new());
                 }
             }
+            if before.as_ref().is_some_and(EntityState::opted_out) != after.opted_out() {
+                if after.opted_out() {
+                    self.put(keys::opted_out(&after.id), Vec::new());
+                } else {
+                    self.delete(keys::opted_out(&after.id));
+                }
+            }
             let touched = if late { Touched::All } else { Touched::of(change) };
             self.update_lookup_indexes(schema, keys, before.as_ref(), &after, &touched)?;
             self.update_link_index(tx.seq, before.as_ref(), &after)?;

@@ -420,6 +420,12 @@ impl Store {
         })
     }
 
+    /// Whether a person currently objects to use beyond direct care (a point look-up in the
+    /// opt-out index; the current state decides, whatever instant a read is for).
+    pub fn opted_out(&self, id: &EntityId) -> Result<bool> {
+        Ok(self.backend().get(&keys::opted_out(id))?.is_some())
+    }
+
     /// Whether a council contributed to an entity (a point look-up in the council index).
     pub fn contributed_by(&self, council: &str, id: &EntityId) -> Result<bool> {
         Ok(self.backend().get(&keys::council(council, id))?.is_some())

@@ -197,7 +197,13 @@ impl Store {
             BackendKind::Memory => Arc::new(MemoryBackend::new()),
         };
         let vault = Arc::new(RwLock::new(vault));
-        let applied = applied_seq(backend.as_ref())?;
+        let mut applied = applied_seq(backend.as_ref())?;
+        if applied > 0 && projection_version(backend.as_ref())? != keys::PROJECTION_VERSION {
+            // Built by an older pole-ods: rebuild them from the journal, the source of truth.
+            tracing::warn!(dir = %dir.display(), "projections are of an older format; rebuilding them from the journal");
+            backend.clear()?;
+            applied = 0;
+        }
         let journal_head = journal.head();
         if applied > journal_head.seq {
             return Err(StoreError::Corrupt {
@@ -502,6 +508,15 @@ pub(crate) fn catch_up(
             progress(frame.seq);
         }
     }
+    stage.put(keys::PROJECTION_FORMAT.to_vec(), keys::PROJECTION_VERSION.to_be_bytes().to_vec());
     backend.apply(stage.into_batch()?)?;
     Ok(())
+}
+
+/// The format the projections were built with (1 for stores from before it was recorded).
+fn projection_version(backend: &dyn Backend) -> Result<u32> {
+    Ok(match backend.get(keys::PROJECTION_FORMAT)? {
+        Some(bytes) => u32::from_be_bytes(bytes.as_slice().try_into().unwrap_or([0; 4])),
+        None => 1,
+    })
 }

@@ -1480,3 +1480,32 @@ fn erased_values_cannot_be_recovered_from_their_blind_index_tokens() {
         assert!(found.is_empty(), "the erased {what}'s index token is still in {found:?}");
     }
 }
+
+#[test]
+fn the_opt_out_index_follows_the_current_state_and_is_rebuilt_for_older_projections() {
+    use pole_store::{Backend, BackendKind, RedbBackend, SledBackend, WriteBatch};
+    let mut t = TempStore::on_disk();
+    let id = must_create(t.store(), person("p", "Ash", "Ann").with("opted_out", true));
+    assert!(t.store().opted_out(&id).unwrap());
+    must_commit(t.store(), tx(vec![ChangeRequest::update(ent(&id)).with("opted_out", false)]));
+    assert!(!t.store().opted_out(&id).unwrap(), "withdrawing the objection lifts it");
+    must_commit(t.store(), tx(vec![ChangeRequest::update(ent(&id)).with("opted_out", true)]));
+    assert!(t.store().opted_out(&id).unwrap());
+    let digest = t.store().digest().unwrap();
+    t.close();
+    // Projections from before the index existed: no index entry and no format marker.
+    {
+        let backend: Box<dyn Backend> = match t.backend {
+            BackendKind::Redb => Box::new(RedbBackend::open(&t.path().join("projections.redb"), 1 << 20).unwrap()),
+            _ => Box::new(SledBackend::open(&t.path().join("projections"), 1 << 20).unwrap()),
+        };
+        let mut batch = WriteBatch::default();
+        batch.delete(pole_store::keys::opted_out(&id));
+        batch.delete(pole_store::keys::PROJECTION_FORMAT.to_vec());
+        backend.apply(batch).unwrap();
+        backend.flush().unwrap();
+    }
+    let s = t.reopen();
+    assert!(s.opted_out(&id).unwrap(), "older projections are rebuilt on open");
+    assert_eq!(s.digest().unwrap(), digest);
+}
