@@ -421,15 +421,17 @@ impl Caller {
     pub fn present(&self, store: &Store, state: EntityState, on: Timestamp) -> ApiResult<EntityState> {
         let viewer = self.viewer();
         let mut failure = None;
-        let mut state =
-            viewer.redact(state, store.schema(), on.date(), |link| match self.link_visible(store, &link.to) {
+        let via_person = state.kind == Kind::Person;
+        let mut state = viewer.redact(state, store.schema(), on.date(), |link| {
+            match self.link_visible(store, &link.to, via_person) {
                 Ok(true) => self.present_id(&link.to),
                 Ok(false) => None,
                 Err(e) => {
                     failure = Some(e);
                     None
                 }
-            });
+            }
+        });
         if let Some(e) = failure {
             return Err(e);
         }
@@ -439,19 +441,34 @@ impl Caller {
         Ok(state)
     }
 
-    /// Whether the far end of a link may be shown. Only callers whose view depends on the
-    /// far entity pay for reading it.
-    pub fn link_visible(&self, store: &Store, other: &EntityId) -> ApiResult<bool> {
+    /// Whether the far end of a link may be shown. `via_visible_person`: the link is read
+    /// from a person this caller may see, so whatever it leads to is reachable through
+    /// someone who did not opt out. Only what the caller's view depends on is read: council
+    /// and opt-out indexes first, the far entity's state only for consumers (its kind and
+    /// type) or when opt-out could hide a record reached through a record.
+    pub fn link_visible(&self, store: &Store, other: &EntityId, via_visible_person: bool) -> ApiResult<bool> {
         let viewer = self.viewer();
-        let needs_state = viewer.minimised() || viewer.honours_opt_out();
-        if viewer.council_scope().is_none() && !needs_state {
-            return Ok(true);
+        if let Some(council) = viewer.council_scope() {
+            if !store.contributed_by(council, other)? {
+                return Ok(false);
+            }
         }
-        let state = if needs_state { store.entity_sealed(other, ReadAt::NOW)? } else { None };
-        if needs_state && state.is_none() {
+        let honours = viewer.honours_opt_out();
+        if honours && store.opted_out(other)? {
             return Ok(false);
         }
-        self.may_see(store, other, state.as_ref())
+        let needs_state = viewer.minimised() || (honours && !via_visible_person);
+        if !needs_state {
+            return Ok(true);
+        }
+        let Some(state) = store.entity_sealed(other, ReadAt::NOW)? else { return Ok(false) };
+        if !viewer.covers(state.kind, &state.entity_type) || (viewer.minimised() && !state.is_active()) {
+            return Ok(false);
+        }
+        if !honours || via_visible_person || state.kind == Kind::Person {
+            return Ok(true);
+        }
+        Ok(!excluded_by_opt_out(store, &state)?)
     }
 }
 

@@ -140,9 +140,10 @@ pub fn links(
     };
     let (at, view) = read_at(store, as_of, valid_at)?;
     let shown = caller.present_id(&id).unwrap_or_else(|| id.clone());
-    if visible_state(store, caller, &id, at)?.is_none() {
+    let Some(state) = visible_state(store, caller, &id, at)? else {
         return Err(ApiError::NotFound { what: format!("entity {shown} at that point") });
-    }
+    };
+    let via_person = state.kind == Kind::Person;
     let own =
         (caller.principal.role == pole_auth::Role::Council).then_some(caller.principal.council.as_deref()).flatten();
     let mut links = Vec::new();
@@ -150,7 +151,7 @@ pub fn links(
         if own.is_some_and(|own| link.council.as_deref() != Some(own)) {
             continue;
         }
-        if !caller.link_visible(store, &link.other)? {
+        if !caller.link_visible(store, &link.other, via_person)? {
             continue;
         }
         let Some(other) = caller.present_id(&link.other) else { continue };
@@ -403,23 +404,26 @@ fn minimise_change(
         }
         ChangeOp::Update { delta } => ChangeOp::Update { delta: viewer.redact_delta(delta, schema, entity_type, on) },
         ChangeOp::Link { role, to, valid_from, valid_to, attributes } => {
-            if !caller.link_visible(store, &to)? {
+            if !caller.link_visible(store, &to, false)? {
                 return Ok(None);
             }
             let Some(to) = caller.present_id(&to) else { return Ok(None) };
             ChangeOp::Link { role, to, valid_from, valid_to, attributes }
         }
         ChangeOp::Unlink { role, to } => {
-            if !caller.link_visible(store, &to)? {
+            if !caller.link_visible(store, &to, false)? {
                 return Ok(None);
             }
             let Some(to) = caller.present_id(&to) else { return Ok(None) };
             ChangeOp::Unlink { role, to }
         }
-        ChangeOp::Merge { into } => match caller.present_id(&into) {
-            Some(into) if caller.link_visible(store, &into)? => ChangeOp::Merge { into },
-            _ => return Ok(None),
-        },
+        ChangeOp::Merge { into } => {
+            if !caller.link_visible(store, &into, false)? {
+                return Ok(None);
+            }
+            let Some(into) = caller.present_id(&into) else { return Ok(None) };
+            ChangeOp::Merge { into }
+        }
         ChangeOp::Retract { .. } => ChangeOp::Retract { reason: String::new() },
         ChangeOp::Erase { .. } => ChangeOp::Erase { reason: String::new() },
         ChangeOp::Unmerge => ChangeOp::Unmerge,
