@@ -117,3 +117,34 @@ pub fn pseudonym(config: &Config, agreement: &str, id: &pole_model::EntityId) ->
     let secret = stored_secret(&secrets_dir(config), "pseudonym.secret")?;
     Ok(pole_auth::Pseudonymiser::new(&secret, agreement).pseudonym(id))
 }
+
+/// Records an operator's access from the command line (the actor is `cli:` and the login
+/// name), durably, before the command shows anything. The command holds the store's lock,
+/// so no server is appending to the same log.
+pub fn trace_cli(
+    config: &Config,
+    action: pole_store::AccessAction,
+    operation: &str,
+    entities: Vec<pole_model::EntityId>,
+) -> anyhow::Result<()> {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "operator".into());
+    let log = AccessLog::open(config.data.join("audit"))
+        .with_context(|| format!("opening the access log in {}", config.data.display()))?;
+    log.record_durably(pole_store::AccessEntry {
+        actor: format!("cli:{user}"),
+        role: "operator".into(),
+        council: None,
+        purpose: None,
+        agreement: None,
+        action,
+        operation: operation.to_owned(),
+        entities,
+        query: None,
+        result_count: None,
+        outcome: pole_store::AccessOutcome::Allowed,
+        break_glass: false,
+        reason: None,
+        request_id: None,
+    })?;
+    Ok(())
+}

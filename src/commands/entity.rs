@@ -33,6 +33,7 @@ pub fn run(config: &Config, args: &EntityArgs) -> anyhow::Result<ExitCode> {
         bail!("no entity {id} at that point");
     };
     let links = store.links(&id, None, None, at)?;
+    crate::access::trace_cli(config, pole_store::AccessAction::Read, "pole-ods entity", vec![id.clone()])?;
     if config.json {
         print_json(&serde_json::json!({ "entity": state, "links": links }))?;
     } else {

@@ -25,6 +25,7 @@ pub fn run(config: &Config, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
     if versions.is_empty() {
         bail!("no entity {id}");
     }
+    crate::access::trace_cli(config, pole_store::AccessAction::Read, "pole-ods history", vec![id.clone()])?;
     if config.json {
         print_json(&serde_json::json!({ "id": id, "versions": versions }))?;
     } else {

@@ -90,6 +90,10 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         }
     };
     store.close()?;
+    if !args.dry_run {
+        let operation = format!("pole-ods ingest {file_name} --format {}", format.as_str());
+        crate::access::trace_cli(config, pole_store::AccessAction::Write, &operation, Vec::new())?;
+    }
     if let Some(path) = &args.report_csv {
         std::fs::write(path, report.to_csv()).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -51,6 +51,7 @@ pub fn serve(
     let api_config = ApiConfig::default();
     let access = crate::access::control(config, store.schema())?;
     let log = access.log().clone();
+    let mllp_log = log.clone();
     let state = AppState::new(store.clone(), access).context("setting up metrics")?;
     let mllp_store = store.clone();
     let served = actix_web::rt::System::new().block_on(async move {
@@ -76,7 +77,7 @@ pub fn serve(
             }
             // On this (the system's) thread: it only waits on sockets; store work goes to
             // the blocking pool. It ends with the system when the HTTP server stops.
-            actix_web::rt::spawn(mllp::accept_loop(listener, mllp_store));
+            actix_web::rt::spawn(mllp::accept_loop(listener, mllp_store, mllp_log));
         }
         // actix finishes in-flight requests on SIGINT/SIGTERM before returning.
         server.run().await.context("serving")
@@ -104,9 +105,9 @@ mod mllp {
     use actix_web::rt::net::{TcpListener, TcpStream};
     use anyhow::Context;
     use pole_ingest::hl7::{self, AckCode, AckError, MllpDecoder, DEFAULT_MAX_FRAME};
-    use pole_ingest::hl7_ingest::{process_message, MessageContext, Processed};
+    use pole_ingest::hl7_ingest::{process_message, MessageContext, MessageOutcome, Processed};
     use pole_model::Timestamp;
-    use pole_store::Store;
+    use pole_store::{AccessAction, AccessEntry, AccessLog, AccessOutcome, Store};
 
     /// Bytes read from a socket at a time.
     const READ_CHUNK: usize = 64 * 1024;
@@ -118,6 +119,8 @@ mod mllp {
     /// What every connection shares.
     struct Shared {
         store: Store,
+        /// Every message is a write: it is traced like any other.
+        log: AccessLog,
         /// Held from identifier look-up to commit (see the module comment).
         apply: Mutex<()>,
         /// The ACKs' own MSH-10: unique within the process, and across restarts since it
@@ -125,9 +128,9 @@ mod mllp {
         next_ack: AtomicU64,
     }
 
-    pub async fn accept_loop(listener: TcpListener, store: Store) {
+    pub async fn accept_loop(listener: TcpListener, store: Store, log: AccessLog) {
         let seed = u64::try_from(Timestamp::now().micros()).unwrap_or_default();
-        let shared = Arc::new(Shared { store, apply: Mutex::new(()), next_ack: AtomicU64::new(seed) });
+        let shared = Arc::new(Shared { store, log, apply: Mutex::new(()), next_ack: AtomicU64::new(seed) });
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
@@ -190,6 +193,9 @@ mod mllp {
                 let _one_at_a_time = worker.apply.lock().unwrap_or_else(PoisonError::into_inner);
                 process_message(&worker.store, &text, &context)
             };
+            if let Ok(processed) = &processed {
+                trace(&worker.log, processed, peer);
+            }
             (frame, processed)
         })
         .await;
@@ -222,6 +228,44 @@ mod mllp {
         match processed.outcome.ack_error() {
             None => tracing::info!(%peer, control_id, code, "mllp message"),
             Some(error) => tracing::warn!(%peer, control_id, code, reason = %error.text, "mllp message not applied"),
+        }
+    }
+
+    /// The message's access record (MLLP senders are trusted by network, not by token: the
+    /// peer address is the actor). Durable before the ACK is written.
+    fn trace(log: &AccessLog, processed: &Processed, peer: SocketAddr) {
+        let (entities, outcome) = match &processed.outcome {
+            MessageOutcome::Committed(committed) => {
+                (committed.refs.values().cloned().collect(), AccessOutcome::Allowed)
+            }
+            MessageOutcome::AlreadyApplied { .. } | MessageOutcome::Planned { .. } => {
+                (Vec::new(), AccessOutcome::Allowed)
+            }
+            _ => (
+                Vec::new(),
+                AccessOutcome::Denied {
+                    detail: processed.outcome.ack_error().map(|e| e.text).unwrap_or_else(|| "not applied".into()),
+                },
+            ),
+        };
+        let entry = AccessEntry {
+            actor: format!("mllp {peer}"),
+            role: "system".into(),
+            council: None,
+            purpose: None,
+            agreement: None,
+            action: AccessAction::Write,
+            operation: "MLLP message".into(),
+            entities,
+            query: Some(format!("control id {}", processed.control_id)),
+            result_count: None,
+            outcome,
+            break_glass: false,
+            reason: None,
+            request_id: None,
+        };
+        if let Err(e) = log.record_durably(entry) {
+            tracing::error!(%peer, error = %e, "mllp: the access log could not record a message");
         }
     }
 
