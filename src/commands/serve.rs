@@ -21,6 +21,11 @@ pub struct ServeArgs {
     pub mllp: Option<String>,
 }
 
+/// How long a client may take to send a request's head.
+const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long in-flight requests may take to finish once a stop is asked for.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
 fn announce(addrs: &[std::net::SocketAddr]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for addr in addrs {
@@ -57,6 +62,10 @@ pub fn serve(
     let served = actix_web::rt::System::new().block_on(async move {
         let app_config = api_config.clone();
         let server = actix_web::HttpServer::new(move || create_app(state.clone(), app_config.clone()))
+            // A client has this long to send its request head (then 408), and in-flight
+            // requests this long to finish after SIGINT/SIGTERM.
+            .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+            .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
             .bind(&args.bind)
             .with_context(|| format!("binding {}", args.bind))?;
         // Bound before anything is announced, so a printed address is one that accepts.
