@@ -1,11 +1,11 @@
-//! The HTTP application: REST under `/v1` plus `/health` and `/ready`, served by actix-web
-//! through one app factory, [`create_app`], used by the binary and by the tests.
+//! The HTTP application: REST under `/v1`, GraphQL at `/graphql` (queries, mutations and
+//! subscriptions over WebSocket), `/health` and `/ready`, served by actix-web through one app
+//! factory, [`create_app`], used by the binary and by the tests.
 //!
 //! Main types: [`ApiConfig`], [`AppState`], [`ApiError`] (one problem+json `type` per kind),
-//! [`Principal`]. The rules live in [`service`], which GraphQL will call too.
+//! [`Principal`]. The rules live in [`service`], which REST and GraphQL both call.
 //!
-//! Status: the REST core of the API issue; GraphQL, OpenAPI, the SSE stream, metrics and
-//! tokens are still to come. Wire types (`*View`) live here, never in the store or the
+//! Status: tokens and roles are still to come. Wire types (`*View`) live here, never in the store or the
 //! model. Handlers never block a worker thread on the store.
 
 pub mod error;

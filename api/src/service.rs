@@ -231,3 +231,75 @@ pub fn commit(
     let committed = store.commit(request)??;
     Ok(CommittedView { committed })
 }
+
+// ------------------------------------------------------------------------- pages and the feed
+//
+// Added at the end so the access-control work on the functions above merges cleanly.
+
+/// The page size a caller asked for (`limit` in REST, `first` in GraphQL, named by `field`):
+/// 1 to `max_page`, 100 (or `max_page` if smaller) when not given.
+pub fn page_limit(max_page: usize, field: &str, limit: Option<usize>) -> ApiResult<usize> {
+    match limit {
+        None => Ok(100.min(max_page)),
+        Some(0) => Err(ApiError::invalid(field, "must be at least 1")),
+        Some(n) if n > max_page => Err(ApiError::invalid(field, format!("must be at most {max_page}"))),
+        Some(n) => Ok(n),
+    }
+}
+
+/// How often an idle follower looks at the journal head.
+const FEED_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+/// Transactions a follower reads at a time.
+const FEED_BATCH: usize = 256;
+
+/// Follows the change feed: replays the transactions after a sequence, then waits for new
+/// commits, answering each transaction once, in sequence order, opened for the caller by
+/// [`journal`]. The server-sent-events stream and the GraphQL subscription both follow the
+/// journal with it, so the start rule and the order rule are written once.
+#[derive(Debug)]
+pub struct JournalFollower {
+    store: Store,
+    after: u64,
+}
+
+impl JournalFollower {
+    /// Starts after `after` (the current head when `None`); a sequence past the head is refused.
+    pub fn start(store: Store, after: Option<u64>) -> ApiResult<Self> {
+        let head = store.head().seq;
+        let after = after.unwrap_or(head);
+        if after > head {
+            return Err(ApiError::invalid("after", format!("seq {after} is after the journal head ({head})")));
+        }
+        Ok(JournalFollower { store, after })
+    }
+
+    /// The sequence of the last transaction answered (or the start point).
+    pub fn after(&self) -> u64 {
+        self.after
+    }
+
+    /// The next transactions, oldest first. Waits up to `wait` for a commit and answers an
+    /// empty batch if none came, so a caller can keep an idle connection alive.
+    pub async fn next(&mut self, wait: std::time::Duration) -> ApiResult<Vec<pole_model::Transaction>> {
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            // The head moves only after a group is durable and applied, so everything up to
+            // it can be read, and nothing later is seen before something earlier.
+            if self.store.head().seq > self.after {
+                let (store, after) = (self.store.clone(), self.after);
+                let view = actix_web::web::block(move || journal(&store, after, FEED_BATCH))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))??;
+                if let Some(last) = view.transactions.last() {
+                    self.after = last.seq;
+                }
+                return Ok(view.transactions);
+            }
+            if waited >= wait {
+                return Ok(Vec::new());
+            }
+            actix_web::rt::time::sleep(FEED_POLL).await;
+            waited += FEED_POLL;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Batched reads for the traversal. A query that walks 100 people's events and those events'
+//! locations asks for hundreds of entities and link lists; the resolvers ask the request's
+//! [`DataLoader`] instead of the service directly, and the loader answers every key asked
+//! for within one tick with a single trip to the blocking pool. The number of such batches
+//! depends on the query's shape (its levels), not on how many items each level holds.
+//!
+//! Each key still goes through the same `service` function as a single read (one rule),
+//! carrying its own read point, and the loader holds the request's [`Principal`] so that
+//! scoping by caller applies to batched reads exactly as to single ones. A loader lives for
+//! one request (or one subscription connection) and keeps no cache, so no answer outlives
+//! the request that read it or crosses callers.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use pole_store::Store;
+
+use crate::error::ApiError;
+use crate::principal::Principal;
+use crate::service;
+use crate::views::{EntityView, HistoryView, LinksView};
+
+/// One key's outcome: shared, because the loader hands the same answer to every resolver
+/// that asked for the key.
+pub(crate) type Loaded<T> = Result<Arc<T>, Arc<ApiError>>;
+
+/// How many batches the loaders ran and how many keys they read, since the process started.
+/// Counted in the loader (not the store), so the figure is exactly what GraphQL asked for.
+#[derive(Debug, Default)]
+pub struct LoadCounter {
+    batches: AtomicU64,
+    keys: AtomicU64,
+}
+
+/// A reading of [`LoadCounter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadCounts {
+    /// Trips to the blocking pool, each reading every key asked for in one tick.
+    pub batches: u64,
+    /// Keys read (entities, link lists, histories).
+    pub keys: u64,
+}
+
+impl LoadCounter {
+    pub fn counts(&self) -> LoadCounts {
+        LoadCounts { batches: self.batches.load(Ordering::Relaxed), keys: self.keys.load(Ordering::Relaxed) }
+    }
+}
+
+/// An entity at a read point (the service's `as_of` and `valid_at` parameters).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct EntityKey {
+    pub id: String,
+    pub as_of: Option<String>,
+    pub valid_at: Option<String>,
+}
+
+/// An entity's links of one direction and role at a read point.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct LinksKey {
+    pub id: String,
+    pub direction: Option<String>,
+    pub role: Option<String>,
+    pub as_of: Option<String>,
+    pub valid_at: Option<String>,
+}
+
+/// An entity's whole history.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct HistoryKey(pub String);
+
+/// The loader of one request.
+pub(crate) struct StoreLoader {
+    store: Store,
+    principal: Principal,
+    counter: Arc<LoadCounter>,
+}
+
+/// The request's data loader.
+pub(crate) type Loaders = DataLoader<StoreLoader>;
+
+/// A loader for one request by `principal`, counting into `counter`.
+pub(crate) fn loaders(store: Store, principal: Principal, counter: Arc<LoadCounter>) -> Loaders {
+    // Batches run as tasks on the caller's runtime (actix's, one per worker); their store work
+    // goes to the blocking pool.
+    DataLoader::new(StoreLoader { store, principal, counter }, actix_web::rt::spawn)
+}
+
+impl StoreLoader {
+    /// Reads every key with `read` in one task on the blocking pool.
+    async fn batch<K, T>(
+        &self,
+        keys: &[K],
+        read: fn(&Store, &Principal, &K) -> Result<T, ApiError>,
+    ) -> Result<HashMap<K, Loaded<T>>, Arc<ApiError>>
+    where
+        K: Clone + Eq + Hash + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.counter.batches.fetch_add(1, Ordering::Relaxed);
+        self.counter.keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        let (store, principal, keys) = (self.store.clone(), self.principal.clone(), keys.to_vec());
+        actix_web::web::block(move || {
+            keys.into_iter()
+                .map(|key| {
+                    let loaded = read(&store, &principal, &key).map(Arc::new).map_err(Arc::new);
+                    (key, loaded)
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Arc::new(ApiError::Internal(e.to_string())))
+    }
+}
+
+impl Loader<EntityKey> for StoreLoader {
+    type Value = Loaded<EntityView>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[EntityKey]) -> Result<HashMap<EntityKey, Self::Value>, Self::Error> {
+        self.batch(keys, |store, _principal, key| {
+            service::entity(store, &key.id, key.as_of.as_deref(), key.valid_at.as_deref())
+        })
+        .await
+    }
+}
+
+impl Loader<LinksKey> for StoreLoader {
+    type Value = Loaded<LinksView>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[LinksKey]) -> Result<HashMap<LinksKey, Self::Value>, Self::Error> {
+        self.batch(keys, |store, _principal, key| {
+            service::links(
+                store,
+                &key.id,
+                key.direction.as_deref(),
+                key.role.as_deref(),
+                key.as_of.as_deref(),
+                key.valid_at.as_deref(),
+            )
+        })
+        .await
+    }
+}
+
+impl Loader<HistoryKey> for StoreLoader {
+    type Value = Loaded<HistoryView>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[HistoryKey]) -> Result<HashMap<HistoryKey, Self::Value>, Self::Error> {
+        self.batch(keys, |store, _principal, key| service::history(store, &key.0)).await
+    }
+}
