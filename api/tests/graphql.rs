@@ -407,7 +407,11 @@ async fn entities_page_with_the_rest_cursor() {
     let page2 = &second["entities"];
     assert_eq!(page2["items"].as_array().unwrap().len(), 1, "{page2}");
     assert_eq!(page2["nextCursor"], Value::Null);
-    let mut ids: Vec<&str> = page["items"].as_array().unwrap().iter().chain(page2["items"].as_array().unwrap())
+    let mut ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["items"].as_array().unwrap())
         .map(|i| i["id"].as_str().unwrap())
         .collect();
     ids.dedup();
@@ -472,7 +476,9 @@ fn seed_people(store: &Store, people: usize) {
             "set": {"family_name": format!("Person{p}")}}}));
         for (e, ty, date) in [(0, "referral", "referral_date"), (1, "contact", "contact_date")] {
             let event = format!("e{p}_{e}");
-            changes.push(json!({"target": {"ref": event}, "op": {"op": "create", "type": ty, "set": {date: "2024-01-02"}}}));
+            changes.push(
+                json!({"target": {"ref": event}, "op": {"op": "create", "type": ty, "set": {date: "2024-01-02"}}}),
+            );
             changes.push(json!({"target": {"ref": event}, "op": {"op": "link", "role": "subject", "to": {"ref": format!("p{p}")}}}));
             changes.push(json!({"target": {"ref": event}, "op": {"op": "link", "role": "occurred_at",
                 "to": {"ref": format!("a{}", (p + e) % 10)}}}));
@@ -487,7 +493,8 @@ async fn two_hop_loads(people: usize) -> (u64, u64) {
     let (_dir, store) = open();
     seed_people(&store, people);
     let state = AppState::new(store.clone()).unwrap();
-    let app = test::init_service(create_app(state.clone(), ApiConfig { dev_principal: true, ..Default::default() })).await;
+    let app =
+        test::init_service(create_app(state.clone(), ApiConfig { dev_principal: true, ..Default::default() })).await;
     let before = state.graphql.load_counts();
     let d = data(gql!(
         app,

@@ -104,7 +104,11 @@ impl Executor for Tagged {
         response
     }
 
-    fn execute_stream(&self, request: Request, session_data: Option<Arc<async_graphql::Data>>) -> BoxStream<'static, Response> {
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<async_graphql::Data>>,
+    ) -> BoxStream<'static, Response> {
         self.0
             .execute_stream_with_session_data(request, session_data.unwrap_or_default())
             .map(|mut response| {

@@ -22,7 +22,7 @@ use pole_model::{AttributeDef, Identifier, Kind, SchemaRegistry, Transaction, Va
 use pole_store::{Direction, LinkView, Store, Version};
 
 use super::error::to_graphql;
-use super::loader::{EntityKey, HistoryKey, Loaded, Loaders, LinksKey, StoreLoader};
+use super::loader::{EntityKey, HistoryKey, LinksKey, Loaded, Loaders, StoreLoader};
 use crate::error::{ApiError, ApiResult};
 use crate::principal::Principal;
 use crate::service::{self, JournalFollower, SearchParams, TransactionInput};
@@ -125,7 +125,12 @@ fn attr_fields(attributes: &BTreeMap<String, AttributeDef>) -> Vec<AttrField> {
             ValueType::Boolean => TypeRef::BOOLEAN,
             _ => TypeRef::STRING,
         };
-        out.push(AttrField { name: name.clone(), ty, value_type: attr.value_type, description: attr.description.clone() });
+        out.push(AttrField {
+            name: name.clone(),
+            ty,
+            value_type: attr.value_type,
+            description: attr.description.clone(),
+        });
     }
     out
 }
@@ -174,7 +179,8 @@ fn entity_interface_fields() -> Vec<InterfaceField> {
 pub(crate) fn build(store: &Store, max_depth: usize, max_complexity: usize) -> Result<Schema, SchemaError> {
     let registry: &SchemaRegistry = store.schema();
     let names = Arc::new(type_names(registry));
-    let mut entity = Interface::new(ENTITY).description("A person, object, location or event, read at the root's read point");
+    let mut entity =
+        Interface::new(ENTITY).description("A person, object, location or event, read at the root's read point");
     for field in entity_interface_fields() {
         entity = entity.field(field);
     }
@@ -616,8 +622,13 @@ fn transaction_object(names: Arc<TypeNames>) -> Object {
         .field(field("idempotencyKey", TypeRef::named(TypeRef::STRING), |t| {
             Ok(t.idempotency_key.clone().map_or(Value::Null, Value::from))
         }))
-        .field(field("refs", TypeRef::named_nn(JSON), |t| json(&t.refs)).description("Ids assigned to the request's local refs"))
-        .field(field("changes", TypeRef::named_nn(JSON), |t| json(&t.changes)).description("Each change with its delta"))
+        .field(
+            field("refs", TypeRef::named_nn(JSON), |t| json(&t.refs))
+                .description("Ids assigned to the request's local refs"),
+        )
+        .field(
+            field("changes", TypeRef::named_nn(JSON), |t| json(&t.changes)).description("Each change with its delta"),
+        )
         .field(
             Field::new("entities", TypeRef::named_nn_list_nn(ENTITY), move |ctx| {
                 let names = names.clone();
