@@ -305,6 +305,15 @@ async fn without_a_principal_graphql_answers_401_but_graphiql_is_served() {
     assert_eq!(response.status().as_u16(), 200);
     let body = test::read_body(response).await;
     assert!(std::str::from_utf8(&body).unwrap().contains("graphiql"), "GraphiQL page");
+    // A WebSocket upgrade is a request like any other: no principal, no subscription.
+    let request = test::TestRequest::get()
+        .uri("/graphql")
+        .insert_header(("Upgrade", "websocket"))
+        .insert_header(("Connection", "Upgrade"))
+        .insert_header(("Sec-WebSocket-Protocol", "graphql-transport-ws"))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status().as_u16(), 401);
 }
 
 #[actix_web::test]

@@ -328,7 +328,7 @@ fn opt_string(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Op
     }
 }
 
-/// A whole-number argument that must not be negative; `field` names it in the error.
+/// A whole-number argument that must not be negative; the error names the argument.
 fn opt_count(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Option<u64>> {
     match ctx.args.get(name) {
         None => Ok(None),
