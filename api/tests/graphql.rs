@@ -531,9 +531,10 @@ async fn two_hop_loads(people: usize) -> (u64, u64) {
 async fn a_two_hop_traversal_of_100_people_costs_a_bounded_number_of_batched_reads() {
     let (batches_100, keys_100) = two_hop_loads(100).await;
     // People, their link lists, the events, the events' link lists, the locations: one batch
-    // a level, each key read once (ten shared addresses are ten keys).
-    assert!(batches_100 <= 6, "{batches_100} batches for 100 people");
+    // a level (five), each key read once (ten shared addresses are ten keys).
+    assert!(batches_100 <= 5, "{batches_100} batches for 100 people");
     assert_eq!(keys_100, 100 + 100 + 200 + 200 + 10);
+    eprintln!("two hops over 100 people: {batches_100} batches, {keys_100} keys");
     let (batches_10, _) = two_hop_loads(10).await;
     assert_eq!(batches_10, batches_100, "the number of batches does not grow with the number of people");
 }

@@ -84,9 +84,11 @@ pub(crate) type Loaders = DataLoader<StoreLoader>;
 
 /// A loader for one request by `principal`, counting into `counter`.
 pub(crate) fn loaders(store: Store, principal: Principal, counter: Arc<LoadCounter>) -> Loaders {
-    // Batches run as tasks on the caller's runtime (actix's, one per worker); their store work
-    // goes to the blocking pool.
-    DataLoader::new(StoreLoader { store, principal, counter }, actix_web::rt::spawn)
+    // Batches run as tasks on the caller's runtime (actix's: one thread per worker); their
+    // store work goes to the blocking pool. No delay: a batch task cannot run before the
+    // request's task yields, and by then every sibling field of the level (resolved together
+    // in one poll) has asked for its key; waiting longer would only add latency per level.
+    DataLoader::new(StoreLoader { store, principal, counter }, actix_web::rt::spawn).delay(std::time::Duration::ZERO)
 }
 
 impl StoreLoader {
