@@ -233,8 +233,6 @@ pub fn commit(
 }
 
 // ------------------------------------------------------------------------- pages and the feed
-//
-// Added at the end so the access-control work on the functions above merges cleanly.
 
 /// The page size a caller asked for (`limit` in REST, `first` in GraphQL, named by `field`):
 /// 1 to `max_page`, 100 (or `max_page` if smaller) when not given.
