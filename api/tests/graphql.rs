@@ -538,3 +538,22 @@ async fn a_two_hop_traversal_of_100_people_costs_a_bounded_number_of_batched_rea
     let (batches_10, _) = two_hop_loads(10).await;
     assert_eq!(batches_10, batches_100, "the number of batches does not grow with the number of people");
 }
+
+#[actix_web::test]
+async fn batched_reads_keep_each_roots_read_point() {
+    let (_dir, store) = open();
+    let (_, _, concern) = seed(&store);
+    let app = app!(store, true);
+    // Two roots at two read points in one query: their link ends are batched together, and
+    // each must still read at its own root's point.
+    let d = data(gql!(
+        app,
+        r#"query($id: ID!) {
+            then: entity(id: $id, asOf: "1") { links(role: "subject") { entity { ... on Person { family_name } } } }
+            now: entity(id: $id) { links(role: "subject") { entity { ... on Person { family_name } } } }
+        }"#,
+        json!({"id": concern}),
+    ));
+    assert_eq!(d["then"]["links"][0]["entity"]["family_name"], "Smith", "{d}");
+    assert_eq!(d["now"]["links"][0]["entity"]["family_name"], "Jones", "{d}");
+}
