@@ -159,6 +159,15 @@ fn every_query_root_answers_over_http() {
         json!({"after": rest["next_cursor"]}),
     );
     assert_eq!(from_rest["entities"]["items"][0]["id"], next["entities"]["items"][0]["id"]);
+
+    // The batched reads those queries made are counted in /metrics.
+    let metrics = server.client.get(format!("http://{}/metrics", server.addr)).send().unwrap().text().unwrap();
+    let batches = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("pole_graphql_batches_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no batch counter in {metrics}"));
+    assert!(batches > 0, "{metrics}");
 }
 
 #[test]

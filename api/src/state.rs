@@ -33,7 +33,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store) -> Result<Self, prometheus::Error> {
-        let graphql = Graphql::build(&store);
-        Ok(AppState { store, metrics: Metrics::new()?, graphql })
+        let graphql = Graphql::build(&store, crate::graphql::LoadCounter::new()?);
+        let metrics = Metrics::new()?;
+        metrics.register_graphql(graphql.load_counter())?;
+        Ok(AppState { store, metrics, graphql })
     }
 }

@@ -12,11 +12,11 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use pole_store::Store;
+use prometheus::IntCounter;
 
 use crate::error::ApiError;
 use crate::principal::Principal;
@@ -28,11 +28,12 @@ use crate::views::{EntityView, HistoryView, LinksView};
 pub(crate) type Loaded<T> = Result<Arc<T>, Arc<ApiError>>;
 
 /// How many batches the loaders ran and how many keys they read, since the process started.
-/// Counted in the loader (not the store), so the figure is exactly what GraphQL asked for.
-#[derive(Debug, Default)]
+/// Counted in the loader (not the store), so the figure is exactly what GraphQL asked for;
+/// `/metrics` exports it as `pole_graphql_batches_total` and `pole_graphql_batch_keys_total`.
+#[derive(Debug)]
 pub struct LoadCounter {
-    batches: AtomicU64,
-    keys: AtomicU64,
+    batches: IntCounter,
+    keys: IntCounter,
 }
 
 /// A reading of [`LoadCounter`].
@@ -45,8 +46,21 @@ pub struct LoadCounts {
 }
 
 impl LoadCounter {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        Ok(LoadCounter {
+            batches: IntCounter::new("graphql_batches_total", "Batched reads made by GraphQL data loaders")?,
+            keys: IntCounter::new("graphql_batch_keys_total", "Keys read by GraphQL data loaders")?,
+        })
+    }
+
     pub fn counts(&self) -> LoadCounts {
-        LoadCounts { batches: self.batches.load(Ordering::Relaxed), keys: self.keys.load(Ordering::Relaxed) }
+        LoadCounts { batches: self.batches.get(), keys: self.keys.get() }
+    }
+
+    /// Adds the counters to a Prometheus registry.
+    pub fn register(&self, registry: &prometheus::Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.batches.clone()))?;
+        registry.register(Box::new(self.keys.clone()))
     }
 }
 
@@ -102,8 +116,8 @@ impl StoreLoader {
         K: Clone + Eq + Hash + Send + 'static,
         T: Send + Sync + 'static,
     {
-        self.counter.batches.fetch_add(1, Ordering::Relaxed);
-        self.counter.keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        self.counter.batches.inc();
+        self.counter.keys.inc_by(keys.len() as u64);
         let (store, principal, keys) = (self.store.clone(), self.principal.clone(), keys.to_vec());
         actix_web::web::block(move || {
             keys.into_iter()

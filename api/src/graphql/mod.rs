@@ -65,18 +65,23 @@ impl Graphql {
         self.schema.as_ref().ok().map(|schema| schema.0.sdl())
     }
 
-    /// Builds the schema from the store's schema registry.
-    pub fn build(store: &pole_store::Store) -> Self {
+    /// Builds the schema from the store's schema registry; its data loaders count into `loads`.
+    pub fn build(store: &pole_store::Store, loads: LoadCounter) -> Self {
         let schema = schema::build(store, MAX_DEPTH, MAX_COMPLEXITY).map(Tagged).map_err(|e| {
             tracing::error!(error = %e, "the GraphQL schema could not be built from the schema pack");
             e.to_string()
         });
-        Graphql { schema, loads: Arc::default() }
+        Graphql { schema, loads: Arc::new(loads) }
     }
 
     /// Batches and keys read by the data loaders of every request so far.
     pub fn load_counts(&self) -> LoadCounts {
         self.loads.counts()
+    }
+
+    /// The data loaders' counters, for `/metrics`.
+    pub fn load_counter(&self) -> &LoadCounter {
+        &self.loads
     }
 
     fn schema(&self) -> ApiResult<&Tagged> {
