@@ -1,5 +1,6 @@
-//! The HTTP application: REST under `/v1` plus `/health` and `/ready`, served by actix-web
-//! through one app factory, [`create_app`], used by the binary and by the tests.
+//! The HTTP application: REST under `/v1`, GraphQL at `/graphql` (queries, mutations and
+//! subscriptions over WebSocket), `/health` and `/ready`, served by actix-web through one app
+//! factory, [`create_app`], used by the binary and by the tests.
 //!
 //! Main types: [`ApiConfig`], [`AppState`], [`ApiError`] (one problem+json `type` per kind),
 //! [`AccessControl`] and the per-request [`Caller`] (the one enforcement point of access

@@ -40,6 +40,11 @@ impl Metrics {
         Ok(Metrics { registry, requests, latency, journal_head, transactions, entities })
     }
 
+    /// Adds GraphQL's batched-read counters.
+    pub fn register_graphql(&self, loads: &crate::graphql::LoadCounter) -> Result<(), prometheus::Error> {
+        loads.register(&self.registry)
+    }
+
     /// Records one answered request under its route pattern (never the raw path, whose ids
     /// would make every request a new series).
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

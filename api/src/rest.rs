@@ -182,14 +182,7 @@ pub(crate) struct ListQuery {
 }
 
 fn page_limit(config: &ApiConfig, limit: Option<usize>) -> ApiResult<usize> {
-    match limit {
-        None => Ok(100.min(config.max_page)),
-        Some(0) => Err(ApiError::invalid("limit", "must be at least 1")),
-        Some(n) if n > config.max_page => {
-            Err(ApiError::invalid("limit", format!("must be at most {}", config.max_page)))
-        }
-        Some(n) => Ok(n),
-    }
+    service::page_limit(config.max_page, "limit", limit)
 }
 
 #[utoipa::path(get, path = "/v1/entities", tag = "entities", params(ListQuery), responses((status = 200, body = PageView), (status = 400, description = "A parameter is malformed or out of range", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json")))]

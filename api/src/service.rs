@@ -319,11 +319,25 @@ pub fn identifier(store: &Store, caller: &Caller, system: &str, value: &str) -> 
 }
 
 pub fn journal(store: &Store, caller: &Caller, after: u64, limit: usize) -> ApiResult<JournalView> {
+    journal_page(store, caller, after, limit, true)
+}
+
+/// A page of the feed as the caller may see it; `always_trace`: record the access even when
+/// nothing was the caller's to see (a request), or only when something was (a follower).
+fn journal_page(
+    store: &Store,
+    caller: &Caller,
+    after: u64,
+    limit: usize,
+    always_trace: bool,
+) -> ApiResult<JournalView> {
     caller.require_records()?;
     let head_seq = store.head().seq;
     let mut transactions = Vec::new();
     let mut seen = Vec::new();
+    let mut next_after = after;
     for tx in store.transactions(after, limit)? {
+        next_after = tx.seq;
         if let Some(tx) = feed_transaction(store, caller, store.open_transaction(tx))? {
             seen.extend(tx.changes.iter().map(|c| c.entity.clone()));
             transactions.push(tx);
@@ -331,13 +345,11 @@ pub fn journal(store: &Store, caller: &Caller, after: u64, limit: usize) -> ApiR
     }
     seen.sort();
     seen.dedup();
-    caller.audit(
-        AccessAction::Export,
-        &seen,
-        Some(format!("journal after {after}")),
-        Some(transactions.len() as u64),
-    )?;
-    Ok(JournalView { transactions, head_seq })
+    if always_trace || !transactions.is_empty() {
+        let query = format!("journal after {after}");
+        caller.audit(AccessAction::Export, &seen, Some(query), Some(transactions.len() as u64))?;
+    }
+    Ok(JournalView { transactions, head_seq, next_after })
 }
 
 /// One transaction of the change feed as the caller may see it, or `None` when nothing of
@@ -553,4 +565,79 @@ pub fn verify(store: &Store, caller: &Caller, log: &pole_store::AccessLog) -> Ap
 /// Opens a break-glass grant for the calling analyst.
 pub fn break_glass(access: &crate::access::AccessControl, caller: &Caller, reason: &str) -> ApiResult<Grant> {
     access.break_glass(caller, reason)
+}
+
+// ------------------------------------------------------------------------- pages and the feed
+
+/// The page size a caller asked for (`limit` in REST, `first` in GraphQL, named by `field`):
+/// 1 to `max_page`, 100 (or `max_page` if smaller) when not given.
+pub fn page_limit(max_page: usize, field: &str, limit: Option<usize>) -> ApiResult<usize> {
+    match limit {
+        None => Ok(100.min(max_page)),
+        Some(0) => Err(ApiError::invalid(field, "must be at least 1")),
+        Some(n) if n > max_page => Err(ApiError::invalid(field, format!("must be at most {max_page}"))),
+        Some(n) => Ok(n),
+    }
+}
+
+/// How often an idle follower looks at the journal head.
+const FEED_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+/// Transactions a follower reads at a time.
+const FEED_BATCH: usize = 256;
+
+/// Follows the change feed: replays the transactions after a sequence, then waits for new
+/// commits, answering each transaction once, in sequence order, opened for the caller by
+/// [`journal`]. The server-sent-events stream and the GraphQL subscription both follow the
+/// journal with it, so the start rule and the order rule are written once.
+#[derive(Debug)]
+pub struct JournalFollower {
+    store: Store,
+    caller: Caller,
+    after: u64,
+}
+
+impl JournalFollower {
+    /// Starts after `after` (the current head when `None`); a sequence past the head is refused.
+    pub fn start(store: Store, caller: Caller, after: Option<u64>) -> ApiResult<Self> {
+        caller.require_records()?;
+        let head = store.head().seq;
+        let after = after.unwrap_or(head);
+        if after > head {
+            return Err(ApiError::invalid("after", format!("seq {after} is after the journal head ({head})")));
+        }
+        Ok(JournalFollower { store, caller, after })
+    }
+
+    /// The sequence of the last transaction answered (or the start point).
+    pub fn after(&self) -> u64 {
+        self.after
+    }
+
+    /// The next transactions the caller may see, oldest first. Waits up to `wait` for a
+    /// commit and answers an empty batch if none came, so a caller can keep an idle
+    /// connection alive. Each batch is in the access log before it is answered.
+    pub async fn next(&mut self, wait: std::time::Duration) -> ApiResult<Vec<pole_model::Transaction>> {
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            // The head moves only after a group is durable and applied, so everything up to
+            // it can be read, and nothing later is seen before something earlier.
+            if self.store.head().seq > self.after {
+                let (store, caller, after) = (self.store.clone(), self.caller.clone(), self.after);
+                let view = actix_web::web::block(move || journal_page(&store, &caller, after, FEED_BATCH, false))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))??;
+                self.after = view.next_after;
+                if view.transactions.is_empty() {
+                    // Nothing of that batch is the caller's: look further without waiting.
+                    continue;
+                }
+                return Ok(view.transactions);
+            }
+            if waited >= wait {
+                return Ok(Vec::new());
+            }
+            actix_web::rt::time::sleep(FEED_POLL).await;
+            waited += FEED_POLL;
+        }
+    }
 }

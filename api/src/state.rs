@@ -35,7 +35,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, access: AccessControl) -> Result<Self, prometheus::Error> {
-        let graphql = Graphql::build(&store);
-        Ok(AppState { store, metrics: Metrics::new()?, graphql, access: Arc::new(access) })
+        let graphql = Graphql::build(&store, crate::graphql::LoadCounter::new()?);
+        let metrics = Metrics::new()?;
+        metrics.register_graphql(graphql.load_counter())?;
+        Ok(AppState { store, metrics, graphql, access: Arc::new(access) })
     }
 }

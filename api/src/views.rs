@@ -133,4 +133,7 @@ pub struct JournalView {
     #[schema(value_type = Vec<Object>)]
     pub transactions: Vec<pole_model::Transaction>,
     pub head_seq: u64,
+    /// Pass as `after` for the next page: the last sequence this page looked at (some
+    /// transactions may not be the caller's to see).
+    pub next_after: u64,
 }

@@ -309,6 +309,15 @@ async fn without_a_principal_graphql_answers_401_but_graphiql_is_served() {
     assert_eq!(response.status().as_u16(), 200);
     let body = test::read_body(response).await;
     assert!(std::str::from_utf8(&body).unwrap().contains("graphiql"), "GraphiQL page");
+    // A WebSocket upgrade is a request like any other: no principal, no subscription.
+    let request = test::TestRequest::get()
+        .uri("/graphql")
+        .insert_header(("Upgrade", "websocket"))
+        .insert_header(("Connection", "Upgrade"))
+        .insert_header(("Sec-WebSocket-Protocol", "graphql-transport-ws"))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status().as_u16(), 401);
 }
 
 #[actix_web::test]
@@ -364,4 +373,190 @@ async fn valid_at_holds_for_the_whole_traversal() {
     assert_eq!(link["validTo"], "2015-01-01T00:00:00.000000Z");
     let in_2020 = data(gql!(app, query, json!({"id": referral, "validAt": "2020-06-01"})));
     assert_eq!(postcodes(&in_2020), ["LS1 4AP"], "{in_2020}");
+}
+
+#[actix_web::test]
+async fn fragments_on_kinds_select_shared_attributes() {
+    let (_dir, store) = open();
+    let (person, _, concern) = seed(&store);
+    let app = app!(store, true);
+    let query = r#"query($id: ID!) { entity(id: $id) {
+        __typename
+        ... on Person { family_name }
+        links { entity {
+            __typename
+            ... on Location { postcode }
+            ... on Event { id }
+            ... on Entity { kind }
+        } }
+    } }"#;
+    let d = data(gql!(app, query, json!({"id": person})));
+    let e = &d["entity"];
+    assert_eq!(e["__typename"], "PersonType", "the type object beside the kind interface");
+    assert_eq!(e["family_name"], "Jones");
+    let others: Vec<&Value> = e["links"].as_array().unwrap().iter().map(|l| &l["entity"]).collect();
+    assert!(
+        others.contains(&&json!({"__typename": "Address", "postcode": "LS2 9JT", "kind": "location"})),
+        "{others:?}"
+    );
+    assert!(
+        others.contains(&&json!({"__typename": "SafeguardingConcern", "id": concern, "kind": "event"})),
+        "{others:?}"
+    );
+}
+
+#[actix_web::test]
+async fn entities_page_with_the_rest_cursor() {
+    let (_dir, store) = open();
+    seed(&store);
+    let app = app!(store, true);
+    let query = r#"query($after: String) { entities(first: 2, after: $after) {
+        items { id kind type } nextCursor } }"#;
+    let first = data(gql!(app, query, json!({})));
+    let page = &first["entities"];
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    let cursor = page["nextCursor"].as_str().unwrap().to_owned();
+    let second = data(gql!(app, query, json!({"after": cursor})));
+    let page2 = &second["entities"];
+    assert_eq!(page2["items"].as_array().unwrap().len(), 1, "{page2}");
+    assert_eq!(page2["nextCursor"], Value::Null);
+    let mut ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["items"].as_array().unwrap())
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+
+    let people = data(gql!(app, r#"{ entities(kind: "person") { items { type } } }"#, json!({})));
+    assert_eq!(people["entities"]["items"], json!([{"type": "person"}]));
+    let mismatch = error(gql!(app, r#"{ entities(kind: "event", type: "person") { nextCursor } }"#, json!({})));
+    assert_eq!(mismatch["extensions"]["field"], "type");
+    let bad_cursor = error(gql!(app, r#"{ entities(after: "%%%") { nextCursor } }"#, json!({})));
+    assert_eq!(bad_cursor["extensions"]["code"], "invalid-request");
+    assert_eq!(bad_cursor["extensions"]["field"], "cursor");
+    let too_many = error(gql!(app, r#"{ entities(first: 5000) { nextCursor } }"#, json!({})));
+    assert_eq!(too_many["extensions"]["field"], "first");
+    let negative = error(gql!(app, r#"{ entities(first: -1) { nextCursor } }"#, json!({})));
+    assert_eq!(negative["extensions"]["field"], "first");
+}
+
+#[actix_web::test]
+async fn history_diff_and_journal_roots() {
+    let (_dir, store) = open();
+    let (person, _, _) = seed(&store);
+    let app = app!(store, true);
+    let d = data(gql!(
+        app,
+        r#"query($id: ID!) {
+            history(id: $id) { version seq actor }
+            diff(id: $id, from: 1, to: 3) { id from to delta }
+            journal(after: 1) { headSeq transactions { seq actor refs entities { id } } }
+        }"#,
+        json!({"id": person}),
+    ));
+    let versions = d["history"].as_array().unwrap();
+    assert_eq!(versions.len(), 3);
+    assert_eq!(versions[2], json!({"version": 3, "seq": 2, "actor": "test"}));
+    let diff = &d["diff"];
+    assert_eq!((diff["from"].as_u64(), diff["to"].as_u64()), (Some(1), Some(3)));
+    let delta = diff["delta"].to_string();
+    assert!(delta.contains("Smith") && delta.contains("Jones"), "{delta}");
+    assert_eq!(d["journal"]["headSeq"], 2);
+    let txs = d["journal"]["transactions"].as_array().unwrap();
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0]["seq"], 2);
+    assert_eq!(txs[0]["entities"].as_array().unwrap().len(), 2, "person and address changed");
+
+    let bad = error(gql!(app, r#"query($id: ID!) { diff(id: $id, from: 1, to: 9) { id } }"#, json!({"id": person})));
+    assert_eq!(bad["extensions"]["code"], "invalid-request");
+    assert_eq!(bad["extensions"]["field"], "to");
+    let unknown = error(gql!(app, r#"{ history(id: "01ARZ3NDEKTSV4RRFFQ69G5FAV") { seq } }"#, json!({})));
+    assert_eq!(unknown["extensions"]["code"], "not-found");
+}
+
+/// `people` people, each the subject of two events that occurred at one of ten addresses.
+fn seed_people(store: &Store, people: usize) {
+    let mut changes = Vec::new();
+    for a in 0..10 {
+        changes.push(json!({"target": {"ref": format!("a{a}")}, "op": {"op": "create", "type": "address",
+            "set": {"line1": format!("{a} Mill Lane"), "postcode": "LS1 4AP"}}}));
+    }
+    for p in 0..people {
+        changes.push(json!({"target": {"ref": format!("p{p}")}, "op": {"op": "create", "type": "person",
+            "set": {"family_name": format!("Person{p}")}}}));
+        for (e, ty, date) in [(0, "referral", "referral_date"), (1, "contact", "contact_date")] {
+            let event = format!("e{p}_{e}");
+            changes.push(
+                json!({"target": {"ref": event}, "op": {"op": "create", "type": ty, "set": {date: "2024-01-02"}}}),
+            );
+            changes.push(json!({"target": {"ref": event}, "op": {"op": "link", "role": "subject", "to": {"ref": format!("p{p}")}}}));
+            changes.push(json!({"target": {"ref": event}, "op": {"op": "link", "role": "occurred_at",
+                "to": {"ref": format!("a{}", (p + e) % 10)}}}));
+        }
+    }
+    commit(store, Value::Array(changes));
+}
+
+/// Reads `people` people, their events and those events' locations; answers the loader's
+/// batches and keys for that one query.
+async fn two_hop_loads(people: usize) -> (u64, u64) {
+    let (_dir, store) = open();
+    seed_people(&store, people);
+    let state = AppState::new(store.clone(), support::access(&store, store.dir())).unwrap();
+    let app = test::init_service(create_app(state.clone(), ApiConfig::default())).await;
+    let before = state.graphql.load_counts();
+    let d = data(gql!(
+        app,
+        r#"query($n: Int) { entities(kind: "person", first: $n) { items {
+            ... on Person { family_name }
+            links(role: "subject", direction: "in") { entity { type
+                links(role: "occurred_at", direction: "out") { entity { ... on Location { postcode } } } } }
+        } } }"#,
+        json!({"n": people}),
+    ));
+    let items = d["entities"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), people);
+    for item in items {
+        let events = item["links"].as_array().unwrap();
+        assert_eq!(events.len(), 2, "{item}");
+        for event in events {
+            assert_eq!(event["entity"]["links"][0]["entity"]["postcode"], "LS1 4AP", "{item}");
+        }
+    }
+    let after = state.graphql.load_counts();
+    (after.batches - before.batches, after.keys - before.keys)
+}
+
+#[actix_web::test]
+async fn a_two_hop_traversal_of_100_people_costs_a_bounded_number_of_batched_reads() {
+    let (batches_100, keys_100) = two_hop_loads(100).await;
+    // People, their link lists, the events, the events' link lists, the locations: one batch
+    // a level (five), each key read once (ten shared addresses are ten keys).
+    assert!(batches_100 <= 5, "{batches_100} batches for 100 people");
+    assert_eq!(keys_100, 100 + 100 + 200 + 200 + 10);
+    eprintln!("two hops over 100 people: {batches_100} batches, {keys_100} keys");
+    let (batches_10, _) = two_hop_loads(10).await;
+    assert_eq!(batches_10, batches_100, "the number of batches does not grow with the number of people");
+}
+
+#[actix_web::test]
+async fn batched_reads_keep_each_roots_read_point() {
+    let (_dir, store) = open();
+    let (_, _, concern) = seed(&store);
+    let app = app!(store, true);
+    // Two roots at two read points in one query: their link ends are batched together, and
+    // each must still read at its own root's point.
+    let d = data(gql!(
+        app,
+        r#"query($id: ID!) {
+            then: entity(id: $id, asOf: "1") { links(role: "subject") { entity { ... on Person { family_name } } } }
+            now: entity(id: $id) { links(role: "subject") { entity { ... on Person { family_name } } } }
+        }"#,
+        json!({"id": concern}),
+    ));
+    assert_eq!(d["then"]["links"][0]["entity"]["family_name"], "Smith", "{d}");
+    assert_eq!(d["now"]["links"][0]["entity"]["family_name"], "Jones", "{d}");
 }
