@@ -44,8 +44,8 @@ pub use error::{IngestError, Result};
 pub use profile::Profile;
 pub use report::{Outcome, Report, RowReport, Severity, Status};
 
-use crate::commit::RowPlan;
 use crate::commit::Built;
+use crate::commit::RowPlan;
 use crate::delimited::Delimiter;
 use crate::report::{ColumnUse, CommitInfo};
 use crate::source::RecordSource;

@@ -62,8 +62,7 @@ pub fn open(bytes: &[u8], sheet: Option<&str>) -> Result<SheetRecords, String> {
         .map_err(|e| format!("the file is not a spreadsheet that can be read (xlsx, xlsm, xlsb, xls or ods): {e}"))?;
     let names = workbook.sheet_names();
     let name = choose_sheet(&names, sheet)?;
-    let range =
-        workbook.worksheet_range(&name).map_err(|e| format!("sheet {name:?} cannot be read: {e}"))?;
+    let range = workbook.worksheet_range(&name).map_err(|e| format!("sheet {name:?} cannot be read: {e}"))?;
     let origin = range.start().unwrap_or((0, 0));
     let mut rows = range.rows().enumerate();
     let header = loop {

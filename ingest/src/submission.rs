@@ -134,7 +134,12 @@ fn row_mut(report: &mut Report, row: u64) -> Option<&mut RowReport> {
 }
 
 /// An attribute's text as the value its schema type wants, checked.
-fn typed_value(schema: &SchemaRegistry, entity_type: &str, name: &str, text: &str) -> std::result::Result<Value, String> {
+fn typed_value(
+    schema: &SchemaRegistry,
+    entity_type: &str,
+    name: &str,
+    text: &str,
+) -> std::result::Result<Value, String> {
     let def = schema.attribute(entity_type, name).map_err(|e| e.to_string())?;
     let text = text.trim();
     let value = match def.value_type {

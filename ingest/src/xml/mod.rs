@@ -41,7 +41,10 @@ pub fn shape_of(text: &str) -> Result<Shape, String> {
             None => return Err("the file holds no XML element: the document is empty or not XML".into()),
             Some(Node::Text(text)) if text.trim().is_empty() => {}
             Some(Node::Text(_)) => {
-                return Err(format!("line {}: text before the root element: this is not an XML document", events.line()))
+                return Err(format!(
+                    "line {}: text before the root element: this is not an XML document",
+                    events.line()
+                ))
             }
             Some(Node::Open { name, line, .. }) => {
                 return match name.as_str() {
@@ -297,10 +300,7 @@ mod tests {
     #[test]
     fn references_cdata_and_empty_elements() {
         let nodes = all("<a k=\"1 &amp; 2\"><b/>x &lt; &#121;<![CDATA[<z>]]></a>").unwrap();
-        assert_eq!(
-            nodes[0],
-            Node::Open { name: "a".into(), attributes: vec![("k".into(), "1 & 2".into())], line: 1 }
-        );
+        assert_eq!(nodes[0], Node::Open { name: "a".into(), attributes: vec![("k".into(), "1 & 2".into())], line: 1 });
         assert!(matches!(nodes[1], Node::Open { .. }) && nodes[2] == Node::Close);
         let text: String =
             nodes.iter().filter_map(|n| if let Node::Text(t) = n { Some(t.as_str()) } else { None }).collect();

@@ -60,9 +60,7 @@ pub fn open(text: &str) -> Result<Allegations<'_>, String> {
                     return Err(format!("line {line}: {at}: expected <{expected}>"));
                 }
                 if depth == 3 {
-                    return Err(format!(
-                        "line {line}: {at}: a column element holds text only, not other elements"
-                    ));
+                    return Err(format!("line {line}: {at}: a column element holds text only, not other elements"));
                 }
                 if let Some((attribute, _)) = attributes.first() {
                     return Err(format!("line {line}: {at}: attribute {attribute:?} is not part of the shape"));
@@ -202,7 +200,8 @@ mod tests {
 
     #[test]
     fn a_column_twice_rejects_its_row() {
-        let doc = "<safeguarding><allegation><a>1</a>\n<a>2</a></allegation><allegation><a>3</a></allegation></safeguarding>";
+        let doc =
+            "<safeguarding><allegation><a>1</a>\n<a>2</a></allegation><allegation><a>3</a></allegation></safeguarding>";
         let rows: Vec<RawRecord> = open(doc).unwrap().collect();
         assert!(rows[0].fields.as_ref().unwrap_err().contains("<a> (lines 1 and 2)"));
         assert_eq!(rows[1].fields.as_ref().unwrap(), &["3"]);

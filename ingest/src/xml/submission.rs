@@ -104,7 +104,9 @@ pub fn read(text: &str, progress: &mut dyn FnMut(u64)) -> Result<Read, String> {
                     match key.as_str() {
                         "id" => read.id = Some(value),
                         other => {
-                            return Err(format!("line {line}: /{SUBMISSION_ROOT}: attribute {other:?} is not part of the shape"))
+                            return Err(format!(
+                                "line {line}: /{SUBMISSION_ROOT}: attribute {other:?} is not part of the shape"
+                            ))
                         }
                     }
                 }
@@ -212,7 +214,11 @@ fn time(
 /// XML attributes the shape does not have: each rejects the row.
 fn unknown_attributes(attributes: &[(String, String)], path: &str, line: u64, report: &mut RowReport) {
     for (key, value) in attributes {
-        report.error(&format!("{path}/@{key}"), value, format!("line {line}: the attribute {key} is not part of the shape"));
+        report.error(
+            &format!("{path}/@{key}"),
+            value,
+            format!("line {line}: the attribute {key} is not part of the shape"),
+        );
     }
 }
 
@@ -254,7 +260,11 @@ fn read_entity(
     let kind = take(&mut attributes, "kind").and_then(|raw| match raw.trim().parse::<Kind>() {
         Ok(kind) => Some(kind),
         Err(_) => {
-            report.error(&format!("{path}/@kind"), &raw, format!("line {line}: kind is person, object, location or event"));
+            report.error(
+                &format!("{path}/@kind"),
+                &raw,
+                format!("line {line}: kind is person, object, location or event"),
+            );
             None
         }
     });
@@ -288,7 +298,8 @@ fn read_entity(
                 }
                 "attribute" => {
                     n_attributes += 1;
-                    let name = required(&mut attributes, "name", &format!("{path}/attribute[{n_attributes}]"), line, report);
+                    let name =
+                        required(&mut attributes, "name", &format!("{path}/attribute[{n_attributes}]"), line, report);
                     let child = match &name {
                         Some(name) => format!("{path}/attribute[@name='{name}']"),
                         None => format!("{path}/attribute[{n_attributes}]"),
@@ -307,7 +318,9 @@ fn read_entity(
                     report.error(
                         &format!("{path}/{other}"),
                         "",
-                        format!("line {line}: <{other}> is not part of an entity (expected <identifier> or <attribute>)"),
+                        format!(
+                            "line {line}: <{other}> is not part of an entity (expected <identifier> or <attribute>)"
+                        ),
                     );
                 }
             },
@@ -346,7 +359,11 @@ fn read_link(
     let _ = simple_text(events, path, report)?;
     if let (Some(from), Some(to)) = (valid_from, valid_to) {
         if to < from {
-            report.error(&format!("{path}/@valid-to"), &to.to_string(), format!("line {line}: before valid-from {from}"));
+            report.error(
+                &format!("{path}/@valid-to"),
+                &to.to_string(),
+                format!("line {line}: before valid-from {from}"),
+            );
         }
     }
     let (Some(role), Some(from), Some(to)) = (role, from, to) else { return Ok(None) };
@@ -407,7 +424,8 @@ mod tests {
         assert!(read("<safeguarding/>", &mut |_| {}).unwrap_err().contains("not <submission>"));
         let err = read("<submission>\n<entity ref=\"a\" type=\"person\">\n", &mut |_| {}).unwrap_err();
         assert!(err.contains("truncated"), "{err}");
-        let err = read("<submission>\n<entity ref=\"a\" type=\"person\"></link></submission>", &mut |_| {}).unwrap_err();
+        let err =
+            read("<submission>\n<entity ref=\"a\" type=\"person\"></link></submission>", &mut |_| {}).unwrap_err();
         assert!(err.starts_with("line 2:"), "{err}");
         assert!(ref_ok("client-1.a:b") && !ref_ok("") && !ref_ok("a b") && !ref_ok(&"x".repeat(65)));
     }
