@@ -206,8 +206,8 @@ fn safeguarding_workbook(path: &Path) {
         } else {
             sheet.write_string(row, 2, risk).unwrap();
         }
-        sheet.write_datetime_with_format(row, 3, &date(2013, 7, 12), &date_format).unwrap();
-        sheet.write_datetime_with_format(row, 4, &date(1931, 7, 4), &date_format).unwrap();
+        sheet.write_datetime_with_format(row, 3, date(2013, 7, 12), &date_format).unwrap();
+        sheet.write_datetime_with_format(row, 4, date(1931, 7, 4), &date_format).unwrap();
         sheet.write_string(row, 5, referral).unwrap();
         sheet.write_number(row, 6, 82.0).unwrap();
         sheet.write_number(row, 7, 9_434_765_919.0).unwrap();

@@ -246,7 +246,7 @@ mod tests {
         // 41467 is 2013-07-12 in the 1900 system.
         assert_eq!(cell_text(&date(41467.0)).unwrap(), "2013-07-12");
         assert_eq!(cell_text(&date(41467.5)).unwrap(), "2013-07-12T12:00:00");
-        assert_eq!(cell_text(&date(41467.395_833_333)).unwrap(), "2013-07-12T09:30:00");
+        assert_eq!(cell_text(&date(41_467.395_833_333)).unwrap(), "2013-07-12T09:30:00");
         let d1904 = Data::DateTime(ExcelDateTime::new(40_005.0, ExcelDateTimeType::DateTime, true));
         assert_eq!(cell_text(&d1904).unwrap(), "2013-07-12");
         assert!(cell_text(&date(1e300)).unwrap_err().contains("not a date"));

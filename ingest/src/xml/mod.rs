@@ -37,7 +37,7 @@ pub const SUBMISSION_ROOT: &str = "submission";
 pub fn shape_of(text: &str) -> Result<Shape, String> {
     let mut events = Events::new(text);
     loop {
-        match events.next()? {
+        match events.next_node()? {
             None => return Err("the file holds no XML element: the document is empty or not XML".into()),
             Some(Node::Text(text)) if text.trim().is_empty() => {}
             Some(Node::Text(_)) => {
@@ -133,7 +133,7 @@ impl<'a> Events<'a> {
 
     /// The next node; `Ok(None)` at the end of a complete document. `Err` is a file-level
     /// problem naming the line.
-    pub fn next(&mut self) -> Result<Option<Node>, String> {
+    pub fn next_node(&mut self) -> Result<Option<Node>, String> {
         loop {
             let begin = self.reader.buffer_position();
             self.at = usize::try_from(begin).unwrap_or(usize::MAX);
@@ -254,7 +254,7 @@ impl<'a> Events<'a> {
     pub fn skip_element(&mut self) -> Result<(), String> {
         let mut depth = 1usize;
         while depth > 0 {
-            match self.next()? {
+            match self.next_node()? {
                 None => return Ok(()),
                 Some(Node::Open { .. }) => depth += 1,
                 Some(Node::Close) => depth -= 1,
@@ -272,7 +272,7 @@ mod tests {
     fn all(text: &str) -> Result<Vec<Node>, String> {
         let mut events = Events::new(text);
         let mut nodes = Vec::new();
-        while let Some(node) = events.next()? {
+        while let Some(node) = events.next_node()? {
             nodes.push(node);
         }
         Ok(nodes)

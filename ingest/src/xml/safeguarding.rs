@@ -46,7 +46,7 @@ pub fn open(text: &str) -> Result<Allegations<'_>, String> {
     let mut columns: Vec<String> = Vec::new();
     let mut events = Events::new(text);
     let mut path: Vec<String> = Vec::new();
-    while let Some(node) = events.next()? {
+    while let Some(node) = events.next_node()? {
         match node {
             Node::Open { name, attributes, line } => {
                 let depth = path.len();
@@ -108,13 +108,13 @@ impl Allegations<'_> {
         let mut seen: Vec<Option<u64>> = vec![None; self.columns.len()];
         let mut twice = Vec::new();
         loop {
-            match self.events.next()? {
+            match self.events.next_node()? {
                 None | Some(Node::Close) => break,
                 Some(Node::Text(_)) => {}
                 Some(Node::Open { name, line, .. }) => {
                     let mut value = String::new();
                     loop {
-                        match self.events.next()? {
+                        match self.events.next_node()? {
                             None | Some(Node::Close) => break,
                             Some(Node::Text(text)) => value.push_str(&text),
                             // The shape was checked: a column holds no elements.
@@ -147,7 +147,7 @@ impl Iterator for Allegations<'_> {
 
     fn next(&mut self) -> Option<RawRecord> {
         while !self.done {
-            let node = match self.events.next() {
+            let node = match self.events.next_node() {
                 Ok(Some(node)) => node,
                 Ok(None) => {
                     self.done = true;

@@ -92,7 +92,7 @@ pub fn read(text: &str, progress: &mut dyn FnMut(u64)) -> Result<Read, String> {
     let mut read = Read::default();
     // The root.
     loop {
-        match events.next()? {
+        match events.next_node()? {
             None => return Err("the document has no root element".into()),
             Some(Node::Text(_)) => {}
             Some(Node::Close) => return Err(format!("line {}: an end tag before the root element", events.line())),
@@ -118,7 +118,7 @@ pub fn read(text: &str, progress: &mut dyn FnMut(u64)) -> Result<Read, String> {
     let mut entities = 0usize;
     let mut links = 0usize;
     loop {
-        match events.next()? {
+        match events.next_node()? {
             None | Some(Node::Close) => break,
             Some(Node::Text(text)) => {
                 if !text.trim().is_empty() {
@@ -159,7 +159,7 @@ pub fn read(text: &str, progress: &mut dyn FnMut(u64)) -> Result<Read, String> {
         }
     }
     // Whatever follows the root (comments, whitespace) is checked by the reader.
-    while events.next()?.is_some() {}
+    while events.next_node()?.is_some() {}
     Ok(read)
 }
 
@@ -226,7 +226,7 @@ fn unknown_attributes(attributes: &[(String, String)], path: &str, line: u64, re
 fn simple_text(events: &mut Events<'_>, path: &str, report: &mut RowReport) -> Result<String, String> {
     let mut value = String::new();
     loop {
-        match events.next()? {
+        match events.next_node()? {
             None | Some(Node::Close) => return Ok(value),
             Some(Node::Text(text)) => value.push_str(&text),
             Some(Node::Open { name, line, .. }) => {
@@ -274,7 +274,7 @@ fn read_entity(
     let mut values = Vec::new();
     let (mut n_identifiers, mut n_attributes) = (0, 0);
     loop {
-        match events.next()? {
+        match events.next_node()? {
             None | Some(Node::Close) => break,
             Some(Node::Text(text)) => {
                 if !text.trim().is_empty() {
