@@ -21,6 +21,10 @@ fn fixture() -> Option<&'static Fixture> {
     static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
     FIXTURE
         .get_or_init(|| {
+            // libFuzzer's panic hook aborts on every panic, even one the code under test
+            // catches on purpose (spreadsheet.rs contains calamine's); the default hook
+            // still reports it, and a panic that escapes still aborts the run.
+            drop(std::panic::take_hook());
             let dir = std::env::temp_dir().join(format!("pole-fuzz-spreadsheet-{}", std::process::id()));
             let store = Store::open(&dir, StoreOptions { backend: BackendKind::Memory, ..Default::default() }).ok()?;
             let profile = Profile::builtin("safeguarding").ok()?;

@@ -55,14 +55,28 @@ fn choose_sheet(names: &[String], choice: Option<&str>) -> Result<String, String
     Err(format!("there is no sheet named {choice:?}: the workbook has {}", listed()))
 }
 
-/// Opens the workbook in `bytes` and reads the header of the chosen sheet. `Err` is a
-/// file-level problem: not a spreadsheet, no such sheet, an empty sheet, a bad header.
-pub fn open(bytes: &[u8], sheet: Option<&str>) -> Result<SheetRecords, String> {
+/// Reads the chosen sheet's cells with calamine.
+fn read_sheet(bytes: &[u8], sheet: Option<&str>) -> Result<(String, Range<Data>), String> {
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| format!("the file is not a spreadsheet that can be read (xlsx, xlsm, xlsb, xls or ods): {e}"))?;
     let names = workbook.sheet_names();
     let name = choose_sheet(&names, sheet)?;
     let range = workbook.worksheet_range(&name).map_err(|e| format!("sheet {name:?} cannot be read: {e}"))?;
+    Ok((name, range))
+}
+
+/// Opens the workbook in `bytes` and reads the header of the chosen sheet. `Err` is a
+/// file-level problem: not a spreadsheet, no such sheet, an empty sheet, a bad header.
+pub fn open(bytes: &[u8], sheet: Option<&str>) -> Result<SheetRecords, String> {
+    // calamine is a third-party parser of untrusted bytes, and fuzzing found inputs on
+    // which it panics (an arithmetic overflow on an absurd cell reference, in builds with
+    // overflow checks). A panic there is a file that cannot be read, not a crash.
+    let read = std::panic::catch_unwind(|| read_sheet(bytes, sheet)).unwrap_or_else(|_| {
+        Err("the file is not a spreadsheet that can be read: the spreadsheet reader failed on it (a malformed \
+             workbook)"
+            .to_owned())
+    });
+    let (name, range) = read?;
     let origin = range.start().unwrap_or((0, 0));
     let mut rows = range.rows().enumerate();
     let header = loop {
