@@ -117,9 +117,9 @@ fn messy_files_and_profiles() {
     assert_eq!(header_only["rows_read"], 0);
     assert_eq!(stats(&data), before);
 
-    // Formats not built yet, and bad options, are usage errors.
+    // Unknown formats and bad options are usage errors.
     let path = example("empty.csv");
-    for (format, council) in [("xlsx", "305"), ("xml", "305"), ("json", "305"), ("csv", "30:5"), ("hl7", "30:5")] {
+    for (format, council) in [("json", "305"), ("csv", "30:5"), ("hl7", "30:5"), ("xlsx", "30:5")] {
         let out = pole(&data, &["ingest", path.to_str().unwrap(), "--format", format, "--council", council]);
         assert_eq!(out.status.code(), Some(2), "{format} {council}");
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
@@ -127,6 +127,8 @@ fn messy_files_and_profiles() {
     let out =
         pole(&data, &["ingest", path.to_str().unwrap(), "--format", "csv", "--council", "305", "--profile", "nope"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = pole(&data, &["ingest", path.to_str().unwrap(), "--format", "csv", "--council", "305", "--sheet", "1"]);
+    assert_eq!(out.status.code(), Some(2), "--sheet is for spreadsheets");
 
     // The text report names the rows and the policy.
     let text = pole(
@@ -146,4 +148,237 @@ fn messy_files_and_profiles() {
     assert!(text.contains("dry run"), "{text}");
     assert!(text.contains("Client Gender"), "{text}");
     assert!(text.contains("not stored"), "{text}");
+}
+
+/// Ingests a file given by path (a generated fixture), like [`ingest`].
+fn ingest_path(data: &Path, path: &Path, format: &str, extra: &[&str]) -> (Output, Value) {
+    let mut args = vec!["--json", "ingest", path.to_str().unwrap(), "--format", format, "--council", "305"];
+    args.extend_from_slice(extra);
+    let output = pole(data, &args);
+    let report = json(&output);
+    (output, report)
+}
+
+/// The keys of a JSON object, to compare report shapes across formats.
+fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+/// A workbook as a council's spreadsheet export: a notes sheet first, the data on a sheet
+/// called "Allegations" whose header is on row 3 (rows 1 and 2 empty), dates as date cells,
+/// numbers as numbers, a boolean, a blank row 6, and a `#N/A` formula result in C7.
+fn safeguarding_workbook(path: &Path) {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
+    let mut book = Workbook::new();
+    let notes = book.add_worksheet();
+    notes.set_name("Notes").unwrap();
+    notes.write_string(0, 0, "Exported from the case-management system").unwrap();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Allegations").unwrap();
+    let header = [
+        "Local Authority Identifier",
+        "Council Client Identifier",
+        "Type of Risk",
+        "Date Referral Initiated",
+        "Client Date of Birth",
+        "Council Safeguarding Referral Identifier",
+        "Client Age at Start of Referral",
+        "Client NHS Number",
+        "Known to Council",
+    ];
+    for (col, name) in header.iter().enumerate() {
+        sheet.write_string(2, col as u16, *name).unwrap();
+    }
+    let date_format = Format::new().set_num_format("dd/mm/yyyy");
+    let date = |y, m, d| ExcelDateTime::from_ymd(y, m, d).unwrap();
+    let rows: [(u32, &str, &str, &str); 3] = [
+        (3, "C-70001", "Physical", "SG-70001"),
+        (4, "C-70001", "Financial", "SG-70001"),
+        (6, "C-70002", "", "SG-70002"),
+    ];
+    for (row, client, risk, referral) in rows {
+        sheet.write_number(row, 0, 305).unwrap();
+        sheet.write_string(row, 1, client).unwrap();
+        if risk.is_empty() {
+            sheet.write_formula(row, 2, Formula::new("=NA()").set_result("#N/A")).unwrap();
+        } else {
+            sheet.write_string(row, 2, risk).unwrap();
+        }
+        sheet.write_datetime_with_format(row, 3, date(2013, 7, 12), &date_format).unwrap();
+        sheet.write_datetime_with_format(row, 4, date(1931, 7, 4), &date_format).unwrap();
+        sheet.write_string(row, 5, referral).unwrap();
+        sheet.write_number(row, 6, 82.0).unwrap();
+        sheet.write_number(row, 7, 9_434_765_919.0).unwrap();
+        sheet.write_boolean(row, 8, true).unwrap();
+    }
+    book.save(path).unwrap();
+}
+
+#[test]
+fn spreadsheets_by_sheet_name_or_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let book = dir.path().join("export.xlsx");
+    safeguarding_workbook(&book);
+
+    // A dry run first: nothing written.
+    let (out, dry) = ingest_path(&data, &book, "xlsx", &["--sheet", "2", "--dry-run"]);
+    assert!(out.status.success(), "{dry}");
+    assert_eq!(dry["status"], "dry_run");
+
+    let (out, report) = ingest_path(&data, &book, "xlsx", &["--sheet", "Allegations"]);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["status"], "committed");
+    assert_eq!(report["format"], "xlsx");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "the blank row 6 is not a row: {report}");
+    // Rows carry the spreadsheet's own row numbers.
+    let lines: Vec<u64> = rows.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [4, 5, 7]);
+    assert_eq!(rows[0]["outcome"], "accepted", "dates, whole numbers and booleans read as text: {report}");
+    assert_eq!(rows[2]["outcome"], "rejected");
+    let issue = &rows[2]["issues"][0];
+    assert_eq!(issue["column"], "Type of Risk");
+    assert_eq!(issue["value"], "#N/A");
+    assert!(issue["reason"].as_str().unwrap().contains("cell C7"), "{issue}");
+    let first = stats(&data);
+    assert_eq!(first["transactions"], 1);
+
+    // The same report shape as a CSV's.
+    let (_, csv) = ingest(&data, "safeguarding-identifiable.csv", "csv", &["--dry-run"]);
+    assert_eq!(keys(&dry), keys(&csv), "dry runs of both");
+    assert_eq!(keys(&rows[2]), keys(&csv["rows"][4]));
+
+    // Resubmitting, by position this time, changes nothing.
+    let (out, again) = ingest_path(&data, &book, "xlsx", &["--sheet", "2"]);
+    assert!(out.status.success(), "{again}");
+    assert_eq!(again["status"], "unchanged");
+    assert_eq!(stats(&data), first);
+
+    // The first sheet by default: it has no such columns.
+    let (out, notes) = ingest_path(&data, &book, "xlsx", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(notes["file_problems"][0].as_str().unwrap().contains("required column missing"), "{notes}");
+
+    // An unknown sheet, a corrupt file, a CSV given as a spreadsheet: rejected, nothing written.
+    let (out, unknown) = ingest_path(&data, &book, "xlsx", &["--sheet", "Referrals"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(unknown["status"], "rejected");
+    let problem = unknown["file_problems"][0].as_str().unwrap();
+    assert!(problem.contains("no sheet named \"Referrals\"") && problem.contains("\"Allegations\""), "{problem}");
+    let (out, beyond) = ingest_path(&data, &book, "xlsx", &["--sheet", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(beyond["file_problems"][0].as_str().unwrap().contains("no sheet 9"));
+    let corrupt = dir.path().join("corrupt.xlsx");
+    let mut bytes = std::fs::read(&book).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&corrupt, &bytes).unwrap();
+    for path in [corrupt.as_path(), example("safeguarding-identifiable.csv").as_path()] {
+        let (out, bad) = ingest_path(&data, path, "xlsx", &[]);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert_eq!(bad["status"], "rejected");
+        assert!(bad["file_problems"][0].as_str().unwrap().contains("not a spreadsheet"), "{bad}");
+    }
+    assert_eq!(stats(&data), first);
+}
+
+#[test]
+fn safeguarding_data_set_as_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let (out, report) = ingest(&data, "safeguarding.xml", "xml", &[]);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["status"], "committed");
+    assert_eq!(report["profile"], "safeguarding");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    // Each row's line is its <allegation> start tag.
+    assert_eq!(rows[0]["line"], 6);
+    assert_eq!(rows[3]["outcome"], "rejected");
+    assert_eq!(rows[3]["issues"][0]["column"], "client_gender", "the submitter's element name: {report}");
+    let read_as: Vec<&Value> = report["columns"].as_array().unwrap().iter().map(|c| &c["read_as"]).collect();
+    assert!(read_as.iter().all(|r| r.is_string()), "every element maps to a profile column: {report}");
+    let first = stats(&data);
+
+    let (out, again) = ingest(&data, "safeguarding.xml", "xml", &[]);
+    assert!(out.status.success());
+    assert_eq!(again["status"], "unchanged");
+    assert_eq!(stats(&data), first);
+
+    // The shape is checked with the element path and line.
+    let nested = dir.path().join("nested.xml");
+    std::fs::write(
+        &nested,
+        "<safeguarding>\n <allegation>\n  <type_of_risk><code>PHYSICAL</code></type_of_risk>\n </allegation>\n</safeguarding>\n",
+    )
+    .unwrap();
+    let (out, bad) = ingest_path(&data, &nested, "xml", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let problem = bad["file_problems"][0].as_str().unwrap();
+    assert!(problem.starts_with("line 3: /safeguarding/allegation/type_of_risk/code"), "{problem}");
+    assert_eq!(stats(&data), first);
+}
+
+#[test]
+fn pole_submissions_in_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+
+    let (out, dry) = ingest(&data, "pole-submission.xml", "xml", &["--dry-run"]);
+    assert!(out.status.success(), "{dry}");
+    assert_eq!(dry["status"], "dry_run");
+    assert_eq!(stats(&data)["transactions"], 0);
+
+    let (out, report) = ingest(&data, "pole-submission.xml", "xml", &[]);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["status"], "committed");
+    assert_eq!(report["profile"], "pole-submission");
+    assert_eq!((report["accepted"].as_u64(), report["rejected"].as_u64()), (Some(7), Some(0)), "{report}");
+    let first = stats(&data);
+    assert_eq!(first["transactions"], 1);
+    assert_eq!(first["entities"], 4);
+
+    // Found again by identifier: nothing changes.
+    let (out, again) = ingest(&data, "pole-submission.xml", "xml", &[]);
+    assert!(out.status.success(), "{again}");
+    assert_eq!(again["status"], "unchanged");
+    assert_eq!(stats(&data), first);
+
+    // A wrong value type and an unknown attribute reject their entity, naming the element
+    // path and line, and the link to it; the rest is stored.
+    let (out, bad) = ingest(&data, "pole-submission-bad.xml", "xml", &[]);
+    assert!(out.status.success(), "{bad}");
+    assert_eq!((bad["accepted"].as_u64(), bad["rejected"].as_u64()), (Some(1), Some(2)), "{bad}");
+    let issues = bad["rows"][1]["issues"].as_array().unwrap();
+    assert_eq!(issues[0]["column"], "/submission/entity[2]/attribute[@name='weekly_cost']");
+    assert!(issues[0]["reason"].as_str().unwrap().contains("not a decimal"), "{bad}");
+    assert_eq!(issues[1]["column"], "/submission/entity[2]/attribute[@name='colour']");
+    assert!(bad["rows"][2]["issues"][0]["reason"].as_str().unwrap().contains("rejected (row 2)"), "{bad}");
+    let second = stats(&data);
+    assert_eq!(second["transactions"], 2);
+
+    // Not well-formed, truncated, or with a DOCTYPE: rejected whole with the line.
+    let (out, truncated) = ingest(&data, "truncated.xml", "xml", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(truncated["status"], "rejected");
+    assert!(truncated["file_problems"][0].as_str().unwrap().contains("truncated"), "{truncated}");
+    let mismatched = dir.path().join("mismatched.xml");
+    std::fs::write(&mismatched, "<submission>\n<entity ref=\"a\" type=\"person\">\n</link>\n</submission>\n").unwrap();
+    let (out, bad) = ingest_path(&data, &mismatched, "xml", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(bad["file_problems"][0].as_str().unwrap().starts_with("line 3:"), "{bad}");
+    let laughs = dir.path().join("laughs.xml");
+    std::fs::write(
+        &laughs,
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE submission [\n <!ENTITY a \"aaaaaaaaaa\">\n <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n]>\n<submission>&b;</submission>\n",
+    )
+    .unwrap();
+    let (out, refused) = ingest_path(&data, &laughs, "xml", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(refused["file_problems"][0].as_str().unwrap().contains("DOCTYPE is refused"), "{refused}");
+    assert_eq!(stats(&data), second);
+    let verify = pole(&data, &["--json", "verify"]);
+    assert_eq!(json(&verify)["ok"], true);
 }

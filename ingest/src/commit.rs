@@ -95,18 +95,8 @@ impl<'s> Builder<'s> {
         }
     }
 
-    /// The active entity an id leads to (following merges), or `None`.
     fn active(&self, id: &EntityId) -> Result<Option<EntityState>> {
-        let mut id = id.clone();
-        for _ in 0..16 {
-            let Some(state) = self.store.entity(&id, ReadAt::NOW)? else { return Ok(None) };
-            match &state.status {
-                Status::Active => return Ok(Some(state)),
-                Status::Merged { into } => id = into.clone(),
-                Status::Retracted { .. } | Status::Erased => return Ok(None),
-            }
-        }
-        Ok(None)
+        active(self.store, id)
     }
 
     fn find(&mut self, row: u64, plan: &EntityPlan, slots: &[Target]) -> Result<Option<Target>> {
@@ -248,12 +238,29 @@ impl<'s> Builder<'s> {
     }
 }
 
+/// The active entity an id leads to (following merges), or `None`.
+pub(crate) fn active(store: &Store, id: &EntityId) -> Result<Option<EntityState>> {
+    let mut id = id.clone();
+    for _ in 0..16 {
+        let Some(state) = store.entity(&id, ReadAt::NOW)? else { return Ok(None) };
+        match &state.status {
+            Status::Active => return Ok(Some(state)),
+            Status::Merged { into } => id = into.clone(),
+            Status::Retracted { .. } | Status::Erased => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
 /// The transaction a file's accepted rows make, and the warnings resolution found.
 #[derive(Debug)]
 pub struct Built {
     pub request: TransactionRequest,
     /// `(row, identifier system, reason)`.
     pub warnings: Vec<(u64, String, String)>,
+    /// Rows the builder could not include, with the reason (a link to an entity whose own
+    /// row was refused): the caller rejects them and builds again without them.
+    pub dropped: Vec<(u64, String)>,
 }
 
 /// Builds the transaction for `plans`.
@@ -271,7 +278,7 @@ pub fn build(store: &Store, plans: &[RowPlan], source: Source) -> Result<Built> 
         reason,
         changes: builder.changes,
     };
-    Ok(Built { request, warnings: builder.warnings })
+    Ok(Built { request, warnings: builder.warnings, dropped: Vec::new() })
 }
 
 /// The row a store refusal names, when it names a change.

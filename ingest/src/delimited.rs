@@ -3,7 +3,8 @@
 //! in CRLF; a trailing delimiter (an empty last column) is tolerated. Problems with the
 //! header are file-level; problems with a record are that record's, so the rest is read.
 
-use std::collections::BTreeMap;
+pub use crate::source::RawRecord;
+use crate::source::{check_header, RecordSource};
 
 /// Which delimiter the file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,21 +22,11 @@ impl Delimiter {
     }
 }
 
-/// One data record: its number among the data rows (1-based, header excluded), the line of
-/// the file it starts on, and its values or why it could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawRecord {
-    pub row: u64,
-    pub line: u64,
-    /// Where the record starts, in bytes of the decoded text (for progress).
-    pub byte: u64,
-    pub fields: Result<Vec<String>, String>,
-}
-
 /// The records after the header.
 pub struct Records<'a> {
     inner: csv::StringRecordsIntoIter<&'a [u8]>,
     text: &'a str,
+    columns: Vec<String>,
     width: usize,
     row: u64,
     /// Lines counted so far: the csv reader does not count newlines inside quoted values,
@@ -65,30 +56,9 @@ pub fn open(text: &str, delimiter: Delimiter) -> Result<(Vec<String>, Records<'_
         Some(Err(e)) => return Err(format!("the header row cannot be read: {e}")),
         Some(Ok(record)) => record,
     };
-    let mut columns: Vec<String> = header.iter().map(|name| name.trim().to_owned()).collect();
-    while columns.last().is_some_and(String::is_empty) {
-        columns.pop();
-    }
-    if columns.is_empty() {
-        return Err("the header row is blank: it must name the columns".into());
-    }
-    for (idx, name) in columns.iter_mut().enumerate() {
-        if name.is_empty() {
-            *name = format!("(column {})", idx + 1);
-        }
-    }
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut duplicates = Vec::new();
-    for (idx, name) in columns.iter().enumerate() {
-        if let Some(first) = seen.insert(name.as_str(), idx) {
-            duplicates.push(format!("{name:?} (columns {} and {})", first + 1, idx + 1));
-        }
-    }
-    if !duplicates.is_empty() {
-        return Err(format!("the header names a column more than once: {}", duplicates.join(", ")));
-    }
+    let columns = check_header(header.iter().map(str::to_owned))?;
     let width = columns.len();
-    Ok((columns, Records { inner, text, width, row: 0, counted: (0, 1) }))
+    Ok((columns.clone(), Records { inner, text, columns, width, row: 0, counted: (0, 1) }))
 }
 
 impl Records<'_> {
@@ -111,6 +81,12 @@ impl Records<'_> {
     }
 }
 
+impl RecordSource for Records<'_> {
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
 impl Iterator for Records<'_> {
     type Item = RawRecord;
 
@@ -122,7 +98,7 @@ impl Iterator for Records<'_> {
             Err(e) => {
                 let byte = e.position().map_or(0, csv::Position::byte);
                 let line = self.line_at(byte);
-                RawRecord { row, line, byte, fields: Err(format!("the record cannot be read: {e}")) }
+                RawRecord::new(row, line, byte, Err(format!("the record cannot be read: {e}")))
             }
             Ok(record) => {
                 let byte = record.position().map_or(0, csv::Position::byte);
@@ -140,7 +116,7 @@ impl Iterator for Records<'_> {
                 } else {
                     Ok(record.iter().map(str::to_owned).collect())
                 };
-                RawRecord { row, line, byte, fields }
+                RawRecord::new(row, line, byte, fields)
             }
         })
     }

@@ -8,8 +8,6 @@ use pole_store::StoreError;
 pub enum IngestError {
     #[error("unknown format {0:?} (expected csv, pipe, xlsx, xml or hl7)")]
     UnknownFormat(String),
-    #[error("format {0} is not supported yet: this build reads csv, pipe and hl7")]
-    UnsupportedFormat(String),
     #[error("council code {0:?} is not valid (1 to 32 of A-Z, a-z, 0-9, - and _)")]
     BadCouncil(String),
     #[error("profile {name}: {reason}")]

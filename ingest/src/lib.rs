@@ -2,13 +2,16 @@
 //! per-council mapping profiles from local values to national codes, validation, and the
 //! row-level submission report.
 //!
-//! Status: CSV and pipe-delimited text with the built-in `safeguarding` profile and council
-//! profiles that extend it ([`ingest`]); HL7 v2 files, one transaction a message
-//! ([`hl7_ingest`], on the parser and mapping of [`hl7`]); spreadsheets and XML answer "not
-//! supported yet".
+//! Status: CSV and pipe-delimited text, spreadsheets (xlsx, xls, ods; [`spreadsheet`]) and
+//! the safeguarding data set as XML ([`xml::safeguarding`]), all with the built-in
+//! `safeguarding` profile and council profiles that extend it ([`ingest`]); the POLE
+//! submission format in XML, one transaction a submission ([`submission`], on
+//! [`xml::submission`]); HL7 v2 files, one transaction a message ([`hl7_ingest`], on the
+//! parser and mapping of [`hl7`]).
 //!
-//! The pipeline, one module per step: [`text`] decodes bytes, [`delimited`] reads records
-//! one at a time, [`profile`] maps the submitter's columns and values, [`safeguarding`]
+//! The pipeline, one module per step: [`text`] decodes bytes, a [`source::RecordSource`]
+//! ([`delimited`], [`spreadsheet`], [`xml::safeguarding`]) reads records one at a time,
+//! [`profile`] maps the submitter's columns and values, [`safeguarding`]
 //! turns a row into a plan of entities and links and [`validate`] checks single values,
 //! [`commit`] resolves natural keys and commits one transaction, and [`report`] is what
 //! the submitter gets back.
@@ -24,8 +27,12 @@ pub mod hl7_ingest;
 pub mod profile;
 pub mod report;
 pub mod safeguarding;
+pub mod source;
+pub mod spreadsheet;
+pub mod submission;
 pub mod text;
 pub mod validate;
+pub mod xml;
 
 use std::collections::HashMap;
 
@@ -37,9 +44,11 @@ pub use error::{IngestError, Result};
 pub use profile::Profile;
 pub use report::{Outcome, Report, RowReport, Severity, Status};
 
+use crate::commit::Built;
 use crate::commit::RowPlan;
 use crate::delimited::Delimiter;
 use crate::report::{ColumnUse, CommitInfo};
+use crate::source::RecordSource;
 
 /// The formats of the public contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +99,9 @@ pub struct Options<'a> {
     pub dry_run: bool,
     /// The date future dates are judged against; today (UTC) when `None`.
     pub today: Option<NaiveDate>,
+    /// For a spreadsheet, the sheet to read: a name or a 1-based position; the first
+    /// sheet when `None`.
+    pub sheet: Option<&'a str>,
 }
 
 /// How many times the store may refuse a row before the file is given up on: each refusal
@@ -101,39 +113,114 @@ const MAX_STORE_REFUSALS: usize = 100;
 /// An `Err` is a failure of the run (a bad option, the store failing); everything about the
 /// file's content is in the report.
 pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut dyn FnMut(u64)) -> Result<Report> {
-    // HL7 first: its council is optional (MSH-4 stands in) and each message is a transaction.
-    if options.format == Format::Hl7 {
-        return hl7_ingest::ingest_hl7(store, bytes, options, progress);
-    }
-    if !validate::council_code(options.council) {
-        return Err(IngestError::BadCouncil(options.council.to_owned()));
-    }
     let delimiter = match options.format {
+        // HL7 first: its council is optional (MSH-4 stands in) and each message is a
+        // transaction.
+        Format::Hl7 => return hl7_ingest::ingest_hl7(store, bytes, options, progress),
+        _ if !validate::council_code(options.council) => {
+            return Err(IngestError::BadCouncil(options.council.to_owned()))
+        }
         Format::Csv => Delimiter::Comma,
         Format::Pipe => Delimiter::Pipe,
-        other => return Err(IngestError::UnsupportedFormat(other.as_str().to_owned())),
+        Format::Xlsx => return ingest_spreadsheet(store, bytes, options, progress),
+        Format::Xml => return ingest_xml(store, bytes, options, progress),
     };
-    let profile = options.profile;
+    check_reader(options.profile)?;
+    let mut report = new_report(options, &options.profile.name);
+    let decoded = text::decode(bytes);
+    report.encoding = decoded.encoding;
+    report.byte_order_mark = decoded.byte_order_mark;
+    let records = match delimited::open(&decoded.text, delimiter) {
+        Ok((_, records)) => records,
+        Err(problem) => return Ok(rejected(report, problem)),
+    };
+    let total = decoded.text.len() as u64;
+    ingest_records(store, options, report, records, total, progress)
+}
+
+fn new_report(options: &Options<'_>, profile: &str) -> Report {
+    Report::new(options.file_name, options.format.as_str(), options.council, profile, options.dry_run)
+}
+
+/// A report for a file that could not be read as a whole.
+fn rejected(mut report: Report, problem: String) -> Report {
+    report.file_problems.push(problem);
+    report.status = Status::Rejected;
+    report.total();
+    report
+}
+
+/// The tabular formats read rows through a profile's reader; this build has one.
+fn check_reader(profile: &Profile) -> Result<()> {
     if profile.reader != "safeguarding" {
         return Err(IngestError::Profile {
             name: profile.name.clone(),
             reason: format!("reader {:?} is not known (this build has: safeguarding)", profile.reader),
         });
     }
-    let mut report =
-        Report::new(options.file_name, options.format.as_str(), options.council, &profile.name, options.dry_run);
-    let decoded = text::decode(bytes);
-    report.encoding = decoded.encoding;
-    report.byte_order_mark = decoded.byte_order_mark;
+    Ok(())
+}
 
-    let (header, records) = match delimited::open(&decoded.text, delimiter) {
-        Ok(opened) => opened,
-        Err(problem) => {
-            report.file_problems.push(problem);
-            report.status = Status::Rejected;
-            return Ok(report);
-        }
+fn ingest_spreadsheet(
+    store: &Store,
+    bytes: &[u8],
+    options: &Options<'_>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
+    check_reader(options.profile)?;
+    let mut report = new_report(options, &options.profile.name);
+    // A spreadsheet carries its own text encoding; the report's is what the cells become.
+    report.encoding = "spreadsheet";
+    let records = match spreadsheet::open(bytes, options.sheet) {
+        Ok(records) => records,
+        Err(problem) => return Ok(rejected(report, problem)),
     };
+    let total = records.height();
+    ingest_records(store, options, report, records, total, progress)
+}
+
+fn ingest_xml(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut dyn FnMut(u64)) -> Result<Report> {
+    let decoded = text::decode(bytes);
+    let total = decoded.text.len() as u64;
+    match xml::shape_of(&decoded.text) {
+        Ok(xml::Shape::Submission) => {
+            let mut report = new_report(options, submission::PROFILE);
+            report.encoding = decoded.encoding;
+            report.byte_order_mark = decoded.byte_order_mark;
+            submission::ingest(store, &decoded.text, options, report, progress)
+        }
+        Ok(xml::Shape::Safeguarding) => {
+            check_reader(options.profile)?;
+            let mut report = new_report(options, &options.profile.name);
+            report.encoding = decoded.encoding;
+            report.byte_order_mark = decoded.byte_order_mark;
+            match xml::safeguarding::open(&decoded.text) {
+                Ok(records) => ingest_records(store, options, report, records, total, progress),
+                Err(problem) => Ok(rejected(report, problem)),
+            }
+        }
+        Err(problem) => {
+            let mut report = new_report(options, &options.profile.name);
+            report.encoding = decoded.encoding;
+            report.byte_order_mark = decoded.byte_order_mark;
+            Ok(rejected(report, problem))
+        }
+    }
+}
+
+/// The tabular pipeline, the same for every record source: each record is mapped and
+/// validated through the profile's reader into a row of the report, and the accepted rows
+/// are committed as one transaction.
+fn ingest_records(
+    store: &Store,
+    options: &Options<'_>,
+    mut report: Report,
+    records: impl RecordSource,
+    total: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
+    let profile = options.profile;
+    let header = records.columns().to_vec();
     let today = options.today.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let schema = store.schema();
     let mut reader = safeguarding::Reader::new(profile, schema, options.council, &header, today)?;
@@ -157,9 +244,15 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut
     for record in records {
         progress(record.byte);
         let mut row = RowReport::new(record.row, record.line);
+        // Unusable values first: they reject the row, and the reader then still counts the
+        // row (allegation positions stay put when it is corrected) and names any other
+        // problem, so one resubmission can fix them all.
+        for problem in &record.problems {
+            row.error(&problem.column, &problem.value, problem.reason.clone());
+        }
         match &record.fields {
             Err(reason) => row.error("", "", reason.clone()),
-            Ok(fields) if fields.iter().all(|f| f.trim().is_empty()) => {
+            Ok(fields) if record.problems.is_empty() && fields.iter().all(|f| f.trim().is_empty()) => {
                 row.error("", "", "the row is blank");
             }
             Ok(fields) => {
@@ -170,7 +263,7 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut
         }
         report.rows.push(row);
     }
-    progress(decoded.text.len() as u64);
+    progress(total);
     if report.rows.is_empty() {
         report.file_problems.push("the file has a header row but no data rows".into());
     }
@@ -181,6 +274,32 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut
         batch: Some(format!("profile {}", profile.name)),
         file: Some(options.file_name.to_owned()),
     };
+    commit_rows(store, options, &mut report, plans, |store, plans| commit::build(store, plans, source.clone()))?;
+    Ok(report)
+}
+
+/// What the commit loop needs of a planned row.
+pub(crate) trait PlannedRow {
+    fn row(&self) -> u64;
+}
+
+impl PlannedRow for RowPlan {
+    fn row(&self) -> u64 {
+        self.row
+    }
+}
+
+/// Commits the accepted rows' plans as one transaction (or plans it, in a dry run), and
+/// finishes the report. When the store refuses a change that names a row, that row is
+/// rejected and the rest is tried again; a refusal that names no row refuses the file,
+/// and then no row reads as stored.
+pub(crate) fn commit_rows<P: PlannedRow>(
+    store: &Store,
+    options: &Options<'_>,
+    report: &mut Report,
+    mut plans: Vec<P>,
+    build: impl Fn(&Store, &[P]) -> Result<Built>,
+) -> Result<()> {
     let row_index: HashMap<u64, usize> = report.rows.iter().enumerate().map(|(i, r)| (r.row, i)).collect();
     let mut refusals = 0;
     loop {
@@ -188,7 +307,16 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut
             report.status = if options.dry_run { Status::DryRun } else { Status::NothingAccepted };
             break;
         }
-        let built = commit::build(store, &plans, source.clone())?;
+        let built = build(store, &plans)?;
+        if !built.dropped.is_empty() {
+            for (row, reason) in &built.dropped {
+                if let Some(r) = row_index.get(row).and_then(|&i| report.rows.get_mut(i)) {
+                    r.error("", "", reason.clone());
+                }
+            }
+            plans.retain(|p| !built.dropped.iter().any(|(row, _)| *row == p.row()));
+            continue;
+        }
         let warn = |report: &mut Report| {
             for (row, column, reason) in &built.warnings {
                 if let Some(r) = row_index.get(row).and_then(|&i| report.rows.get_mut(i)) {
@@ -198,14 +326,14 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut
         };
         report.changes = built.request.changes.len();
         if options.dry_run {
-            warn(&mut report);
+            warn(report);
             report.status = Status::DryRun;
             break;
         }
         let request = built.request.clone();
         match store.commit(built.request.clone())? {
             Ok(committed) => {
-                warn(&mut report);
+                warn(report);
                 report.changes = committed.changes;
                 report.status = if committed.changes == 0 { Status::Unchanged } else { Status::Committed };
                 if committed.changes > 0 {
@@ -222,7 +350,7 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut
                         if let Some(r) = report.rows.get_mut(slot) {
                             r.error("", "", format!("the store refused this row: {rejection}"));
                         }
-                        plans.retain(|p| p.row != row);
+                        plans.retain(|p| p.row() != row);
                     }
                     _ => {
                         report.file_problems.push(format!("the store refused the file's transaction: {rejection}"));
@@ -239,5 +367,5 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut
         }
     }
     report.total();
-    Ok(report)
+    Ok(())
 }

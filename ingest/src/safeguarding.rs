@@ -157,7 +157,11 @@ impl<'a> Reader<'a> {
         let known = known_columns();
         let mut index = BTreeMap::new();
         for (idx, name) in header.iter().enumerate() {
-            if let Some(column) = profile.column_for(name, &known) {
+            // `date_referral_initiated` (an XML element, a database export) names the
+            // same column as `Date Referral Initiated`.
+            let column =
+                profile.column_for(name, &known).or_else(|| profile.column_for(&name.replace('_', " "), &known));
+            if let Some(column) = column {
                 index.entry(column).or_insert((idx, name.clone()));
             }
         }

@@ -28,6 +28,7 @@ fn run(store: &Store, file: &str, format: Format, profile: &str, dry_run: bool) 
         profile: &profile,
         dry_run,
         today: NaiveDate::from_ymd_opt(2025, 1, 1),
+        sheet: None,
     };
     ingest(store, &example(file), &options, &mut |_| {}).unwrap()
 }
@@ -159,9 +160,18 @@ fn dry_run_writes_nothing_and_bad_files_are_reported() {
     assert_eq!(store.stats().unwrap().transactions, 0);
 
     let profile = Profile::builtin("safeguarding").unwrap();
-    let options =
-        Options { file_name: "x", format: Format::Xml, council: "305", profile: &profile, dry_run: false, today: None };
-    assert!(ingest(&store, b"<x/>", &options, &mut |_| {}).unwrap_err().to_string().contains("not supported yet"));
+    let options = Options {
+        file_name: "x",
+        format: Format::Xml,
+        council: "305",
+        profile: &profile,
+        dry_run: false,
+        today: None,
+        sheet: None,
+    };
+    let unknown = ingest(&store, b"<x/>", &options, &mut |_| {}).unwrap();
+    assert_eq!(unknown.status, Status::Rejected);
+    assert!(unknown.file_problems[0].contains("root element is <x>"), "{:?}", unknown.file_problems);
     store.close().unwrap();
 }
 
@@ -186,6 +196,7 @@ fn arbitrary_bytes_never_panic_and_every_row_is_reported() {
             profile: &profile,
             dry_run: true,
             today: NaiveDate::from_ymd_opt(2025, 1, 1),
+            sheet: None,
         };
         let report = ingest(&store, &bytes, &options, &mut |_| {}).unwrap();
         assert_eq!(report.rows_read, report.accepted + report.warnings + report.rejected);

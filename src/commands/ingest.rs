@@ -1,6 +1,9 @@
 //! `pole-ods ingest FILE --format csv|pipe|xlsx|xml|hl7 --council CODE [--profile NAME|FILE]
-//! [--dry-run] [--report-csv FILE]`: reads a council's submission, commits its accepted rows
-//! as one transaction and prints the submission report (JSON with `--json`). For `hl7`
+//! [--sheet NAME|N] [--dry-run] [--report-csv FILE]`: reads a council's submission, commits
+//! its accepted rows as one transaction and prints the submission report (JSON with
+//! `--json`). `xlsx` reads any spreadsheet calamine recognises (xlsx, xls, ods), one sheet;
+//! `xml` reads the safeguarding data set or the POLE submission format, told apart by the
+//! root element. For `hl7`
 //! every message is its own transaction, one report row a message, and `--council` is
 //! optional: without it each message's sending facility (MSH-4) is its source.
 //!
@@ -8,8 +11,7 @@
 //! `--dry-run`, validated), even if some rows were rejected: they are listed in the report
 //! and the rest is stored, as the proof of concept did. 1 when nothing could be stored (the
 //! header is unusable, every row was rejected, or the store refused the transaction), 2 for
-//! a bad command line (unknown format or profile, a format not supported yet, no council for
-//! a format that needs one).
+//! a bad command line (unknown format or profile, no council for a format that needs one).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +27,8 @@ use crate::output::{print_json, progress};
 pub struct IngestArgs {
     /// The file to ingest
     pub file: PathBuf,
-    /// csv, pipe (pipe-delimited text), xlsx, xml or hl7 (csv, pipe and hl7 are supported so far)
+    /// csv, pipe (pipe-delimited text), xlsx (also xls and ods), xml (safeguarding data set or
+    /// POLE submission) or hl7
     #[arg(long, value_name = "FORMAT")]
     pub format: String,
     /// The submitting council's code, e.g. 305: it namespaces the file's local identifiers.
@@ -36,6 +39,10 @@ pub struct IngestArgs {
     /// safeguarding. Not for hl7, whose mapping is fixed by the ADT events
     #[arg(long, value_name = "NAME|FILE")]
     pub profile: Option<String>,
+    /// For a spreadsheet, the sheet to read: its name, or its position (1 is the first);
+    /// default the first sheet
+    #[arg(long, value_name = "NAME|N")]
+    pub sheet: Option<String>,
     /// Validate and report without writing anything
     #[arg(long)]
     pub dry_run: bool,
@@ -49,8 +56,9 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         Ok(format) => format,
         Err(e) => return usage(e),
     };
-    if !matches!(format, Format::Csv | Format::Pipe | Format::Hl7) {
-        return usage(IngestError::UnsupportedFormat(format.as_str().to_owned()));
+    if args.sheet.is_some() && format != Format::Xlsx {
+        eprintln!("error: --sheet applies to spreadsheets (--format xlsx) only");
+        return Ok(ExitCode::from(2));
     }
     if format == Format::Hl7 && args.profile.is_some() {
         eprintln!("error: --profile does not apply to hl7: ADT messages map the same way for every sender");
@@ -73,8 +81,15 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let file_name =
         args.file.file_name().map_or_else(|| args.file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let store = super::open_store(config)?;
-    let options =
-        Options { file_name: &file_name, format, council, profile: &profile, dry_run: args.dry_run, today: None };
+    let options = Options {
+        file_name: &file_name,
+        format,
+        council,
+        profile: &profile,
+        dry_run: args.dry_run,
+        today: None,
+        sheet: args.sheet.as_deref(),
+    };
     let bar = progress(bytes.len() as u64, "ingesting", config.json);
     let result = pole_ingest::ingest(&store, &bytes, &options, &mut |done| bar.set_position(done));
     bar.finish_and_clear();

@@ -1,0 +1,50 @@
+//! Arbitrary bytes as an XML submission, through the whole ingest pipeline in dry-run mode:
+//! the streaming reader, both shapes (the safeguarding data set and the POLE submission
+//! format, told apart by the root element), schema checks and the report. It must never
+//! panic, and every row read must have an outcome.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use pole_ingest::{ingest, Format, Options, Profile};
+use pole_store::{BackendKind, Store, StoreOptions};
+
+struct Fixture {
+    store: Store,
+    profile: Profile,
+    _dir: std::path::PathBuf,
+}
+
+fn fixture() -> Option<&'static Fixture> {
+    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+    FIXTURE
+        .get_or_init(|| {
+            // libFuzzer's panic hook aborts on every panic, even one the code under test
+            // catches on purpose (spreadsheet.rs contains calamine's); the default hook
+            // still reports it, and a panic that escapes still aborts the run.
+            drop(std::panic::take_hook());
+            let dir = std::env::temp_dir().join(format!("pole-fuzz-xml-{}", std::process::id()));
+            let store = Store::open(&dir, StoreOptions { backend: BackendKind::Memory, ..Default::default() }).ok()?;
+            let profile = Profile::builtin("safeguarding").ok()?;
+            Some(Fixture { store, profile, _dir: dir })
+        })
+        .as_ref()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some(fixture) = fixture() else { return };
+    let options = Options {
+        file_name: "fuzz.xml",
+        format: Format::Xml,
+        council: "305",
+        profile: &fixture.profile,
+        dry_run: true,
+        today: None,
+        sheet: None,
+    };
+    if let Ok(report) = ingest(&fixture.store, data, &options, &mut |_| {}) {
+        assert_eq!(report.rows_read, report.accepted + report.warnings + report.rejected);
+        let _ = serde_json::to_string(&report);
+    }
+});
