@@ -12,6 +12,7 @@
 pub mod access;
 pub mod error;
 pub mod graphql;
+mod ingest;
 pub mod metrics;
 pub mod openapi;
 mod request_id;

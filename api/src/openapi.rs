@@ -32,6 +32,7 @@ use crate::views::{
         crate::rest::get_journal,
         crate::stream::journal_stream,
         crate::rest::post_erase,
+        crate::ingest::post_ingest,
         crate::rest::post_break_glass,
         crate::rest::get_audit_access,
         crate::rest::get_audit_break_glass,

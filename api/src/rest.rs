@@ -30,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/journal").get(get_journal))
                 .service(resource("/journal/stream").get(crate::stream::journal_stream))
                 .service(resource("/entities/{id}/erase").post(post_erase))
+                .service(resource("/ingest/{format}").post(crate::ingest::post_ingest))
                 .service(resource("/break-glass").post(post_break_glass))
                 .service(resource("/audit/access").get(get_audit_access))
                 .service(resource("/audit/break-glass").get(get_audit_break_glass))

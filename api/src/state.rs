@@ -16,11 +16,13 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Largest page a list or feed returns.
     pub max_page: usize,
+    /// Largest file `POST /v1/ingest/{format}` accepts.
+    pub max_ingest_bytes: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_body_bytes: 16 << 20, max_page: 1000 }
+        ApiConfig { max_body_bytes: 16 << 20, max_page: 1000, max_ingest_bytes: 256 << 20 }
     }
 }
 

@@ -246,8 +246,13 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
     let mut changed = false;
     for batch_message in &batch.messages {
         let row = batch_message.index as u64;
-        let context =
-            MessageContext { council, file: Some(options.file_name), row, actor: "ingest", dry_run: options.dry_run };
+        let context = MessageContext {
+            council,
+            file: Some(options.file_name),
+            row,
+            actor: options.actor,
+            dry_run: options.dry_run,
+        };
         let processed = process_message(store, &batch_message.text, &context)?;
         let mut line = RowReport::new(row, batch_message.segment_index as u64);
         changed |= report_row(&mut line, &processed, &mut report.changes);

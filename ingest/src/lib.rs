@@ -102,6 +102,10 @@ pub struct Options<'a> {
     /// For a spreadsheet, the sheet to read: a name or a 1-based position; the first
     /// sheet when `None`.
     pub sheet: Option<&'a str>,
+    /// Who submits, as the journal records it: the token subject over HTTP.
+    pub actor: &'a str,
+    /// The submitter's role, as the journal records it.
+    pub role: &'a str,
 }
 
 /// How many times the store may refuse a row before the file is given up on: each refusal
@@ -307,7 +311,9 @@ pub(crate) fn commit_rows<P: PlannedRow>(
             report.status = if options.dry_run { Status::DryRun } else { Status::NothingAccepted };
             break;
         }
-        let built = build(store, &plans)?;
+        let mut built = build(store, &plans)?;
+        built.request.actor = options.actor.to_owned();
+        built.request.role = options.role.to_owned();
         if !built.dropped.is_empty() {
             for (row, reason) in &built.dropped {
                 if let Some(r) = row_index.get(row).and_then(|&i| report.rows.get_mut(i)) {

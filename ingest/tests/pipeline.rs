@@ -29,6 +29,8 @@ fn run(store: &Store, file: &str, format: Format, profile: &str, dry_run: bool) 
         dry_run,
         today: NaiveDate::from_ymd_opt(2025, 1, 1),
         sheet: None,
+        actor: "pole-ods ingest",
+        role: "council",
     };
     ingest(store, &example(file), &options, &mut |_| {}).unwrap()
 }
@@ -168,6 +170,8 @@ fn dry_run_writes_nothing_and_bad_files_are_reported() {
         dry_run: false,
         today: None,
         sheet: None,
+        actor: "pole-ods ingest",
+        role: "council",
     };
     let unknown = ingest(&store, b"<x/>", &options, &mut |_| {}).unwrap();
     assert_eq!(unknown.status, Status::Rejected);
@@ -197,6 +201,8 @@ fn arbitrary_bytes_never_panic_and_every_row_is_reported() {
             dry_run: true,
             today: NaiveDate::from_ymd_opt(2025, 1, 1),
             sheet: None,
+            actor: "pole-ods ingest",
+            role: "council",
         };
         let report = ingest(&store, &bytes, &options, &mut |_| {}).unwrap();
         assert_eq!(report.rows_read, report.accepted + report.warnings + report.rejected);

@@ -89,6 +89,8 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         today: None,
         sheet: args.sheet.as_deref(),
+        actor: "pole-ods ingest",
+        role: "council",
     };
     let bar = progress(bytes.len() as u64, "ingesting", config.json);
     let result = pole_ingest::ingest(&store, &bytes, &options, &mut |done| bar.set_position(done));
