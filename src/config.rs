@@ -50,6 +50,9 @@ pub struct GlobalArgs {
     /// How long an analyst's break-glass grant lasts, in minutes [default: 15]
     #[arg(long, global = true, env = "POLE_BREAK_GLASS_MINUTES", value_name = "MINUTES")]
     pub break_glass_minutes: Option<u32>,
+    /// Whether /metrics answers without a token: `true` or `false` [default: true]
+    #[arg(long, global = true, env = "POLE_METRICS_PUBLIC", value_name = "BOOL")]
+    pub metrics_public: Option<bool>,
 }
 
 /// The configuration file's shape; every field is optional.
@@ -70,6 +73,7 @@ pub struct FileConfig {
     pub token_audience: Option<String>,
     pub agreements: Option<PathBuf>,
     pub break_glass_minutes: Option<u32>,
+    pub metrics_public: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +106,7 @@ pub struct AuthConfig {
     pub audience: String,
     pub agreements: Option<PathBuf>,
     pub break_glass_minutes: u32,
+    pub metrics_public: bool,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -113,6 +118,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("audience", &self.audience)
             .field("agreements", &self.agreements)
             .field("break_glass_minutes", &self.break_glass_minutes)
+            .field("metrics_public", &self.metrics_public)
             .finish()
     }
 }
@@ -126,6 +132,7 @@ impl Default for AuthConfig {
             audience: "pole-ods".into(),
             agreements: None,
             break_glass_minutes: 15,
+            metrics_public: true,
         }
     }
 }
@@ -182,6 +189,7 @@ impl Config {
                     .break_glass_minutes
                     .or(file.break_glass_minutes)
                     .unwrap_or(defaults.auth.break_glass_minutes),
+                metrics_public: args.metrics_public.or(file.metrics_public).unwrap_or(defaults.auth.metrics_public),
             },
         };
         config.validate()?;

@@ -614,3 +614,24 @@ fn graphql_traversal_and_as_of_stay_inside_the_callers_scope() {
     let auditor = query("auditor", traversal(&w.shared, ""));
     assert_eq!(auditor.body["errors"][0]["extensions"]["code"], "forbidden", "{}", auditor.text);
 }
+
+#[test]
+fn metrics_can_be_put_behind_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serving =
+        common::serve(&dir.path().join("store"), &dir.path().join("stderr.log"), &["--metrics-public", "false"]);
+    let mut base = String::new();
+    serving.wait_for(|line| match line.strip_prefix("listening on ") {
+        Some(addr) => {
+            base = addr.trim().to_owned();
+            true
+        }
+        None => false,
+    });
+    let status = |role: &str| client(role).get(format!("{base}/metrics")).send().unwrap().status().as_u16();
+    assert_eq!(status("none"), 401);
+    assert_eq!(status("analyst"), 403);
+    assert_eq!(status("auditor"), 200);
+    assert_eq!(status("admin"), 200);
+    assert_eq!(client("none").get(format!("{base}/health")).send().unwrap().status().as_u16(), 200);
+}

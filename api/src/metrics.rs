@@ -54,7 +54,19 @@ impl Metrics {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    config: web::Data<crate::state::ApiConfig>,
+    request: actix_web::HttpRequest,
+) -> HttpResponse {
+    if !config.metrics_public {
+        // Counts reveal no record, but a deployment may still want them behind a token.
+        use actix_web::FromRequest as _;
+        let caller = crate::access::Caller::extract(&request).await;
+        if let Err(e) = caller.and_then(|c| c.require_auditor()) {
+            return actix_web::ResponseError::error_response(&e);
+        }
+    }
     let metrics = &state.metrics;
     let store = state.store.clone();
     let stats = web::block(move || store.stats()).await;

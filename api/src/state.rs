@@ -18,11 +18,14 @@ pub struct ApiConfig {
     pub max_page: usize,
     /// Largest file `POST /v1/ingest/{format}` accepts.
     pub max_ingest_bytes: usize,
+    /// Whether `/metrics` answers without a token (it shows counts, no records); when
+    /// false it needs an administrator's or an auditor's.
+    pub metrics_public: bool,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_body_bytes: 16 << 20, max_page: 1000, max_ingest_bytes: 256 << 20 }
+        ApiConfig { max_body_bytes: 16 << 20, max_page: 1000, max_ingest_bytes: 256 << 20, metrics_public: true }
     }
 }
 

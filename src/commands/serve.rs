@@ -53,7 +53,7 @@ pub fn serve(
     store: pole_store::Store,
     after_bind: impl FnOnce(&[std::net::SocketAddr]) -> std::io::Result<()>,
 ) -> anyhow::Result<ExitCode> {
-    let api_config = ApiConfig::default();
+    let api_config = ApiConfig { metrics_public: config.auth.metrics_public, ..ApiConfig::default() };
     let access = crate::access::control(config, store.schema())?;
     let log = access.log().clone();
     let mllp_log = log.clone();
