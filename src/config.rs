@@ -20,7 +20,7 @@ pub struct GlobalArgs {
     /// Configuration file (TOML); flags and environment variables override it
     #[arg(long, global = true, env = "POLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Projection store: `sled` or `redb` [default: sled]
+    /// Projection store: `redb` or `sled` [default: redb]
     #[arg(long, global = true, env = "POLE_BACKEND", value_name = "NAME")]
     pub backend: Option<String>,
     /// Projection cache size in MiB [default: 256]
@@ -142,7 +142,7 @@ impl Default for Config {
         Config {
             data: PathBuf::from("data"),
             json: false,
-            backend: BackendKind::Sled,
+            backend: BackendKind::Redb,
             cache_mb: 256,
             schema_pack: None,
             log: "warn".into(),
@@ -246,11 +246,12 @@ mod tests {
     fn the_backend_is_chosen_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pole.toml");
-        std::fs::write(&path, "backend = \"redb\"\n").unwrap();
+        assert_eq!(Config::resolve(&GlobalArgs::default()).unwrap().backend, BackendKind::Redb);
+        std::fs::write(&path, "backend = \"sled\"\n").unwrap();
         let config = Config::resolve(&GlobalArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
-        assert_eq!(config.backend, BackendKind::Redb);
-        let flag = GlobalArgs { config: Some(path), backend: Some("sled".into()), ..Default::default() };
-        assert_eq!(Config::resolve(&flag).unwrap().backend, BackendKind::Sled);
+        assert_eq!(config.backend, BackendKind::Sled);
+        let flag = GlobalArgs { config: Some(path), backend: Some("redb".into()), ..Default::default() };
+        assert_eq!(Config::resolve(&flag).unwrap().backend, BackendKind::Redb);
         let bad = GlobalArgs { backend: Some("rocks".into()), ..Default::default() };
         assert!(format!("{:#}", Config::resolve(&bad).unwrap_err()).contains("rocks"));
     }

@@ -71,7 +71,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { backend: BackendKind::Sled, cache_bytes: 256 << 20, schema: None }
+        StoreOptions { backend: BackendKind::Redb, cache_bytes: 256 << 20, schema: None }
     }
 }
 
