@@ -635,3 +635,38 @@ fn metrics_can_be_put_behind_a_token() {
     assert_eq!(status("admin"), 200);
     assert_eq!(client("none").get(format!("{base}/health")).send().unwrap().status().as_u16(), 200);
 }
+
+#[test]
+fn the_change_feed_stream_is_minimised_for_a_consumer() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let w = World::start();
+    let addr = w.base.trim_start_matches("http://").to_owned();
+    let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let token = common::token("consumer", None, Some("research"));
+    write!(
+        socket,
+        "GET /v1/journal/stream?after=0 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(socket);
+    let mut events = Vec::new();
+    let mut line = String::new();
+    // The world has four transactions; the consumer sees the ones touching covered entities.
+    while events.len() < 2 {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(data) = line.strip_prefix("data: ") {
+            events.push(data.to_owned());
+        }
+    }
+    assert!(!events.is_empty());
+    for event in &events {
+        for secret in [FAMILY, GIVEN, BIRTH, NHS, POSTCODE, OPTED_OUT_NAME, "Secret Lane", w.shared.as_str()] {
+            assert!(!event.contains(secret), "{secret} reached a consumer's stream: {event}");
+        }
+    }
+    assert!(events.iter().any(|e| e.contains("psn_")), "{events:?}");
+}
