@@ -137,5 +137,6 @@ fn metrics_count_requests_by_route_and_every_answer_has_a_request_id() {
         "{body}"
     );
     assert!(body.contains("pole_journal_head_seq 1"), "{body}");
+    assert!(body.contains("pole_projection_lag_transactions 0"), "{body}");
     assert!(body.contains("pole_http_request_duration_seconds_bucket"), "{body}");
 }

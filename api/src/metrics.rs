@@ -15,6 +15,7 @@ pub struct Metrics {
     journal_head: IntGauge,
     transactions: IntGauge,
     entities: IntGauge,
+    lag: IntGauge,
 }
 
 impl Metrics {
@@ -32,12 +33,17 @@ impl Metrics {
         let journal_head = IntGauge::new("journal_head_seq", "Sequence of the last committed transaction")?;
         let transactions = IntGauge::new("projection_transactions", "Transactions applied to the projections")?;
         let entities = IntGauge::new("entities", "Entities in the store")?;
+        let lag = IntGauge::new(
+            "projection_lag_transactions",
+            "Transactions in the journal not yet applied to the projections",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(journal_head.clone()))?;
         registry.register(Box::new(transactions.clone()))?;
         registry.register(Box::new(entities.clone()))?;
-        Ok(Metrics { registry, requests, latency, journal_head, transactions, entities })
+        registry.register(Box::new(lag.clone()))?;
+        Ok(Metrics { registry, requests, latency, journal_head, transactions, entities, lag })
     }
 
     /// Adds GraphQL's batched-read counters.
@@ -74,6 +80,7 @@ pub async fn metrics(
         metrics.journal_head.set(stats.head_seq as i64);
         metrics.transactions.set(stats.transactions as i64);
         metrics.entities.set(stats.entities as i64);
+        metrics.lag.set(stats.head_seq.saturating_sub(stats.transactions) as i64);
     }
     let mut body = Vec::new();
     match TextEncoder::new().encode(&metrics.registry.gather(), &mut body) {
