@@ -1,0 +1,170 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End-to-end ingest throughput through the file path (parse, map, validate, commit), on
+//! generated files: the CSV safeguarding data set with identifiable columns, and HL7 v2 ADT
+//! messages. A harness, not criterion: each run is long and the figure is rows (or
+//! messages) per second over the whole run, with the peak resident memory.
+//!
+//! ```sh
+//! cargo bench --bench ingest -- [--rows N] [--file-rows N] [--format csv|hl7|both] [--backend redb|sled]
+//! ```
+//!
+//! A CSV file is one transaction, which the store caps at `pole_store::MAX_CHANGES`
+//! changes, so `--rows` are ingested as files of `--file-rows` rows (default 10,000), one
+//! after another into the same store; HL7 is one transaction a message. Prints one JSON
+//! document; BENCHMARKS.md has the figures and the machine.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use pole_ingest::{Format, Options, Profile};
+use pole_model::nhs_check_digit;
+use pole_store::{BackendKind, Store, StoreOptions};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const HEADER: &str = "Local Authority Identifier,Council Client Identifier,Client NHS Number,Client Date of Birth,Client Postcode,Council Safeguarding Referral Identifier,CQC Safeguarding Referral Identifier,Known to Council,Client Gender,Client Age at Start of Referral,Primary Client Group,Client Ethnicity,Date Referral Initiated,Consent to Investigation,Repeat Referral,Date Incident Occurred,Type of Risk,Risk Reported by,Source of Risk,Location of Risk,CQC Provider Identifier,CQC Location Identifier,CQC Location Postcode,Action and Result,Conclusion,Conclusion Date,Lacking Capacity,Advocate Support,Desired Outcome Expressed,Desired Outcome Achieved,Client Involvement in Safeguarding Meetings,Client Involvement in Decision Making,Serious Case Review,Serious Case Review Reason";
+
+/// A valid NHS number for `n` (Modulus 11), skipping the numbers without a check digit.
+fn nhs_number(mut n: u64) -> String {
+    loop {
+        let digits = format!("{:09}", 400_000_000 + n % 500_000_000);
+        let nine: [u8; 9] = digits.as_bytes().iter().map(|b| b - b'0').collect::<Vec<_>>().try_into().unwrap();
+        if let Some(check) = nhs_check_digit(&nine) {
+            return format!("{digits}{check}");
+        }
+        n += 1;
+    }
+}
+
+/// Rows `first..first + count` of a safeguarding submission: a client per three rows, a
+/// referral per client, up to three allegations each.
+fn csv_file(first: u64, count: u64, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    const RISK: [&str; 4] = ["Physical", "Financial", "Neglect", "Psychological"];
+    const SOURCE: [&str; 3] = ["KNOWN_FAMILY", "KNOWN_OTHER", "UNKNOWN"];
+    const LOCATION: [&str; 3] = ["OWN_HOME", "CARE_HOME", "COMMUNITY"];
+    let mut out = String::with_capacity(count as usize * 260);
+    out.push_str(HEADER);
+    out.push('\n');
+    for row in first..first + count {
+        let client = row / 3;
+        let day = 1 + (row % 28);
+        let (birth_day, birth_year) = (1 + client % 28, 1930 + client % 60);
+        // Age at the referral, consistent with the date of birth (the profile checks it).
+        let age = 2023 - birth_year - u64::from(day < birth_day);
+        let _ = writeln!(
+            out,
+            "305,C-{client},{nhs},{dob:02}/0{month}/19{year},LS1 {n}AB,SG-{client},,Y,{gender},{age},PHYS,A,2023-0{month}-{day:02},Y,N,2023-0{month}-{day:02},{risk},Health staff,{source},{location},,,,\"Carers increased, daily visits\",SUBSTANTIATED,2023-09-30,N,N,Y,Fully achieved,,,N,",
+            nhs = nhs_number(client),
+            dob = birth_day,
+            month = 1 + client % 8,
+            year = birth_year - 1900,
+            n = client % 10,
+            gender = if client % 2 == 0 { "F" } else { "M" },
+            age = age,
+            risk = RISK[rng.gen_range(0..RISK.len())],
+            source = SOURCE[rng.gen_range(0..SOURCE.len())],
+            location = LOCATION[rng.gen_range(0..LOCATION.len())],
+        );
+    }
+    out.into_bytes()
+}
+
+/// `count` ADT messages from `first`: registrations (A28) and admissions (A01) of patients
+/// with NHS numbers, `\r`-terminated segments, one message after another.
+fn hl7_file(first: u64, count: u64) -> Vec<u8> {
+    let mut out = String::with_capacity(count as usize * 300);
+    for n in first..first + count {
+        let patient = n / 2;
+        let (event, structure) = if n % 2 == 0 { ("A28", "ADT_A05") } else { ("A01", "ADT_A01") };
+        let _ = write!(
+            out,
+            "MSH|^~\\&|PAS|RR8|POLE|LEEDS|20240710091500||ADT^{event}^{structure}|RR8-{n}|P|2.4\r\
+             EVN|{event}|20240710091500\r\
+             PID|1||{nhs}^^^NHS^NH~K{patient}^^^RR8^MR||Smith{patient}^Margaret^^^Mrs^^L||19400312|F|||12 Acacia Avenue^^Leeds^^LS1 4AB^GBR^H\r\
+             PV1|1|I|WARD1^^^RR8||||||||||||||||V{n}\r",
+            nhs = nhs_number(patient),
+        );
+    }
+    out.into_bytes()
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn run(format: Format, rows: u64, file_rows: u64, backend: BackendKind) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions { backend, ..Default::default() }).unwrap();
+    let profile = Profile::builtin("safeguarding").unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (mut elapsed, mut accepted, mut rejected, mut changes) = (0.0, 0, 0, 0);
+    let mut first = 0;
+    while first < rows {
+        let count = file_rows.min(rows - first);
+        let bytes = match format {
+            Format::Hl7 => hl7_file(first, count),
+            _ => csv_file(first, count, &mut rng),
+        };
+        let name = format!("bench-{first}.{}", format.as_str());
+        let options = Options {
+            file_name: &name,
+            format,
+            council: "305",
+            profile: &profile,
+            dry_run: false,
+            today: None,
+            sheet: None,
+            actor: "bench",
+            role: "council",
+        };
+        // Generation is outside the timed part: only the file path is measured.
+        let started = Instant::now();
+        let report = pole_ingest::ingest(&store, &bytes, &options, &mut |_| {}).unwrap();
+        elapsed += started.elapsed().as_secs_f64();
+        accepted += report.accepted;
+        rejected += report.rejected;
+        changes += report.changes;
+        first += count;
+    }
+    let stats = store.stats().unwrap();
+    store.close().unwrap();
+    serde_json::json!({
+        "format": format.as_str(),
+        "backend": format!("{backend:?}").to_lowercase(),
+        "rows": rows,
+        "file_rows": file_rows,
+        "accepted": accepted,
+        "rejected": rejected,
+        "changes": changes,
+        "transactions": stats.transactions,
+        "seconds": elapsed,
+        "rows_per_second": rows as f64 / elapsed,
+        "peak_rss_mib": peak_rss_mib(),
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: u64 = arg(&args, "--rows").map_or(100_000, |v| v.parse().unwrap());
+    let file_rows: u64 = arg(&args, "--file-rows").map_or(10_000, |v| v.parse().unwrap());
+    let backend = match arg(&args, "--backend").as_deref() {
+        Some("sled") => BackendKind::Sled,
+        _ => BackendKind::Redb,
+    };
+    let formats = match arg(&args, "--format").as_deref() {
+        Some("csv") => vec![Format::Csv],
+        Some("hl7") => vec![Format::Hl7],
+        _ => vec![Format::Csv, Format::Hl7],
+    };
+    let results: Vec<_> = formats.into_iter().map(|f| run(f, rows, file_rows, backend)).collect();
+    println!("{}", serde_json::to_string_pretty(&results).unwrap());
+}
