@@ -65,6 +65,15 @@ def spread(values: list[float]) -> tuple[float | None, str]:
     return med, f" ({fmt_rate(min(values))}–{fmt_rate(max(values))})"
 
 
+def rss_cell(rs: list[dict[str, Any]]) -> str:
+    """Peak RSS, with the harness's parsed stream's share where it was recorded."""
+    peak = max(y["peak_rss_kib"] for y in rs) / 1024
+    parsed = [y["peak_rss_kib_after_parse"] for y in rs if "peak_rss_kib_after_parse" in y]
+    if parsed:
+        return f"{peak:.0f} (stream {max(parsed) / 1024:.0f})"
+    return f"{peak:.0f}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--raw", required=True)
@@ -172,7 +181,7 @@ def main() -> int:
                     f"{fmt_ms(statistics.median(y['commit_seconds_p99'] for y in rs))} | "
                     f"{fmt_ms(statistics.median(y['read_seconds_p50'] for y in rs))} | "
                     f"{fmt_ms(statistics.median(y['read_seconds_p99'] for y in rs))} | "
-                    f"{max(y['peak_rss_kib'] for y in rs) / 1024:.0f} | {loads} |"
+                    f"{rss_cell(rs)} | {loads} |"
                 )
                 ours_summary[f"{backend}-b{batch}"] = {"changes_per_second": rate}
         md.append("")
@@ -254,6 +263,24 @@ def main() -> int:
                 ratios[suffix][f"{backend}-b{batch}"] = val
                 cells.append("–" if val is None else f"{val:.2f}")
             md.append(f"| {label} | " + " | ".join(cells) + " |")
+        md.append("")
+        md.append("### Read an entity at a version, same 2,000 (stream, version) points (median of repetitions)\n")
+        md.append("| peer | peer p50 ms | peer p99 ms | ours sled p50 ÷ peer p50 | ours redb p50 ÷ peer p50 |")
+        md.append("|---|---|---|---|---|")
+        ours_read = {}
+        for backend in ("sled", "redb"):
+            xs = [res(f"n{n}-r{r}-ours-{backend}-b1000") for r in reps]
+            xs = [x for x in xs if x]
+            ours_read[backend] = statistics.median(x["read_seconds_p50"] for x in xs) if xs else None
+        for suffix, label in peer_labels.items():
+            xs = [res(f"n{n}-r{r}-{suffix}") for r in reps]
+            xs = [x for x in xs if x and x.get("read_seconds_p50") is not None]
+            if not xs:
+                continue
+            p50 = statistics.median(x["read_seconds_p50"] for x in xs)
+            p99 = statistics.median(x["read_seconds_p99"] for x in xs)
+            cells = [f"{ours_read[b] / p50:.2f}" if ours_read[b] and p50 else "–" for b in ("sled", "redb")]
+            md.append(f"| {label} | {fmt_ms(p50)} | {fmt_ms(p99)} | " + " | ".join(cells) + " |")
         md.append("")
         fs_rate = fs["append_4kib_fdatasync"]["syncs_per_second"] if fs else None
         if fs_rate:
