@@ -149,6 +149,11 @@ def main() -> int:
     summary: dict[str, Any] = {}
     for n in sizes:
         reps = reps_of(n)
+        skipped = by_name.get(f"n{n}-skipped")
+        if skipped:
+            md.append(f"## {n:,} changes: skipped\n")
+            md.append(f"Not run: {skipped['result']['skipped']}.\n")
+            continue
         exp = res(f"n{n}-export")
         if not reps:
             continue
