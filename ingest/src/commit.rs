@@ -167,7 +167,8 @@ impl<'s> Builder<'s> {
                 None => {
                     self.next_ref += 1;
                     let name = format!("r{}", self.next_ref);
-                    let mut create = ChangeRequest::create(name.clone(), entity.entity_type.as_ref()).valid_at(entity.valid);
+                    let mut create =
+                        ChangeRequest::create(name.clone(), entity.entity_type.as_ref()).valid_at(entity.valid);
                     create.row = Some(plan.row);
                     if let OpRequest::Create { set, identifiers, .. } = &mut create.op {
                         set.extend(entity.create_only.clone());

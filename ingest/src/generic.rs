@@ -289,14 +289,22 @@ impl<'a> Reader<'a> {
                 if entity.optional {
                     for column in entity.attributes.values() {
                         if let Some(cell) = self.cell(fields, column) {
-                            report.warn(&cell.column, &cell.value, format!("not stored: the row has no key for {}", entity.name));
+                            report.warn(
+                                &cell.column,
+                                &cell.value,
+                                format!("not stored: the row has no key for {}", entity.name),
+                            );
                         }
                     }
                     slots.push(None);
                     continue;
                 }
                 let columns: Vec<&str> = entity.keys.iter().map(|k| k.column.as_str()).collect();
-                report.error(columns.first().copied().unwrap_or_default(), "", format!("a key for {} is required ({})", entity.name, columns.join(" or ")));
+                report.error(
+                    columns.first().copied().unwrap_or_default(),
+                    "",
+                    format!("a key for {} is required ({})", entity.name, columns.join(" or ")),
+                );
                 slots.push(None);
                 continue;
             }

@@ -34,10 +34,7 @@ impl<'a> RowReader<'a> {
             "generic" => Ok(RowReader::Generic(generic::Reader::new(profile, schema, council, header, today)?)),
             other => Err(IngestError::Profile {
                 name: profile.name.clone(),
-                reason: format!(
-                    "reader {other:?} is not known (readers: {})",
-                    crate::profile::READERS.join(", ")
-                ),
+                reason: format!("reader {other:?} is not known (readers: {})", crate::profile::READERS.join(", ")),
             }),
         }
     }
