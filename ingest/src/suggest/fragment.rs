@@ -40,7 +40,7 @@ pub fn render(s: &Suggestions) -> String {
     let total: u64 = s.unmapped.iter().map(|u| u.seen).sum();
     let _ = writeln!(
         out,
-        "# Unmapped local values for council {}: {} distinct, held {total} times across {} entities;",
+        "# Unmapped local values for council {}: {} distinct, held {total} time(s) across {} entities;",
         s.council,
         s.unmapped.len(),
         s.entities_read
