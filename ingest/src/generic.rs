@@ -174,17 +174,25 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// One date column may be read several times (an attribute and the valid time of
+    /// several entities); its problem is reported once.
     fn date(&self, cell: &Cell, report: &mut RowReport) -> Option<NaiveDate> {
-        let Some(date) = self.profile.parse_date(&cell.value) else {
-            let formats = self.profile.date_formats.join(", ");
-            report.error(&cell.column, &cell.value, format!("not a date (formats read: YYYY-MM-DD, {formats})"));
-            return None;
+        let problem = match self.profile.parse_date(&cell.value) {
+            None => {
+                let formats = self.profile.date_formats.join(", ");
+                format!("not a date (formats read: YYYY-MM-DD, {formats})")
+            }
+            Some(date) => match validate::not_future(date, self.today) {
+                Ok(()) => return Some(date),
+                Err(reason) => reason,
+            },
         };
-        if let Err(reason) = validate::not_future(date, self.today) {
-            report.error(&cell.column, &cell.value, reason);
-            return None;
+        let reported =
+            report.issues.iter().any(|i| i.column == cell.column && i.value == cell.value && i.reason == problem);
+        if !reported {
+            report.error(&cell.column, &cell.value, problem);
         }
-        Some(date)
+        None
     }
 
     /// A cell's value as `attribute` of `entity_type` stores it: mapped, parsed and checked
