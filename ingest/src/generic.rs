@@ -122,9 +122,9 @@ impl<'a> Reader<'a> {
             let column =
                 profile.column_for(name, &known).or_else(|| profile.column_for(&name.replace('_', " "), &known));
             if let Some(column) = column {
-                let key = normalise(column);
-                if !index.contains_key(&key) {
-                    index.insert(key, (idx, name.clone()));
+                // The first of two columns read as one profile column is the one used.
+                if let std::collections::btree_map::Entry::Vacant(slot) = index.entry(normalise(column)) {
+                    slot.insert((idx, name.clone()));
                     read_as.insert(idx, column.to_owned());
                 }
             }
