@@ -41,6 +41,9 @@ enum Command {
     Stats,
     /// Ingest a council's file (CSV, pipe-delimited or HL7 v2) and print the submission report
     Ingest(commands::ingest::IngestArgs),
+    /// Mapping profiles: `mapping suggest` lists a council's unmapped local values with
+    /// candidate national codes, as a profile fragment to edit
+    Mapping(commands::mapping::MappingArgs),
     /// Mint a development token (HS256, this deployment's secret) and print it alone
     Token(commands::token::TokenArgs),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Entity(args) => commands::entity::run(&config, &args),
         Command::Stats => commands::stats::run(&config),
         Command::Ingest(args) => commands::ingest::run(&config, &args),
+        Command::Mapping(args) => commands::mapping::run(&config, &args),
         Command::Token(args) => commands::token::run(&config, &args),
     };
     match result {

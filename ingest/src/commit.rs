@@ -8,6 +8,7 @@
 //! transactions is left for the streaming work (the store caps a transaction at
 //! [`pole_store::MAX_CHANGES`] changes and says so when a file is too big).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use pole_model::{EntityId, EntityState, Identifier, Source, Status, Timestamp};
@@ -19,7 +20,8 @@ use crate::error::Result;
 /// One entity a row mentions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityPlan {
-    pub entity_type: &'static str,
+    /// Fixed by the `safeguarding` reader, named by the profile for the `generic` one.
+    pub entity_type: Cow<'static, str>,
     /// Natural keys, tried in order; every one is recorded on the entity.
     pub keys: Vec<Identifier>,
     /// For an entity without identifiers (a home address): the same entity is the one
@@ -47,7 +49,7 @@ pub struct LinkedMatch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkPlan {
     pub from: usize,
-    pub role: &'static str,
+    pub role: Cow<'static, str>,
     pub to: usize,
     pub valid: Timestamp,
     /// The entity has at most one link of this role: a different existing one is removed.
@@ -77,7 +79,7 @@ struct Builder<'s> {
     next_ref: usize,
     by_identifier: HashMap<Identifier, Target>,
     by_link: HashMap<(String, &'static str, String), Target>,
-    single_links: HashMap<(String, &'static str), Target>,
+    single_links: HashMap<(String, String), Target>,
     /// Warnings about a row's rows that only resolution can find (ambiguous keys).
     warnings: Vec<(u64, String, String)>,
 }
@@ -165,7 +167,8 @@ impl<'s> Builder<'s> {
                 None => {
                     self.next_ref += 1;
                     let name = format!("r{}", self.next_ref);
-                    let mut create = ChangeRequest::create(name.clone(), entity.entity_type).valid_at(entity.valid);
+                    let mut create =
+                        ChangeRequest::create(name.clone(), entity.entity_type.as_ref()).valid_at(entity.valid);
                     create.row = Some(plan.row);
                     if let OpRequest::Create { set, identifiers, .. } = &mut create.op {
                         set.extend(entity.create_only.clone());
@@ -199,9 +202,9 @@ impl<'s> Builder<'s> {
         for link in &plan.links {
             let (Some(from), Some(to)) = (slots.get(link.from), slots.get(link.to)) else { continue };
             if link.single {
-                self.move_single(plan.row, from, link.role, to)?;
+                self.move_single(plan.row, from, &link.role, to)?;
             }
-            let mut change = ChangeRequest::link(from.clone(), link.role, to.clone()).valid_at(link.valid);
+            let mut change = ChangeRequest::link(from.clone(), link.role.as_ref(), to.clone()).valid_at(link.valid);
             change.row = Some(plan.row);
             self.changes.push(change);
         }
@@ -210,8 +213,8 @@ impl<'s> Builder<'s> {
 
     /// Removes a different earlier link of a single-valued role, from the store or from
     /// an earlier row of this file.
-    fn move_single(&mut self, row: u64, from: &Target, role: &'static str, to: &Target) -> Result<()> {
-        let slot = (key_of(from), role);
+    fn move_single(&mut self, row: u64, from: &Target, role: &str, to: &Target) -> Result<()> {
+        let slot = (key_of(from), role.to_owned());
         let unlink = |changes: &mut Vec<ChangeRequest>, old: Target| {
             let mut change = ChangeRequest::update(from.clone());
             change.op = OpRequest::Unlink { role: role.to_owned(), to: old };

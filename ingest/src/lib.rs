@@ -4,15 +4,18 @@
 //!
 //! Status: CSV and pipe-delimited text, spreadsheets (xlsx, xls, ods; [`spreadsheet`]) and
 //! the safeguarding data set as XML ([`xml::safeguarding`]), all with the built-in
-//! `safeguarding` profile and council profiles that extend it ([`ingest`]); the POLE
+//! `safeguarding` profile and council profiles that extend it ([`ingest`]), or with a
+//! `generic` profile that declares the entities and links each row makes ([`generic`]);
+//! [`suggest`] ranks national codes for the local values no profile mapped; the POLE
 //! submission format in XML, one transaction a submission ([`submission`], on
 //! [`xml::submission`]); HL7 v2 files, one transaction a message ([`hl7_ingest`], on the
 //! parser and mapping of [`hl7`]).
 //!
 //! The pipeline, one module per step: [`text`] decodes bytes, a [`source::RecordSource`]
 //! ([`delimited`], [`spreadsheet`], [`xml::safeguarding`]) reads records one at a time,
-//! [`profile`] maps the submitter's columns and values, [`safeguarding`]
-//! turns a row into a plan of entities and links and [`validate`] checks single values,
+//! [`profile`] maps the submitter's columns and values, the profile's [`reader`]
+//! ([`safeguarding`] or [`generic`]) turns a row into a plan of entities and links and
+//! [`validate`] checks single values,
 //! [`commit`] resolves natural keys and commits one transaction, and [`report`] is what
 //! the submitter gets back.
 //!
@@ -22,14 +25,17 @@
 pub mod commit;
 pub mod delimited;
 mod error;
+pub mod generic;
 pub mod hl7;
 pub mod hl7_ingest;
 pub mod profile;
+pub mod reader;
 pub mod report;
 pub mod safeguarding;
 pub mod source;
 pub mod spreadsheet;
 pub mod submission;
+pub mod suggest;
 pub mod text;
 pub mod validate;
 pub mod xml;
@@ -47,7 +53,8 @@ pub use report::{Outcome, Report, RowReport, Severity, Status};
 use crate::commit::Built;
 use crate::commit::RowPlan;
 use crate::delimited::Delimiter;
-use crate::report::{ColumnUse, CommitInfo};
+use crate::reader::RowReader;
+use crate::report::CommitInfo;
 use crate::source::RecordSource;
 
 /// The formats of the public contract.
@@ -154,12 +161,12 @@ fn rejected(mut report: Report, problem: String) -> Report {
     report
 }
 
-/// The tabular formats read rows through a profile's reader; this build has one.
+/// The tabular formats read rows through a profile's reader.
 fn check_reader(profile: &Profile) -> Result<()> {
-    if profile.reader != "safeguarding" {
+    if !profile::READERS.contains(&profile.reader.as_str()) {
         return Err(IngestError::Profile {
             name: profile.name.clone(),
-            reason: format!("reader {:?} is not known (this build has: safeguarding)", profile.reader),
+            reason: format!("reader {:?} is not known (readers: {})", profile.reader, profile::READERS.join(", ")),
         });
     }
     Ok(())
@@ -227,19 +234,8 @@ fn ingest_records(
     let header = records.columns().to_vec();
     let today = options.today.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let schema = store.schema();
-    let mut reader = safeguarding::Reader::new(profile, schema, options.council, &header, today)?;
-    report.columns = header
-        .iter()
-        .enumerate()
-        .map(|(idx, column)| {
-            let read_as = reader.read_as(idx);
-            ColumnUse {
-                column: column.clone(),
-                read_as: read_as.map(str::to_owned),
-                note: read_as.and_then(safeguarding::column_note),
-            }
-        })
-        .collect();
+    let mut reader = RowReader::new(profile, schema, options.council, &header, today)?;
+    report.columns = reader.columns(&header);
     for missing in reader.missing_columns() {
         report.file_problems.push(format!("required column missing: {missing}; every row is rejected"));
     }

@@ -5,6 +5,12 @@
 //! defaults for blank or missing columns. A council profile `extends` a built-in one and
 //! overrides what it names.
 //!
+//! A profile whose reader is `generic` also declares, per row, the POLE entities to make
+//! (`[[entities]]`: a type, natural keys built from columns, attributes from columns) and
+//! the links between them (`[[links]]`); [`crate::generic`] reads rows with them. Every
+//! column such a profile names elsewhere (renames, value maps, defaults, splits) must be
+//! one its declarations read, so a typo fails when the profile loads.
+//!
 //! Matching is forgiving where that is safe (case and spacing of column names and local
 //! values, national codes and their labels) and never guesses beyond that: a value no
 //! rule maps is kept verbatim and reported.
@@ -19,10 +25,65 @@ use serde::Deserialize;
 use crate::error::{IngestError, Result};
 
 /// The built-in profiles, by name, embedded so a fresh binary needs no files beside it.
-pub const BUILTIN: [(&str, &str); 2] = [
+pub const BUILTIN: [(&str, &str); 3] = [
     ("safeguarding", include_str!("../../packs/adult-social-care/profiles/safeguarding.toml")),
     ("council-305", include_str!("../../packs/adult-social-care/profiles/council-305.toml")),
+    ("services", include_str!("../../packs/adult-social-care/profiles/services.toml")),
 ];
+
+/// The readers a profile can name.
+pub const READERS: [&str; 2] = ["safeguarding", "generic"];
+
+/// One entity a `generic` profile makes from each row.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityDecl {
+    /// The name links use for it (`client`, `service`).
+    pub name: String,
+    /// The schema type (`person`, `service`, `organisation`).
+    #[serde(rename = "type")]
+    pub entity_type: String,
+    /// Natural keys, tried in order to find the entity again; at least one.
+    pub keys: Vec<KeyDecl>,
+    /// Schema attribute → the profile column its value comes from.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Schema attribute → a fixed value set on every row (`organisation_type = "care
+    /// provider"`).
+    #[serde(default)]
+    pub constants: BTreeMap<String, String>,
+    /// The date column whose value is when the row's facts about it became true; the
+    /// profile's `valid_from` when not given.
+    #[serde(default)]
+    pub valid_from: Option<String>,
+    /// A row with no key for it leaves it (and its links) out instead of being rejected.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// A natural key: an identifier of `system` whose value is `prefix` then the column's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDecl {
+    /// An identifier system of the schema; `{council}` is replaced by the council's code.
+    pub system: String,
+    pub column: String,
+    /// Keeps keys of different things in one system apart (`service/`).
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// A link a `generic` profile makes between two of a row's entities.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDecl {
+    pub from: String,
+    pub role: String,
+    pub to: String,
+    /// The `from` entity has at most one link of this role: a correction moves it.
+    #[serde(default)]
+    pub single: bool,
+}
 
 /// Splitting a column whose values may carry two levels in one cell (`KNOWN: Relative`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -57,6 +118,13 @@ struct ProfileFile {
     defaults: BTreeMap<String, String>,
     #[serde(default)]
     split: BTreeMap<String, SplitRule>,
+    /// For the `generic` reader: the default date column for valid times.
+    #[serde(default)]
+    valid_from: Option<String>,
+    #[serde(default)]
+    entities: Vec<EntityDecl>,
+    #[serde(default)]
+    links: Vec<LinkDecl>,
 }
 
 /// A loaded profile, merged with the one it extends. Keys of the maps are normalised
@@ -72,6 +140,10 @@ pub struct Profile {
     codes: BTreeMap<String, BTreeMap<String, String>>,
     defaults: BTreeMap<String, String>,
     split: BTreeMap<String, SplitRule>,
+    /// The `generic` reader's declarations (empty for `safeguarding`).
+    pub valid_from: Option<String>,
+    pub entities: Vec<EntityDecl>,
+    pub links: Vec<LinkDecl>,
 }
 
 /// A value after mapping to a code list.
@@ -152,7 +224,7 @@ impl Profile {
         if base.reader.is_empty() {
             return Err(IngestError::Profile {
                 name: origin.to_owned(),
-                reason: "name a `reader` (safeguarding) or `extends` a built-in profile".into(),
+                reason: "name a `reader` (safeguarding or generic) or `extends` a built-in profile".into(),
             });
         }
         // The council's own date formats are tried first.
@@ -169,7 +241,93 @@ impl Profile {
         }
         base.defaults.extend(normalise_keys(file.defaults));
         base.split.extend(normalise_keys(file.split));
+        if file.valid_from.is_some() {
+            base.valid_from = file.valid_from;
+        }
+        if !file.entities.is_empty() {
+            base.entities = file.entities;
+        }
+        if !file.links.is_empty() {
+            base.links = file.links;
+        }
+        base.check_declarations().map_err(|reason| IngestError::Profile { name: origin.to_owned(), reason })?;
         Ok(base)
+    }
+
+    /// The checks of a `generic` profile's declarations that need no schema (the schema's
+    /// are made when a file is read: [`crate::generic::Reader::new`]).
+    fn check_declarations(&self) -> std::result::Result<(), String> {
+        if !READERS.contains(&self.reader.as_str()) {
+            return Err(format!("reader {:?} is not known (readers: {})", self.reader, READERS.join(", ")));
+        }
+        if self.reader != "generic" {
+            if !self.entities.is_empty() || !self.links.is_empty() || self.valid_from.is_some() {
+                return Err("`entities`, `links` and `valid_from` need `reader = \"generic\"`".into());
+            }
+            return Ok(());
+        }
+        if self.entities.is_empty() {
+            return Err("a generic profile declares at least one [[entities]]".into());
+        }
+        let mut names = Vec::new();
+        for entity in &self.entities {
+            if names.contains(&entity.name.as_str()) {
+                return Err(format!("two entities are named {:?}", entity.name));
+            }
+            names.push(&entity.name);
+            if entity.keys.is_empty() {
+                return Err(format!(
+                    "entity {:?} has no keys: without a natural key a resubmission would create it again",
+                    entity.name
+                ));
+            }
+        }
+        for link in &self.links {
+            for end in [&link.from, &link.to] {
+                if !names.contains(&end.as_str()) {
+                    return Err(format!(
+                        "link {} names entity {end:?}, which is not declared (entities: {})",
+                        link.role,
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+        let read = self.declared_columns();
+        let known: Vec<&str> = read.iter().map(String::as_str).collect();
+        let named = self
+            .columns
+            .values()
+            .map(|target| ("[columns]", normalise(target)))
+            .chain(self.values.keys().map(|c| ("[values]", c.clone())))
+            .chain(self.defaults.keys().map(|c| ("[defaults]", c.clone())))
+            .chain(self.split.keys().map(|c| ("[split]", c.clone())));
+        for (section, column) in named {
+            if !known.iter().any(|k| normalise(k) == column) {
+                return Err(format!(
+                    "column {column:?} in {section} is not read by any entity (columns read: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every profile column a `generic` profile's declarations read, in declaration order.
+    pub fn declared_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |column: &String| {
+            if !out.iter().any(|c| normalise(c) == normalise(column)) {
+                out.push(column.clone());
+            }
+        };
+        add_opt(&mut add, self.valid_from.as_ref());
+        for entity in &self.entities {
+            entity.keys.iter().for_each(|k| add(&k.column));
+            entity.attributes.values().for_each(&mut add);
+            add_opt(&mut add, entity.valid_from.as_ref());
+        }
+        out
     }
 
     /// The profile column a submitter's column is read as: a rename, or the profile
@@ -254,6 +412,12 @@ impl Profile {
             format!("levels disagree: {deepest} does not belong under {}; {deepest} kept", strays.join(", "))
         });
         Some(Mapped { higher: higher_of(list, &deepest), code: deepest, known: true, note })
+    }
+}
+
+fn add_opt(add: &mut impl FnMut(&String), column: Option<&String>) {
+    if let Some(column) = column {
+        add(column);
     }
 }
 

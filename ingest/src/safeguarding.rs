@@ -113,6 +113,30 @@ pub fn column_note(column: &str) -> Option<String> {
     Some(stored.into())
 }
 
+/// The coded columns and the attributes they are stored in, for `mapping suggest` to name
+/// the column whose value map would map a value held in the store.
+const CODED: [(&str, &str, &str); 14] = [
+    ("Client Gender", "person", "gender"),
+    ("Client Ethnicity", "person", "ethnicity"),
+    ("Known to Council", "safeguarding_concern", "known_to_council"),
+    ("Consent to Investigation", "safeguarding_concern", "consent_to_investigation"),
+    ("Repeat Referral", "safeguarding_concern", "repeat_referral"),
+    ("Lacking Capacity", "safeguarding_concern", "lacking_capacity"),
+    ("Advocate Support", "safeguarding_concern", "advocate_support"),
+    ("Desired Outcome Expressed", "safeguarding_concern", "desired_outcome_expressed"),
+    ("Primary Client Group", "safeguarding_concern", "primary_client_group"),
+    ("Conclusion", "safeguarding_concern", "conclusion"),
+    ("Serious Case Review", "safeguarding_concern", "serious_case_review"),
+    ("Type of Risk", "allegation", "type_of_risk"),
+    ("Source of Risk", "allegation", "source_of_risk"),
+    ("Location of Risk", "allegation", "location_of_risk"),
+];
+
+/// The column of the data set stored in `attribute` of `entity_type`.
+pub fn column_for_attribute(entity_type: &str, attribute: &str) -> Option<&'static str> {
+    CODED.iter().find(|(_, t, a)| *t == entity_type && *a == attribute).map(|(c, _, _)| *c)
+}
+
 /// A column the file must have (or the profile must default), with an alternative.
 const REQUIRED: [&[&str]; 3] = [
     &["Council Client Identifier", "DUMMY Council Client Identifier"],
@@ -531,8 +555,8 @@ impl<'a> Reader<'a> {
             concern_keys.extend(self.identifier("cqc-safeguarding-referral", &cell, report));
         }
         let later_at = concluded.filter(|c| *c >= initiated).map_or(valid, Timestamp::from_date);
-        let entity = |entity_type, keys, set| EntityPlan {
-            entity_type,
+        let entity = |entity_type: &'static str, keys, set| EntityPlan {
+            entity_type: entity_type.into(),
             keys,
             linked_match: None,
             valid,
@@ -541,7 +565,7 @@ impl<'a> Reader<'a> {
             later: None,
         };
         let mut plan = RowPlan { row, entities: Vec::new(), links: Vec::new() };
-        let link = |from, role, to, single| LinkPlan { from, role, to, valid, single };
+        let link = |from, role: &'static str, to, single| LinkPlan { from, role: role.into(), to, valid, single };
         // Slots: 0 person, 1 concern, 2 allegation, then optional ones.
         plan.entities.push(entity("person", person_keys, person_set));
         let mut concern = entity("safeguarding_concern", concern_keys, concern_set);

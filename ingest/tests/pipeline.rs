@@ -209,3 +209,71 @@ fn arbitrary_bytes_never_panic_and_every_row_is_reported() {
     }
     store.close().unwrap();
 }
+
+#[test]
+fn generic_profile_links_people_services_and_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let report = run(&store, "services-export.csv", Format::Csv, "services", false);
+    assert_eq!(report.status, Status::Committed, "{}", report.to_text());
+    assert_eq!((report.accepted, report.rejected), (4, 0), "{}", report.to_text());
+
+    let find = |system: &str, value: &str| {
+        let ids = store.find_by_identifier(&Identifier::new(system, value)).unwrap();
+        assert_eq!(ids.len(), 1, "{system} {value}");
+        store.entity(&ids[0], ReadAt::NOW).unwrap().unwrap()
+    };
+    let client = find("council:305:client", "C1001");
+    assert_eq!(client.entity_type, "person");
+    assert_eq!(client.attribute("gender"), Some(&serde_json::json!("2")));
+    assert_eq!(client.attribute("primary_support_reason"), Some(&serde_json::json!("PHYSICAL")));
+    assert_eq!(client.attribute("birth_date"), Some(&serde_json::json!("1938-03-12")));
+    let service = find("council:305:event", "service/S-5001");
+    assert_eq!(service.attribute("service_type"), Some(&serde_json::json!("Home care")));
+    assert_eq!(service.attribute("weekly_hours"), Some(&serde_json::json!(10.5)));
+    let provider = find("cqc-provider", "1-101634521");
+    assert_eq!(provider.attribute("organisation_type"), Some(&serde_json::json!("care provider")));
+    let roles: Vec<(&str, &pole_model::EntityId)> = service.links.iter().map(|l| (l.role.as_str(), &l.to)).collect();
+    assert!(roles.contains(&("subject", &client.id)), "{roles:?}");
+    assert!(roles.contains(&("provided_by", &provider.id)), "{roles:?}");
+    // The row without a provider makes no organisation and no provided_by link.
+    let direct = find("council:305:event", "service/S-5004");
+    assert!(direct.links.iter().all(|l| l.role != "provided_by"));
+
+    let before = store.stats().unwrap();
+    let again = run(&store, "services-export.csv", Format::Csv, "services", false);
+    assert_eq!(again.status, Status::Unchanged);
+    assert_eq!(store.stats().unwrap(), before);
+
+    // Everything it stored is a national code: nothing to suggest.
+    let profile = Profile::load("services").unwrap();
+    let found = pole_ingest::suggest::suggest(&store, "305", &profile, 3).unwrap();
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(found.entities_read, 9);
+}
+
+#[test]
+fn suggest_lists_what_the_safeguarding_profile_kept_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let report = run(&store, "safeguarding-poc.txt", Format::Pipe, "safeguarding", false);
+    assert_eq!(report.warnings, 1, "{}", report.to_text());
+    let profile = Profile::load("safeguarding").unwrap();
+    let found = pole_ingest::suggest::suggest(&store, "305", &profile, 2).unwrap();
+    assert_eq!(found.unmapped.len(), 1, "{found:?}");
+    let unmapped = &found.unmapped[0];
+    assert!(unmapped.column.is_some(), "{unmapped:?}");
+    assert_eq!(unmapped.candidates.len(), 2);
+    // The council's own profile, edited since, maps nothing of it yet: still listed; a
+    // profile that maps it is not offered it again.
+    let value = unmapped.value.clone();
+    let column = unmapped.column.clone().unwrap();
+    let text = format!(
+        "name = \"fixed\"\nextends = \"safeguarding\"\n[values.\"{column}\"]\n\"{value}\" = \"{}\"\n",
+        unmapped.candidates[0].code
+    );
+    let fixed = Profile::from_toml(&text, "fixed").unwrap();
+    let again = pole_ingest::suggest::suggest(&store, "305", &fixed, 2).unwrap();
+    assert!(again.is_empty());
+    assert_eq!(again.mapped_since, 1);
+}

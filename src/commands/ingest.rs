@@ -35,7 +35,7 @@ pub struct IngestArgs {
     /// Required except for hl7, where each message's sending facility (MSH-4) stands in
     #[arg(long, value_name = "CODE")]
     pub council: Option<String>,
-    /// A built-in profile (safeguarding, council-305) or a profile file (.toml); default
+    /// A built-in profile (safeguarding, council-305, services) or a profile file (.toml); default
     /// safeguarding. Not for hl7, whose mapping is fixed by the ADT events
     #[arg(long, value_name = "NAME|FILE")]
     pub profile: Option<String>,

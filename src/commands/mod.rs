@@ -5,6 +5,7 @@ pub mod demo;
 pub mod entity;
 pub mod history;
 pub mod ingest;
+pub mod mapping;
 pub mod replay;
 pub mod serve;
 pub mod stats;
