@@ -37,7 +37,9 @@ fuzz_target!(|data: &[u8]| {
             profile: &fixture.profile,
             dry_run: true,
             today: None,
-            sheet: None, actor: "pole-ods ingest", role: "council",
+            sheet: None,
+            actor: "pole-ods ingest",
+            role: "council",
         };
         if let Ok(report) = ingest(&fixture.store, data, &options, &mut |_| {}) {
             let _ = serde_json::to_string(&report);

@@ -43,7 +43,9 @@ fuzz_target!(|data: &[u8]| {
             profile: &fixture.profile,
             dry_run: true,
             today: None,
-            sheet, actor: "pole-ods ingest", role: "council",
+            sheet,
+            actor: "pole-ods ingest",
+            role: "council",
         };
         if let Ok(report) = ingest(&fixture.store, data, &options, &mut |_| {}) {
             assert_eq!(report.rows_read, report.accepted + report.warnings + report.rejected);
