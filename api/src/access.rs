@@ -13,7 +13,7 @@ use base64::Engine as _;
 use parking_lot::Mutex;
 use pole_auth::{Agreement, Agreements, Principal, Pseudonymiser, Role, TokenVerifier, Viewer};
 use pole_model::{EntityId, EntityState, Kind, Timestamp};
-use pole_store::{AccessAction, AccessEntry, AccessLog, AccessOutcome, ReadAt, Store};
+use pole_store::{AccessAction, AccessEntry, AccessLog, AccessOutcome, EntityHead, ReadAt, Store};
 
 use crate::error::{ApiError, ApiResult};
 use crate::request_id::RequestId;
@@ -374,25 +374,50 @@ impl Caller {
     /// index), the agreement's kinds and types, and opt-out. `state` is the entity as read
     /// (sealed values are fine); a refusal names no fact about the record beyond the rule.
     pub fn may_see(&self, store: &Store, id: &EntityId, state: Option<&EntityState>) -> ApiResult<bool> {
+        let head =
+            state.map(|s| EntityHead { kind: s.kind, entity_type: s.entity_type.clone(), active: s.is_active() });
+        self.may_see_head(store, id, head.as_ref(), true)
+    }
+
+    /// [`Caller::may_see`] on what an entity is; `check_council`: false when the id came
+    /// from the caller's own council index already.
+    pub fn may_see_head(
+        &self,
+        store: &Store,
+        id: &EntityId,
+        head: Option<&EntityHead>,
+        check_council: bool,
+    ) -> ApiResult<bool> {
         let viewer = self.viewer();
-        if let Some(council) = viewer.council_scope() {
+        if let (true, Some(council)) = (check_council, viewer.council_scope()) {
             if !store.contributed_by(council, id)? {
                 return Ok(false);
             }
         }
-        if let Some(state) = state {
-            if !viewer.covers(state.kind, &state.entity_type) {
+        if let Some(head) = head {
+            if !viewer.covers(head.kind, &head.entity_type) {
                 return Ok(false);
             }
             // Retracted, merged and erased records are not part of any data share.
-            if viewer.minimised() && !state.is_active() {
+            if viewer.minimised() && !head.active {
                 return Ok(false);
             }
-            if viewer.honours_opt_out() && excluded_by_opt_out(store, state)? {
+            if viewer.honours_opt_out() && excluded_by_opt_out(store, id, head.kind)? {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+
+    /// The checks on a state read after [`Caller::check_visible`] passed for its id: the
+    /// council scope is not looked up twice.
+    pub fn check_state(&self, store: &Store, id: &EntityId, state: &EntityState) -> ApiResult<()> {
+        let head = EntityHead { kind: state.kind, entity_type: state.entity_type.clone(), active: state.is_active() };
+        if self.may_see_head(store, id, Some(&head), false)? {
+            Ok(())
+        } else {
+            Err(self.forbid(AccessAction::Read, self.out_of_scope(id)))
+        }
     }
 
     /// [`Caller::may_see`] as a refusal: a 403 that reads the same whether or not the
@@ -444,10 +469,16 @@ impl Caller {
     /// Whether the far end of a link may be shown. `via_visible_person`: the link is read
     /// from a person this caller may see, so whatever it leads to is reachable through
     /// someone who did not opt out. Only what the caller's view depends on is read: council
-    /// and opt-out indexes first, the far entity's state only for consumers (its kind and
+    /// and opt-out indexes first, what the far entity is only for consumers (its kind and
     /// type) or when opt-out could hide a record reached through a record.
+    ///
+    /// A council is shown only the links it made (callers filter by the link's
+    /// provenance): it knows their far ends, so no look-up is needed for it.
     pub fn link_visible(&self, store: &Store, other: &EntityId, via_visible_person: bool) -> ApiResult<bool> {
         let viewer = self.viewer();
+        if self.principal.role == Role::Council {
+            return Ok(true);
+        }
         if let Some(council) = viewer.council_scope() {
             if !store.contributed_by(council, other)? {
                 return Ok(false);
@@ -457,18 +488,18 @@ impl Caller {
         if honours && store.opted_out(other)? {
             return Ok(false);
         }
-        let needs_state = viewer.minimised() || (honours && !via_visible_person);
-        if !needs_state {
+        let needs_head = viewer.minimised() || (honours && !via_visible_person);
+        if !needs_head {
             return Ok(true);
         }
-        let Some(state) = store.entity_sealed(other, ReadAt::NOW)? else { return Ok(false) };
-        if !viewer.covers(state.kind, &state.entity_type) || (viewer.minimised() && !state.is_active()) {
+        let Some(head) = store.entity_head(other)? else { return Ok(false) };
+        if !viewer.covers(head.kind, &head.entity_type) || (viewer.minimised() && !head.active) {
             return Ok(false);
         }
-        if !honours || via_visible_person || state.kind == Kind::Person {
+        if !honours || via_visible_person || head.kind == Kind::Person {
             return Ok(true);
         }
-        Ok(!excluded_by_opt_out(store, &state)?)
+        Ok(!excluded_by_opt_out(store, other, head.kind)?)
     }
 }
 
@@ -476,11 +507,11 @@ impl Caller {
 /// links to people lead to people who opted out. Opt-out takes effect from the moment it
 /// is recorded, for every read, including reads as of earlier instants: the opt-out index
 /// holds the current state.
-pub fn excluded_by_opt_out(store: &Store, state: &EntityState) -> ApiResult<bool> {
-    if state.kind == Kind::Person {
-        return Ok(store.opted_out(&state.id)?);
+pub fn excluded_by_opt_out(store: &Store, id: &EntityId, kind: Kind) -> ApiResult<bool> {
+    if kind == Kind::Person {
+        return Ok(store.opted_out(id)?);
     }
-    let links = store.links(&state.id, None, None, ReadAt::NOW)?;
+    let links = store.links(id, None, None, ReadAt::NOW)?;
     // The common case costs index look-ups only: nothing linked has opted out.
     let mut any_opted_out = false;
     let mut others = Vec::new();
@@ -495,7 +526,7 @@ pub fn excluded_by_opt_out(store: &Store, state: &EntityState) -> ApiResult<bool
         return Ok(false);
     }
     for other in others {
-        if store.entity_sealed(&other, ReadAt::NOW)?.is_some_and(|s| s.kind == Kind::Person) {
+        if store.entity_head(&other)?.is_some_and(|h| h.kind == Kind::Person) {
             return Ok(false);
         }
     }

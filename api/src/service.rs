@@ -47,7 +47,7 @@ fn age_instant(view: &ReadAtView) -> Timestamp {
 fn visible_state(store: &Store, caller: &Caller, id: &EntityId, at: ReadAt) -> ApiResult<Option<EntityState>> {
     caller.check_visible(store, id, None)?;
     let Some(state) = store.entity(id, at)? else { return Ok(None) };
-    caller.check_visible(store, id, Some(&state))?;
+    caller.check_state(store, id, &state)?;
     Ok(Some(state))
 }
 
@@ -74,7 +74,7 @@ fn current_visible(store: &Store, caller: &Caller, id: &EntityId) -> ApiResult<E
     caller.check_visible(store, id, None)?;
     let state =
         store.entity_sealed(id, ReadAt::NOW)?.ok_or_else(|| ApiError::NotFound { what: format!("entity {id}") })?;
-    caller.check_visible(store, id, Some(&state))?;
+    caller.check_state(store, id, &state)?;
     Ok(state)
 }
 
@@ -212,8 +212,9 @@ pub fn list(
         if !needs_state {
             return Ok(true);
         }
-        let Some(state) = store.entity_sealed(id, ReadAt::NOW)? else { return Ok(false) };
-        caller.may_see(store, id, Some(&state)).map_err(|e| pole_store::StoreError::Backend(e.to_string()))
+        let Some(head) = store.entity_head(id)? else { return Ok(false) };
+        // Listed from the caller's own council index when it has a council scope.
+        caller.may_see_head(store, id, Some(&head), false).map_err(|e| pole_store::StoreError::Backend(e.to_string()))
     };
     let (ids, next) = match council {
         Some(council) => store.list_by_council_where(council, kind, entity_type, cursor.as_deref(), limit, keep)?,
@@ -296,8 +297,8 @@ fn visible_only(store: &Store, caller: &Caller, ids: Vec<EntityId>) -> ApiResult
             continue;
         }
         if viewer.honours_opt_out() {
-            let Some(state) = store.entity_sealed(&id, ReadAt::NOW)? else { continue };
-            if !caller.may_see(store, &id, Some(&state))? {
+            let Some(head) = store.entity_head(&id)? else { continue };
+            if !caller.may_see_head(store, &id, Some(&head), false)? {
                 continue;
             }
         }
@@ -370,15 +371,15 @@ pub fn feed_transaction(
     let on = Timestamp::now().date();
     let mut changes = Vec::with_capacity(tx.changes.len());
     for change in std::mem::take(&mut tx.changes) {
-        let Some(state) = store.entity_sealed(&change.entity, ReadAt::NOW)? else { continue };
-        if !caller.may_see(store, &change.entity, Some(&state))? {
+        let Some(head) = store.entity_head(&change.entity)? else { continue };
+        if !caller.may_see_head(store, &change.entity, Some(&head), true)? {
             continue;
         }
         if !viewer.minimised() {
             changes.push(change);
             continue;
         }
-        if let Some(change) = minimise_change(store, caller, change, &state.entity_type, on)? {
+        if let Some(change) = minimise_change(store, caller, change, &head.entity_type, on)? {
             changes.push(change);
         }
     }

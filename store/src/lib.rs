@@ -36,7 +36,7 @@ pub use keys::Direction;
 pub use outcome::{Committed, Rejection};
 pub use prepare::MAX_CHANGES;
 pub use projection::{Counts, TxMeta};
-pub use read::{AsOf, LinkView, ReadAt, ReadPointError, Version};
+pub use read::{AsOf, EntityHead, LinkView, ReadAt, ReadPointError, Version};
 pub use request::{ChangeRequest, OpRequest, Target, TransactionRequest};
 pub use store::{BackendKind, PendingCommit, Stats, Store, StoreOptions, FORMAT_VERSION};
 pub use verify::{verify, VerifyReport};

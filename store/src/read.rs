@@ -85,6 +85,14 @@ pub struct Version {
     pub change: Change,
 }
 
+/// What an entity is, without its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityHead {
+    pub kind: pole_model::Kind,
+    pub entity_type: String,
+    pub active: bool,
+}
+
 /// A link seen from one of its ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkView {
@@ -163,6 +171,29 @@ impl Store {
         }
         let history = self.history_entries(id, as_of_seq)?;
         fold(&history, at.valid_at).map_err(|e| StoreError::Journal(format!("history of {id} does not fold: {e}")))
+    }
+
+    /// What an entity is, now: its kind, type and whether it is active, read without
+    /// decoding its values (access checks on the far ends of links need no more).
+    pub fn entity_head(&self, id: &EntityId) -> Result<Option<EntityHead>> {
+        #[derive(Deserialize)]
+        struct Stored {
+            kind: pole_model::Kind,
+            #[serde(rename = "type")]
+            entity_type: String,
+            status: pole_model::Status,
+        }
+        Ok(match self.backend().get(&keys::entity(id))? {
+            Some(bytes) => {
+                let stored: Stored = serde_json::from_slice(&bytes)?;
+                Some(EntityHead {
+                    kind: stored.kind,
+                    entity_type: stored.entity_type,
+                    active: stored.status == pole_model::Status::Active,
+                })
+            }
+            None => None,
+        })
     }
 
     /// The entity with identifiable values opened, now or at a read point.
