@@ -670,3 +670,44 @@ fn the_change_feed_stream_is_minimised_for_a_consumer() {
     }
     assert!(events.iter().any(|e| e.contains("psn_")), "{events:?}");
 }
+
+#[test]
+fn an_expired_or_unknown_agreement_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let agreements = dir.path().join("agreements");
+    std::fs::create_dir_all(&agreements).unwrap();
+    std::fs::write(
+        agreements.join("lapsed.toml"),
+        "name = \"lapsed\"\npurpose = \"research\"\nexpires = \"2020-12-31\"\nkinds = [\"person\"]\n",
+    )
+    .unwrap();
+    let agreements_arg = agreements.display().to_string();
+    let mut serving = common::serve(
+        &dir.path().join("store"),
+        &dir.path().join("stderr.log"),
+        &["--agreements", agreements_arg.as_str()],
+    );
+    let mut base = String::new();
+    serving.wait_for(|line| match line.strip_prefix("listening on ") {
+        Some(addr) => {
+            base = addr.trim().to_owned();
+            true
+        }
+        None => false,
+    });
+    let get = |agreement: &str| {
+        let response = common::client_with(&common::token("consumer", None, Some(agreement)))
+            .get(format!("{base}/v1/entities?type=person"))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().unwrap())
+    };
+    let (status, text) = get("lapsed");
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("expired on 2020-12-31"), "{text}");
+    let (status, text) = get("marketing");
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("not known"), "{text}");
+    assert_eq!(get("research").0, 200, "the built-in agreement is still there beside the directory's");
+}
