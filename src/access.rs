@@ -130,21 +130,8 @@ pub fn trace_cli(
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "operator".into());
     let log = AccessLog::open(config.data.join("audit"))
         .with_context(|| format!("opening the access log in {}", config.data.display()))?;
-    log.record_durably(pole_store::AccessEntry {
-        actor: format!("cli:{user}"),
-        role: "operator".into(),
-        council: None,
-        purpose: None,
-        agreement: None,
-        action,
-        operation: operation.to_owned(),
-        entities,
-        query: None,
-        result_count: None,
-        outcome: pole_store::AccessOutcome::Allowed,
-        break_glass: false,
-        reason: None,
-        request_id: None,
-    })?;
+    let mut entry = pole_store::AccessEntry::new(format!("cli:{user}"), "operator", action, operation);
+    entry.entities = entities;
+    log.record_durably(entry)?;
     Ok(())
 }

@@ -81,10 +81,6 @@ impl AccessControl {
         &self.log
     }
 
-    pub fn agreements(&self) -> &Agreements {
-        &self.agreements
-    }
-
     /// Establishes the caller from a bearer token (`None` when the request carried none).
     pub fn caller(
         self: &Arc<Self>,
@@ -93,23 +89,13 @@ impl AccessControl {
         request_id: Option<String>,
     ) -> ApiResult<Caller> {
         let deny = |principal: Option<&Principal>, error: ApiError| {
-            let reason = error.to_string();
-            self.log.record(AccessEntry {
-                actor: principal.map_or_else(|| "anonymous".into(), |p| p.subject.clone()),
-                role: principal.map_or_else(|| "none".into(), |p| p.role.to_string()),
-                council: principal.and_then(|p| p.council.clone()),
-                purpose: principal.and_then(|p| p.purpose.clone()),
-                agreement: principal.and_then(|p| p.agreement.clone()),
-                action: AccessAction::Read,
-                operation: operation.clone(),
-                entities: Vec::new(),
-                query: None,
-                result_count: None,
-                outcome: AccessOutcome::Denied { detail: reason },
-                break_glass: false,
-                reason: None,
-                request_id: request_id.clone(),
-            });
+            let mut entry = match principal {
+                Some(principal) => entry_for(principal, AccessAction::Read, &operation),
+                None => AccessEntry::new("anonymous", "none", AccessAction::Read, operation.clone()),
+            };
+            entry.request_id.clone_from(&request_id);
+            entry.outcome = AccessOutcome::Denied { detail: error.to_string() };
+            self.log.record(entry);
             error
         };
         let principal = match token {
@@ -230,10 +216,6 @@ impl Caller {
         }
     }
 
-    pub fn operation(&self) -> &str {
-        &self.operation
-    }
-
     /// Gathers reads into one access record, written by [`Caller::finish`].
     pub fn gathering(mut self) -> Self {
         self.collected = Some(Arc::new(Mutex::new(Vec::new())));
@@ -255,22 +237,11 @@ impl Caller {
     }
 
     fn entry(&self, action: AccessAction, entities: Vec<EntityId>) -> AccessEntry {
-        AccessEntry {
-            actor: self.principal.subject.clone(),
-            role: self.principal.role.to_string(),
-            council: self.principal.council.clone(),
-            purpose: self.principal.purpose.clone(),
-            agreement: self.principal.agreement.clone(),
-            action,
-            operation: self.operation.clone(),
-            entities,
-            query: None,
-            result_count: None,
-            outcome: AccessOutcome::Allowed,
-            break_glass: self.break_glass.is_some(),
-            reason: None,
-            request_id: self.request_id.clone(),
-        }
+        let mut entry = entry_for(&self.principal, action, &self.operation);
+        entry.entities = entities;
+        entry.break_glass = self.break_glass.is_some();
+        entry.request_id.clone_from(&self.request_id);
+        entry
     }
 
     /// Records an allowed access and waits until the record is durable, so that nothing is
@@ -476,7 +447,7 @@ impl Caller {
     /// provenance): it knows their far ends, so no look-up is needed for it.
     pub fn link_visible(&self, store: &Store, other: &EntityId, via_visible_person: bool) -> ApiResult<bool> {
         let viewer = self.viewer();
-        if self.principal.role == Role::Council {
+        if viewer.own_contributions_only().is_some() {
             return Ok(true);
         }
         if let Some(council) = viewer.council_scope() {
@@ -501,6 +472,15 @@ impl Caller {
         }
         Ok(!excluded_by_opt_out(store, other, head.kind)?)
     }
+}
+
+/// An access by `principal`, who they are as the access log names them.
+fn entry_for(principal: &Principal, action: AccessAction, operation: &str) -> AccessEntry {
+    let mut entry = AccessEntry::new(&*principal.subject, principal.role.as_str(), action, operation);
+    entry.council.clone_from(&principal.council);
+    entry.purpose.clone_from(&principal.purpose);
+    entry.agreement.clone_from(&principal.agreement);
+    entry
 }
 
 /// Whether the opt-out hides this entity: a person who opted out, or a record whose only

@@ -78,6 +78,26 @@ impl utoipa::Modify for BearerAuth {
             }
             for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
                 operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                // Every /v1 route answers these two, from the one enforcement point: said
+                // once here rather than on each handler.
+                for (status, description) in [
+                    (
+                        "401",
+                        "No valid credentials: no token, or one that cannot be trusted (the reason is in `detail`)",
+                    ),
+                    ("403", "A valid token without the right: the role, council scope or agreement does not allow it"),
+                ] {
+                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+                        let problem = utoipa::openapi::ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                            .build();
+                        utoipa::openapi::ResponseBuilder::new()
+                            .description(description)
+                            .content("application/problem+json", problem)
+                            .build()
+                            .into()
+                    });
+                }
             }
         }
     }

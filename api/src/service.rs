@@ -83,7 +83,7 @@ pub fn history(store: &Store, caller: &Caller, id: &str) -> ApiResult<HistoryVie
     let id = caller.resolve_id(id)?;
     current_visible(store, caller, &id)?;
     let mut versions = store.history(&id)?;
-    if let Some(own) = caller.viewer().council_scope().filter(|_| caller.principal.role == pole_auth::Role::Council) {
+    if let Some(own) = caller.viewer().own_contributions_only() {
         // A council sees the versions it wrote; the others exist but are not its record.
         versions.retain(|v| v.source.council.as_deref() == Some(own));
     }
@@ -105,7 +105,7 @@ pub fn diff(store: &Store, caller: &Caller, id: &str, from: u64, to: u64) -> Api
         }
     }
     let vanished = || ApiError::Internal(format!("versions of {id} vanished"));
-    let delta = if caller.principal.role == pole_auth::Role::Council {
+    let delta = if caller.viewer().own_contributions_only().is_some() {
         // The difference between what this council may see of the two versions.
         let now = Timestamp::now();
         let mut fields = Vec::new();
@@ -144,8 +144,7 @@ pub fn links(
         return Err(ApiError::NotFound { what: format!("entity {shown} at that point") });
     };
     let via_person = state.kind == Kind::Person;
-    let own =
-        (caller.principal.role == pole_auth::Role::Council).then_some(caller.principal.council.as_deref()).flatten();
+    let own = caller.viewer().own_contributions_only();
     let mut links = Vec::new();
     for mut link in store.links(&id, direction, role, at)? {
         if own.is_some_and(|own| link.council.as_deref() != Some(own)) {
@@ -186,8 +185,8 @@ pub fn list(
         }
     }
     if let Some(council) = council {
-        if !pole_auth::is_council_code(council) {
-            return Err(ApiError::invalid("council", "a council code is letters and digits"));
+        if !pole_model::is_council_code(council) {
+            return Err(ApiError::invalid("council", "a council code is 1 to 32 letters, digits, - or _"));
         }
     }
     let viewer = caller.viewer();
@@ -362,7 +361,7 @@ pub fn feed_transaction(
     mut tx: pole_model::Transaction,
 ) -> ApiResult<Option<pole_model::Transaction>> {
     let viewer = caller.viewer();
-    if caller.principal.role == pole_auth::Role::Council && tx.source.council != caller.principal.council {
+    if viewer.own_contributions_only().is_some_and(|own| tx.source.council.as_deref() != Some(own)) {
         return Ok(None);
     }
     if !viewer.minimised() && !viewer.honours_opt_out() && viewer.council_scope().is_none() {

@@ -21,6 +21,6 @@ mod token;
 pub use agreement::{Agreement, Agreements, DatePrecision};
 pub use error::{AuthError, Result};
 pub use policy::{Denied, Viewer};
-pub use principal::{is_council_code, Principal, Role};
+pub use principal::{Principal, Role};
 pub use pseudonym::Pseudonymiser;
 pub use token::{Claims, TokenIssuer, TokenSettings, TokenVerifier};

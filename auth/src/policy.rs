@@ -79,8 +79,9 @@ impl<'a> Viewer<'a> {
         }
     }
 
-    /// Whether contributions are filtered field by field (a council sees only its own).
-    fn own_contributions_only(&self) -> Option<&'a str> {
+    /// The council whose own contributions alone this caller sees, field by field, version
+    /// by version, link by link and in the change feed (a council token).
+    pub fn own_contributions_only(&self) -> Option<&'a str> {
         (self.role() == Role::Council).then_some(self.principal.council.as_deref()).flatten()
     }
 

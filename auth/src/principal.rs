@@ -64,8 +64,3 @@ pub struct Principal {
     pub agreement: Option<String>,
     pub purpose: Option<String>,
 }
-
-/// A council code: letters and digits, as the council index stores it.
-pub fn is_council_code(code: &str) -> bool {
-    !code.is_empty() && code.len() <= 32 && code.bytes().all(|b| b.is_ascii_alphanumeric())
-}

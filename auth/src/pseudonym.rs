@@ -101,12 +101,6 @@ impl Pseudonymiser {
     pub fn open_cursor(&self, text: &str) -> Option<Vec<u8>> {
         self.open(b'c', text, 4096)
     }
-
-    /// Whether text is shaped like a pseudonym (so a consumer passing an entity id gets a
-    /// precise error).
-    pub fn looks_like(text: &str) -> bool {
-        text.starts_with(PREFIX)
-    }
 }
 
 #[cfg(test)]

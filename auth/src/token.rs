@@ -16,7 +16,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AuthError, Result};
-use crate::principal::{is_council_code, Principal, Role};
+use pole_model::is_council_code;
+
+use crate::principal::{Principal, Role};
 
 /// The claims pole-ods reads. `roles` holds exactly one role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +53,9 @@ impl Claims {
         };
         if let Some(council) = &self.council {
             if !is_council_code(council) {
-                return Err(AuthError::rejected("the council claim is not a council code (letters and digits)"));
+                return Err(AuthError::rejected(
+                    "the council claim is not a council code (1 to 32 letters, digits, - or _)",
+                ));
             }
         }
         match role {

@@ -212,28 +212,8 @@ impl<'a> Reader<'a> {
         let raw = match def.value_type {
             ValueType::Code => {
                 let list = def.code_list.as_deref().and_then(|l| self.schema.code_list(l))?;
-                let mapped = self.profile.map_code(profile_column, &cell.value, list);
-                if let Some(note) = &mapped.note {
-                    report.warn(&cell.column, &cell.value, note.clone());
-                }
-                if !mapped.known {
-                    if def.strict {
-                        report.error(
-                            &cell.column,
-                            &cell.value,
-                            format!(
-                                "not a code of list {} and not mapped by profile {}; add it to the profile's values",
-                                list.name, self.profile.name
-                            ),
-                        );
-                        return None;
-                    }
-                    report.warn(
-                        &cell.column,
-                        &cell.value,
-                        format!("not mapped to list {} by profile {}: kept verbatim", list.name, self.profile.name),
-                    );
-                }
+                let mapped =
+                    self.profile.map_cell(profile_column, (&cell.column, &cell.value), list, def.strict, report)?;
                 Value::String(mapped.code)
             }
             ValueType::Date => Value::String(self.date(cell, report)?.format("%Y-%m-%d").to_string()),

@@ -16,7 +16,7 @@ use pole_store::{Committed, Rejection, Store};
 
 use crate::hl7::{self, AckCode, AckError, AdtRecord, Hl7Error, Message};
 use crate::report::{Issue, Report, RowReport, Severity, Status};
-use crate::{validate, IngestError, Options, Result};
+use crate::{IngestError, Options, Result};
 
 /// The report's profile name for HL7: mapping is fixed by the ADT events, not by a profile.
 pub const PROFILE: &str = "hl7-adt";
@@ -218,7 +218,7 @@ fn resolve_all(
 pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut dyn FnMut(u64)) -> Result<Report> {
     let council = match options.council.trim() {
         "" => None,
-        code if validate::council_code(code) => Some(code),
+        code if pole_model::is_council_code(code) => Some(code),
         code => return Err(IngestError::BadCouncil(code.to_owned())),
     };
     let mut report =

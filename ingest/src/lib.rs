@@ -128,7 +128,7 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut
         // HL7 first: its council is optional (MSH-4 stands in) and each message is a
         // transaction.
         Format::Hl7 => return hl7_ingest::ingest_hl7(store, bytes, options, progress),
-        _ if !validate::council_code(options.council) => {
+        _ if !pole_model::is_council_code(options.council) => {
             return Err(IngestError::BadCouncil(options.council.to_owned()))
         }
         Format::Csv => Delimiter::Comma,

@@ -355,6 +355,40 @@ impl Profile {
             .find_map(|f| NaiveDate::parse_from_str(raw, f).ok())
     }
 
+    /// Maps one submitted cell to `list` and says so on the row: a note the mapping made, a
+    /// warning for a value kept verbatim (a list that is not strict), or an error and
+    /// `None` (a strict list). `column` is the name the profile reads; `cell` the
+    /// submitter's column name and value, as the report shows them.
+    pub fn map_cell(
+        &self,
+        column: &str,
+        (shown, value): (&str, &str),
+        list: &CodeList,
+        strict: bool,
+        report: &mut crate::report::RowReport,
+    ) -> Option<Mapped> {
+        let mapped = self.map_code(column, value, list);
+        if let Some(note) = &mapped.note {
+            report.warn(shown, value, note.clone());
+        }
+        if !mapped.known {
+            if strict {
+                let reason = format!(
+                    "not a code of list {} and not mapped by profile {}; add it to the profile's values",
+                    list.name, self.name
+                );
+                report.error(shown, value, reason);
+                return None;
+            }
+            report.warn(
+                shown,
+                value,
+                format!("not mapped to list {} by profile {}: kept verbatim", list.name, self.name),
+            );
+        }
+        Some(mapped)
+    }
+
     /// Maps a value of `column` to `list`: the column's value map, then the list's, then
     /// the national code itself or its label; then, for a split column, each level.
     pub fn map_code(&self, column: &str, raw: &str, list: &CodeList) -> Mapped {

@@ -253,28 +253,7 @@ impl<'a> Reader<'a> {
         if def.value_type != ValueType::Code {
             return None;
         }
-        let mapped = self.profile.map_code(column, &cell.value, list);
-        if let Some(note) = &mapped.note {
-            report.warn(&cell.column, &cell.value, note.clone());
-        }
-        if !mapped.known {
-            if def.strict {
-                report.error(
-                    &cell.column,
-                    &cell.value,
-                    format!(
-                        "not a code of list {} and not mapped by profile {}; add it to the profile's values",
-                        list.name, self.profile.name
-                    ),
-                );
-                return None;
-            }
-            report.warn(
-                &cell.column,
-                &cell.value,
-                format!("not mapped to list {} by profile {}: kept verbatim", list.name, self.profile.name),
-            );
-        }
+        let mapped = self.profile.map_cell(column, (&cell.column, &cell.value), list, def.strict, report)?;
         Some((mapped.code, mapped.known))
     }
 

@@ -1,15 +1,10 @@
 //! Checks of single values that do not depend on a profile: NHS numbers (Modulus 11), UK
-//! postcodes, CQC identifiers, identifier values, council codes, ages, and dates against
+//! postcodes, CQC identifiers, identifier values, ages, and dates against
 //! today and a date of birth. Each answers the canonical value or the reason in words a
 //! submitter can act on.
 
 use chrono::NaiveDate;
 use pole_model::{normalise_nhs_number, Identifier};
-
-/// A council code usable inside an identifier system (`council:CODE:client`).
-pub fn council_code(code: &str) -> bool {
-    !code.is_empty() && code.len() <= 32 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
 
 /// An NHS number, normalised to ten digits.
 pub fn nhs_number(raw: &str) -> Result<String, String> {
@@ -153,6 +148,7 @@ mod tests {
         assert!(not_before_birth(d(1940, 1, 1), Some(d(1941, 1, 1))).is_err());
         assert_eq!(age_on(d(1940, 6, 2), d(2013, 6, 1)), 72);
         assert_eq!(age_on(d(1940, 6, 1), d(2013, 6, 1)), 73);
-        assert!(council_code("305") && !council_code("30:5") && !council_code(""));
+        assert!(pole_model::is_council_code("305") && !pole_model::is_council_code("30:5"));
+        assert!(!pole_model::is_council_code(""));
     }
 }

@@ -11,6 +11,12 @@ use crate::ModelError;
 #[serde(transparent)]
 pub struct EntityId(String);
 
+/// A council code as every layer accepts it (tokens, submissions, listings, the council
+/// index): 1 to 32 ASCII letters, digits, `-` or `_`.
+pub fn is_council_code(code: &str) -> bool {
+    !code.is_empty() && code.len() <= 32 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 impl EntityId {
     /// Accepts 1 to 64 characters of `[0-9A-Za-z_-]`: every id the store assigns, and
     /// nothing that could smuggle a key separator into an index.

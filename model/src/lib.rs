@@ -26,7 +26,7 @@ pub use entity::{
     apply_change, fold, fold_order, ApplyError, AttributeValue, ChangeContext, EntityState, HistoryEntry,
     IdentifierValue, LinkValue, Provenance, Status, OPT_OUT_ATTRIBUTE,
 };
-pub use id::{EntityId, Identifier, SEALED_PREFIX};
+pub use id::{is_council_code, EntityId, Identifier, SEALED_PREFIX};
 pub use kind::Kind;
 pub use nhs::{nhs_check_digit, normalise_nhs_number, NhsNumberError};
 pub use pack::{default_registry, DEFAULT_CODE_LISTS, DEFAULT_SCHEMA};

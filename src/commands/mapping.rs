@@ -50,7 +50,7 @@ pub fn run(config: &Config, args: &MappingArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn suggest_cmd(config: &Config, args: &SuggestArgs) -> anyhow::Result<ExitCode> {
-    if !pole_ingest::validate::council_code(&args.council) {
+    if !pole_model::is_council_code(&args.council) {
         eprintln!("error: {}", pole_ingest::IngestError::BadCouncil(args.council.clone()));
         return Ok(ExitCode::from(2));
     }

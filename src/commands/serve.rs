@@ -257,22 +257,10 @@ mod mllp {
                 },
             ),
         };
-        let entry = AccessEntry {
-            actor: format!("mllp {peer}"),
-            role: "system".into(),
-            council: None,
-            purpose: None,
-            agreement: None,
-            action: AccessAction::Write,
-            operation: "MLLP message".into(),
-            entities,
-            query: Some(format!("control id {}", processed.control_id)),
-            result_count: None,
-            outcome,
-            break_glass: false,
-            reason: None,
-            request_id: None,
-        };
+        let mut entry = AccessEntry::new(format!("mllp {peer}"), "system", AccessAction::Write, "MLLP message");
+        entry.entities = entities;
+        entry.query = Some(format!("control id {}", processed.control_id));
+        entry.outcome = outcome;
         if let Err(e) = log.record_durably(entry) {
             tracing::error!(%peer, error = %e, "mllp: the access log could not record a message");
         }

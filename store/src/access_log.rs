@@ -79,6 +79,33 @@ pub struct AccessEntry {
     pub request_id: Option<String>,
 }
 
+impl AccessEntry {
+    /// An allowed access by `actor` with nothing else said yet; callers set the rest.
+    pub fn new(
+        actor: impl Into<String>,
+        role: impl Into<String>,
+        action: AccessAction,
+        operation: impl Into<String>,
+    ) -> Self {
+        AccessEntry {
+            actor: actor.into(),
+            role: role.into(),
+            council: None,
+            purpose: None,
+            agreement: None,
+            action,
+            operation: operation.into(),
+            entities: Vec::new(),
+            query: None,
+            result_count: None,
+            outcome: AccessOutcome::Allowed,
+            break_glass: false,
+            reason: None,
+            request_id: None,
+        }
+    }
+}
+
 /// A record as the log holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessRecord {
@@ -368,13 +395,19 @@ fn read_records(dir: &Path, query: &AccessQuery) -> Result<Vec<AccessRecord>> {
     let mut out = Vec::new();
     for path in segments(dir)? {
         let file = File::open(&path).map_err(StoreError::io(&path))?;
-        for line in BufReader::new(file).lines() {
+        for (n, line) in BufReader::new(file).lines().enumerate() {
             let line = line.map_err(StoreError::io(&path))?;
-            let Some((seq, _, _, json)) = split_line(&line) else { continue };
+            // A record that does not read is not skipped: an answer to "who has seen this
+            // person" must not quietly leave anyone out.
+            let unreadable = || StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("access log line {} is not a readable record; run `pole-ods verify`", n + 1),
+            };
+            let (seq, _, _, json) = split_line(&line).ok_or_else(unreadable)?;
             if seq <= query.after {
                 continue;
             }
-            let Ok(record) = serde_json::from_str::<AccessRecord>(json) else { continue };
+            let record = serde_json::from_str::<AccessRecord>(json).map_err(|_| unreadable())?;
             if query.matches(&record) {
                 out.push(record);
                 if out.len() >= query.limit {
