@@ -14,6 +14,9 @@
 //! document; BENCHMARKS.md has the figures and the machine.
 
 use std::fmt::Write as _;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use pole_ingest::{Format, Options, Profile};
