@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{json, pole};
+use common::{json, pole, report_row};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -44,15 +44,15 @@ fn ingest_reingest_and_correct() {
         (report["accepted"].as_u64(), report["warnings"].as_u64(), report["rejected"].as_u64()),
         (Some(3), Some(1), Some(3))
     );
-    let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 7);
-    assert_eq!(rows[4]["outcome"], "rejected");
-    assert_eq!(rows[4]["issues"][0]["column"], "Date Referral Initiated");
-    assert_eq!(rows[3]["issues"][0]["column"], "Client NHS Number");
+    assert_eq!(report["rows_read"], 7);
+    assert_eq!(report["rows"].as_array().unwrap().len(), 4, "the rows with findings: {report}");
+    assert_eq!(report_row(&report, 5)["outcome"], "rejected");
+    assert_eq!(report_row(&report, 5)["issues"][0]["column"], "Date Referral Initiated");
+    assert_eq!(report_row(&report, 4)["issues"][0]["column"], "Client NHS Number");
     assert_eq!(report["per_column"]["Client Gender"]["errors"], 1);
     let first = stats(&data);
     assert_eq!(first["transactions"], 1);
-    assert_eq!(first["changes"], report["transaction"]["changes"]);
+    assert_eq!(first["changes"], report["transactions"][0]["changes"]);
 
     // The same file again: nothing new in the journal.
     let (out, again) = ingest(&data, "safeguarding-identifiable.csv", "csv", &[]);
@@ -232,14 +232,13 @@ fn spreadsheets_by_sheet_name_or_position() {
     assert!(out.status.success(), "{report}");
     assert_eq!(report["status"], "committed");
     assert_eq!(report["format"], "xlsx");
-    let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 3, "the blank row 6 is not a row: {report}");
+    assert_eq!(report["rows_read"], 3, "the blank row 6 is not a row: {report}");
+    assert_eq!(report["accepted"], 2, "dates, whole numbers and booleans read as text: {report}");
     // Rows carry the spreadsheet's own row numbers.
-    let lines: Vec<u64> = rows.iter().map(|r| r["line"].as_u64().unwrap()).collect();
-    assert_eq!(lines, [4, 5, 7]);
-    assert_eq!(rows[0]["outcome"], "accepted", "dates, whole numbers and booleans read as text: {report}");
-    assert_eq!(rows[2]["outcome"], "rejected");
-    let issue = &rows[2]["issues"][0];
+    let rejected = report_row(&report, 3);
+    assert_eq!(rejected["line"], 7);
+    assert_eq!(rejected["outcome"], "rejected");
+    let issue = &rejected["issues"][0];
     assert_eq!(issue["column"], "Type of Risk");
     assert_eq!(issue["value"], "#N/A");
     assert!(issue["reason"].as_str().unwrap().contains("cell C7"), "{issue}");
@@ -249,7 +248,7 @@ fn spreadsheets_by_sheet_name_or_position() {
     // The same report shape as a CSV's.
     let (_, csv) = ingest(&data, "safeguarding-identifiable.csv", "csv", &["--dry-run"]);
     assert_eq!(keys(&dry), keys(&csv), "dry runs of both");
-    assert_eq!(keys(&rows[2]), keys(&csv["rows"][4]));
+    assert_eq!(keys(rejected), keys(report_row(&csv, 5)));
 
     // Resubmitting, by position this time, changes nothing.
     let (out, again) = ingest_path(&data, &book, "xlsx", &["--sheet", "2"]);
@@ -292,12 +291,12 @@ fn safeguarding_data_set_as_xml() {
     assert!(out.status.success(), "{report}");
     assert_eq!(report["status"], "committed");
     assert_eq!(report["profile"], "safeguarding");
-    let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 4);
+    assert_eq!(report["rows_read"], 4);
     // Each row's line is its <allegation> start tag.
-    assert_eq!(rows[0]["line"], 6);
-    assert_eq!(rows[3]["outcome"], "rejected");
-    assert_eq!(rows[3]["issues"][0]["column"], "client_gender", "the submitter's element name: {report}");
+    let rejected = report_row(&report, 4);
+    assert_eq!(rejected["line"], 54);
+    assert_eq!(rejected["outcome"], "rejected");
+    assert_eq!(rejected["issues"][0]["column"], "client_gender", "the submitter's element name: {report}");
     let read_as: Vec<&Value> = report["columns"].as_array().unwrap().iter().map(|c| &c["read_as"]).collect();
     assert!(read_as.iter().all(|r| r.is_string()), "every element maps to a profile column: {report}");
     let first = stats(&data);
@@ -351,11 +350,11 @@ fn pole_submissions_in_xml() {
     let (out, bad) = ingest(&data, "pole-submission-bad.xml", "xml", &[]);
     assert!(out.status.success(), "{bad}");
     assert_eq!((bad["accepted"].as_u64(), bad["rejected"].as_u64()), (Some(1), Some(2)), "{bad}");
-    let issues = bad["rows"][1]["issues"].as_array().unwrap();
+    let issues = report_row(&bad, 2)["issues"].as_array().unwrap();
     assert_eq!(issues[0]["column"], "/submission/entity[2]/attribute[@name='weekly_cost']");
     assert!(issues[0]["reason"].as_str().unwrap().contains("not a decimal"), "{bad}");
     assert_eq!(issues[1]["column"], "/submission/entity[2]/attribute[@name='colour']");
-    assert!(bad["rows"][2]["issues"][0]["reason"].as_str().unwrap().contains("rejected (row 2)"), "{bad}");
+    assert!(report_row(&bad, 3)["issues"][0]["reason"].as_str().unwrap().contains("rejected (row 2)"), "{bad}");
     let second = stats(&data);
     assert_eq!(second["transactions"], 2);
 
@@ -381,4 +380,60 @@ fn pole_submissions_in_xml() {
     assert_eq!(stats(&data), second);
     let verify = pole(&data, &["--json", "verify"]);
     assert_eq!(json(&verify)["ok"], true);
+}
+
+/// A generated safeguarding file of `clients` clients, two allegations each, without NHS
+/// numbers, from the example's first row.
+fn generated_file(path: &Path, clients: usize) {
+    let example = std::fs::read_to_string(example("safeguarding-identifiable.csv")).unwrap();
+    let mut lines = example.lines();
+    let header = lines.next().unwrap();
+    let template = lines.next().unwrap();
+    let mut out = format!("{header}\n");
+    for client in 0..clients {
+        for day in ["2013-07-01", "2013-07-08"] {
+            let row = template
+                .replace("C-40113", &format!("C-{client}"))
+                .replace("SG-2013-0141", &format!("SG-{client}"))
+                .replace("943 476 5919", "")
+                .replace("2013-07-01", day);
+            out.push_str(&row);
+            out.push('\n');
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_large_file_is_streamed_in_chunks_and_a_resubmission_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let file = dir.path().join("large.csv");
+    generated_file(&file, 1_500);
+
+    let (out, report) = ingest_path(&data, &file, "csv", &["--chunk-rows", "400"]);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["status"], "committed");
+    assert_eq!(report["rows_read"], 3_000);
+    let transactions = report["transactions"].as_array().unwrap();
+    assert_eq!(transactions.len(), 8, "3,000 rows in chunks of 400");
+    assert_eq!(
+        (transactions[7]["first_row"].as_u64(), transactions[7]["last_row"].as_u64()),
+        (Some(2_801), Some(3_000))
+    );
+    assert_eq!(stats(&data)["transactions"], 8);
+
+    // Again: every chunk is recognised and skipped; the journal does not grow.
+    let (out, again) = ingest_path(&data, &file, "csv", &["--chunk-rows", "400"]);
+    assert!(out.status.success(), "{again}");
+    assert_eq!(again["status"], "unchanged");
+    assert!(again["transactions"].as_array().unwrap().iter().all(|t| t["already_stored"] == true), "{again}");
+    assert_eq!(stats(&data)["transactions"], 8);
+
+    // An option out of range is a usage error.
+    let out =
+        pole(&data, &["ingest", file.to_str().unwrap(), "--format", "csv", "--council", "305", "--chunk-rows", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = pole(&data, &["verify"]);
+    assert!(out.status.success());
 }

@@ -37,7 +37,8 @@ fn ingest_error(error: IngestError) -> ApiError {
         IngestError::UnknownFormat(_) => ApiError::invalid("format", error.to_string()),
         IngestError::BadCouncil(_) => ApiError::invalid("council", error.to_string()),
         IngestError::Profile { .. } => ApiError::invalid("profile", error.to_string()),
-        IngestError::Schema(_) => ApiError::Internal(error.to_string()),
+        // The API hands the pipeline bytes, never a path: a read failure is the server's.
+        IngestError::Schema(_) | IngestError::Read { .. } => ApiError::Internal(error.to_string()),
         IngestError::Store(e) => ApiError::from(e),
     }
 }
@@ -86,15 +87,16 @@ fn submit(
         sheet: query.sheet.as_deref(),
         actor: &caller.principal.subject,
         role: &role,
+        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
     };
-    let report = pole_ingest::ingest(store, body, &options, &mut |_| {}).map_err(ingest_error)?;
+    let report = pole_ingest::ingest(store, body, &options, &|_| {}).map_err(ingest_error)?;
     let action = if query.dry_run { AccessAction::Read } else { AccessAction::Write };
     let what = format!("ingest {file_name} ({}) for council {council}", format.as_str());
     caller.audit(action, &[], Some(what), Some(report.accepted))?;
     Ok(report)
 }
 
-#[utoipa::path(post, path = "/v1/ingest/{format}", tag = "ingest", params(("format" = String, Path, description = "csv, pipe, xlsx, xml or hl7"), IngestQuery), request_body(content = String, description = "The file, as the council's system produced it", content_type = "application/octet-stream"), responses((status = 200, description = "The submission report: counts `accepted`, `warnings`, `rejected` and every row (CSV with `Accept: text/csv`)", body = Object), (status = 400, description = "A parameter is malformed", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, description = "Not this caller's council, or a role that does not submit", body = crate::error::Problem, content_type = "application/problem+json"), (status = 413, description = "The file is too large", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/ingest/{format}", tag = "ingest", params(("format" = String, Path, description = "csv, pipe, xlsx, xml or hl7"), IngestQuery), request_body(content = String, description = "The file, as the council's system produced it", content_type = "application/octet-stream"), responses((status = 200, description = "The submission report: counts `accepted`, `warnings`, `rejected`, the transactions and every row with a warning or an error (CSV with `Accept: text/csv`)", body = Object), (status = 400, description = "A parameter is malformed", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = crate::error::Problem, content_type = "application/problem+json"), (status = 403, description = "Not this caller's council, or a role that does not submit", body = crate::error::Problem, content_type = "application/problem+json"), (status = 413, description = "The file is too large", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub(crate) async fn post_ingest(
     state: web::Data<AppState>,
     config: web::Data<ApiConfig>,

@@ -40,8 +40,9 @@ fuzz_target!(|data: &[u8]| {
             sheet: None,
             actor: "pole-ods ingest",
             role: "council",
+            chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
         };
-        if let Ok(report) = ingest(&fixture.store, data, &options, &mut |_| {}) {
+        if let Ok(report) = ingest(&fixture.store, data, &options, &|_| {}) {
             let _ = serde_json::to_string(&report);
         }
     }

@@ -46,8 +46,9 @@ fuzz_target!(|data: &[u8]| {
             sheet,
             actor: "pole-ods ingest",
             role: "council",
+            chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
         };
-        if let Ok(report) = ingest(&fixture.store, data, &options, &mut |_| {}) {
+        if let Ok(report) = ingest(&fixture.store, data, &options, &|_| {}) {
             assert_eq!(report.rows_read, report.accepted + report.warnings + report.rejected);
             let _ = serde_json::to_string(&report);
         }

@@ -4,9 +4,8 @@
 //! a corrected file yields only the deltas that differ. Links of a single-valued role are
 //! moved, not duplicated, when a correction points them elsewhere.
 //!
-//! One file is one transaction for now; chunking a very large file into resumable
-//! transactions is left for the streaming work (the store caps a transaction at
-//! [`pole_store::MAX_CHANGES`] changes and says so when a file is too big).
+//! One chunk of a file's rows is one transaction (see [`crate::ingest`]): a chunk is
+//! closed before its rows could make more than [`pole_store::MAX_CHANGES`] changes.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -62,6 +61,16 @@ pub struct RowPlan {
     pub row: u64,
     pub entities: Vec<EntityPlan>,
     pub links: Vec<LinkPlan>,
+}
+
+impl RowPlan {
+    /// The most changes the row can make: a create or update per entity and one more for
+    /// its later facts, a link each and an unlink for each single-valued one moved.
+    pub fn most_changes(&self) -> usize {
+        let entities: usize = self.entities.iter().map(|e| 1 + usize::from(e.later.is_some())).sum();
+        let links: usize = self.links.iter().map(|l| 1 + usize::from(l.single)).sum();
+        entities + links
+    }
 }
 
 /// A target as a map key: refs and ids never collide.

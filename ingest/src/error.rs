@@ -14,6 +14,8 @@ pub enum IngestError {
     Profile { name: String, reason: String },
     #[error("the schema pack has no {0}, which the safeguarding profile needs")]
     Schema(String),
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: std::path::PathBuf, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -233,7 +233,6 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
         Err(error) => {
             report.file_problems.push(format!("not an HL7 v2 file: {error}"));
             report.status = Status::Rejected;
-            report.total();
             return Ok(report);
         }
     };
@@ -244,6 +243,7 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
 
     let mut done: u64 = 0;
     let mut changed = false;
+    let mut accepted = false;
     for batch_message in &batch.messages {
         let row = batch_message.index as u64;
         let context = MessageContext {
@@ -256,20 +256,19 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
         let processed = process_message(store, &batch_message.text, &context)?;
         let mut line = RowReport::new(row, batch_message.segment_index as u64);
         changed |= report_row(&mut line, &processed, &mut report.changes);
-        report.rows.push(line);
+        accepted |= !line.is_rejected();
+        report.add(line);
         done += batch_message.text.len() as u64;
         progress(done.min(bytes.len() as u64));
     }
     progress(bytes.len() as u64);
 
-    let accepted = report.rows.iter().any(|r| !r.is_rejected());
     report.status = match (options.dry_run, changed, accepted) {
         (true, _, _) => Status::DryRun,
         (false, true, _) => Status::Committed,
         (false, false, true) => Status::Unchanged,
         (false, false, false) => Status::NothingAccepted,
     };
-    report.total();
     Ok(report)
 }
 

@@ -41,10 +41,14 @@ pub mod validate;
 pub mod xml;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::Path;
 
 use chrono::NaiveDate;
 use pole_model::Source;
-use pole_store::Store;
+use pole_store::{Rejection, Store};
+use sha2::{Digest as _, Sha256};
 
 pub use error::{IngestError, Result};
 pub use profile::Profile;
@@ -56,6 +60,10 @@ use crate::delimited::Delimiter;
 use crate::reader::RowReader;
 use crate::report::CommitInfo;
 use crate::source::RecordSource;
+
+/// Told how far into the file a run has read (bytes, or rows of a spreadsheet), from
+/// whichever thread is reading.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
 /// The formats of the public contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,40 +121,102 @@ pub struct Options<'a> {
     pub actor: &'a str,
     /// The submitter's role, as the journal records it.
     pub role: &'a str,
+    /// The rows a transaction holds at most ([`DEFAULT_CHUNK_ROWS`]); fewer when the rows
+    /// would make more changes than the store takes in one transaction.
+    pub chunk_rows: usize,
 }
 
-/// How many times the store may refuse a row before the file is given up on: each refusal
-/// removes the row it names and tries again.
+/// How many times the store may refuse a row before the transaction is given up on: each
+/// refusal removes the row it names and tries again.
 const MAX_STORE_REFUSALS: usize = 100;
 
-/// Ingests one file: reads, maps and validates every row, then commits the accepted rows
-/// as one transaction (unless `dry_run`). `progress` is called with the bytes read so far.
-/// An `Err` is a failure of the run (a bad option, the store failing); everything about the
-/// file's content is in the report.
-pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut dyn FnMut(u64)) -> Result<Report> {
-    let delimiter = match options.format {
+/// The rows a transaction holds at most, unless [`Options::chunk_rows`] says otherwise:
+/// most files are one transaction, and a very large one is committed a chunk at a time, so
+/// that memory stays bounded and a failed run resumes after the last stored chunk.
+pub const DEFAULT_CHUNK_ROWS: usize = 10_000;
+
+/// Ingests one file held in memory: reads, maps and validates every row, then commits the
+/// accepted rows (unless `dry_run`), a chunk of rows per transaction. `progress` is called
+/// with the bytes read so far. An `Err` is a failure of the run (a bad option, the store
+/// failing); everything about the file's content is in the report.
+pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: Progress<'_>) -> Result<Report> {
+    match options.format {
+        Format::Csv | Format::Pipe => {
+            check_council(options.council)?;
+            ingest_delimited(store, || Ok(bytes), options, progress)
+        }
         // HL7 first: its council is optional (MSH-4 stands in) and each message is a
         // transaction.
-        Format::Hl7 => return hl7_ingest::ingest_hl7(store, bytes, options, progress),
-        _ if !pole_model::is_council_code(options.council) => {
-            return Err(IngestError::BadCouncil(options.council.to_owned()))
+        Format::Hl7 => hl7_ingest::ingest_hl7(store, bytes, options, &mut |done| progress(done)),
+        Format::Xlsx => {
+            check_council(options.council)?;
+            ingest_spreadsheet(store, bytes, options, progress)
         }
-        Format::Csv => Delimiter::Comma,
+        Format::Xml => {
+            check_council(options.council)?;
+            ingest_xml(store, bytes, options, progress)
+        }
+    }
+}
+
+/// Ingests one file from disk. Delimited text is streamed: it is read twice (once to
+/// choose its text encoding, once to ingest it) a block at a time, so a file of any size
+/// is ingested in bounded memory. The other formats are read whole first. `progress` is
+/// called with the bytes read so far, out of the file's length.
+pub fn ingest_file(store: &Store, path: &Path, options: &Options<'_>, progress: Progress<'_>) -> Result<Report> {
+    let read_error = |source| IngestError::Read { path: path.to_owned(), source };
+    match options.format {
+        Format::Csv | Format::Pipe => {
+            check_council(options.council)?;
+            let open = || std::fs::File::open(path).map(std::io::BufReader::new);
+            // An unreadable file is the run's failure, not a problem of its content.
+            open().map_err(read_error)?;
+            ingest_delimited(store, open, options, progress)
+        }
+        _ => {
+            let bytes = std::fs::read(path).map_err(read_error)?;
+            ingest(store, &bytes, options, progress)
+        }
+    }
+}
+
+fn check_council(council: &str) -> Result<()> {
+    match pole_model::is_council_code(council) {
+        true => Ok(()),
+        false => Err(IngestError::BadCouncil(council.to_owned())),
+    }
+}
+
+/// CSV or pipe-delimited text from `open`, which gives the file's bytes from the start
+/// each time it is called.
+fn ingest_delimited<R: Read + Send>(
+    store: &Store,
+    open: impl Fn() -> std::io::Result<R>,
+    options: &Options<'_>,
+    progress: Progress<'_>,
+) -> Result<Report> {
+    let delimiter = match options.format {
         Format::Pipe => Delimiter::Pipe,
-        Format::Xlsx => return ingest_spreadsheet(store, bytes, options, progress),
-        Format::Xml => return ingest_xml(store, bytes, options, progress),
+        _ => Delimiter::Comma,
     };
     check_reader(options.profile)?;
     let mut report = new_report(options, &options.profile.name);
-    let decoded = text::decode(bytes);
-    report.encoding = decoded.encoding;
-    report.byte_order_mark = decoded.byte_order_mark;
-    let records = match delimited::open(&decoded.text, delimiter) {
+    let io_failed = |report: Report, e: std::io::Error| rejected(report, format!("the file could not be read: {e}"));
+    let encoding = match open().and_then(text::sniff) {
+        Ok(encoding) => encoding,
+        Err(e) => return Ok(io_failed(report, e)),
+    };
+    report.encoding = encoding.name();
+    report.byte_order_mark = encoding.byte_order_mark;
+    let input = match open() {
+        Ok(input) => encoding.decoding(input),
+        Err(e) => return Ok(io_failed(report, e)),
+    };
+    let records = match delimited::open(input, delimiter) {
         Ok((_, records)) => records,
         Err(problem) => return Ok(rejected(report, problem)),
     };
-    let total = decoded.text.len() as u64;
-    ingest_records(store, options, report, records, total, progress)
+    ingest_records(store, options, report, records, progress)
 }
 
 fn new_report(options: &Options<'_>, profile: &str) -> Report {
@@ -157,7 +227,6 @@ fn new_report(options: &Options<'_>, profile: &str) -> Report {
 fn rejected(mut report: Report, problem: String) -> Report {
     report.file_problems.push(problem);
     report.status = Status::Rejected;
-    report.total();
     report
 }
 
@@ -172,12 +241,7 @@ fn check_reader(profile: &Profile) -> Result<()> {
     Ok(())
 }
 
-fn ingest_spreadsheet(
-    store: &Store,
-    bytes: &[u8],
-    options: &Options<'_>,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Report> {
+fn ingest_spreadsheet(store: &Store, bytes: &[u8], options: &Options<'_>, progress: Progress<'_>) -> Result<Report> {
     check_reader(options.profile)?;
     let mut report = new_report(options, &options.profile.name);
     // A spreadsheet carries its own text encoding; the report's is what the cells become.
@@ -187,48 +251,66 @@ fn ingest_spreadsheet(
         Err(problem) => return Ok(rejected(report, problem)),
     };
     let total = records.height();
-    ingest_records(store, options, report, records, total, progress)
+    ingest_records(store, options, report, records, &|done| progress(done.min(total)))
 }
 
-fn ingest_xml(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut dyn FnMut(u64)) -> Result<Report> {
+fn ingest_xml(store: &Store, bytes: &[u8], options: &Options<'_>, progress: Progress<'_>) -> Result<Report> {
     let decoded = text::decode(bytes);
     let total = decoded.text.len() as u64;
-    match xml::shape_of(&decoded.text) {
+    let shape = xml::shape_of(&decoded.text);
+    let mut report = match shape {
+        Ok(xml::Shape::Submission) => new_report(options, submission::PROFILE),
+        _ => new_report(options, &options.profile.name),
+    };
+    report.encoding = decoded.encoding;
+    report.byte_order_mark = decoded.byte_order_mark;
+    match shape {
         Ok(xml::Shape::Submission) => {
-            let mut report = new_report(options, submission::PROFILE);
-            report.encoding = decoded.encoding;
-            report.byte_order_mark = decoded.byte_order_mark;
-            submission::ingest(store, &decoded.text, options, report, progress)
+            submission::ingest(store, &decoded.text, options, report, &mut |done| progress(done))
         }
         Ok(xml::Shape::Safeguarding) => {
             check_reader(options.profile)?;
-            let mut report = new_report(options, &options.profile.name);
-            report.encoding = decoded.encoding;
-            report.byte_order_mark = decoded.byte_order_mark;
             match xml::safeguarding::open(&decoded.text) {
-                Ok(records) => ingest_records(store, options, report, records, total, progress),
+                Ok(records) => {
+                    let report = ingest_records(store, options, report, records, progress)?;
+                    progress(total);
+                    Ok(report)
+                }
                 Err(problem) => Ok(rejected(report, problem)),
             }
         }
-        Err(problem) => {
-            let mut report = new_report(options, &options.profile.name);
-            report.encoding = decoded.encoding;
-            report.byte_order_mark = decoded.byte_order_mark;
-            Ok(rejected(report, problem))
-        }
+        Err(problem) => Ok(rejected(report, problem)),
+    }
+}
+
+/// No row plan of a built-in reader comes near this many changes; a generic profile's
+/// could, and its chunk is then closed early enough.
+const MOST_CHANGES_A_ROW: usize = 1_000;
+
+/// The rows of one transaction: read, mapped and validated, waiting to be committed.
+#[derive(Debug, Default)]
+struct Chunk {
+    rows: Vec<RowReport>,
+    plans: Vec<RowPlan>,
+    /// An upper bound of the changes the plans make, to keep under the store's cap.
+    changes: usize,
+}
+
+impl Chunk {
+    fn is_full(&self, options: &Options<'_>) -> bool {
+        self.rows.len() >= options.chunk_rows.max(1) || self.changes + MOST_CHANGES_A_ROW > pole_store::MAX_CHANGES
     }
 }
 
 /// The tabular pipeline, the same for every record source: each record is mapped and
 /// validated through the profile's reader into a row of the report, and the accepted rows
-/// are committed as one transaction.
+/// are committed a chunk at a time. Only one chunk's rows are held at once.
 fn ingest_records(
     store: &Store,
     options: &Options<'_>,
     mut report: Report,
-    records: impl RecordSource,
-    total: u64,
-    progress: &mut dyn FnMut(u64),
+    mut records: impl RecordSource + Send,
+    progress: Progress<'_>,
 ) -> Result<Report> {
     let profile = options.profile;
     let header = records.columns().to_vec();
@@ -239,9 +321,67 @@ fn ingest_records(
     for missing in reader.missing_columns() {
         report.file_problems.push(format!("required column missing: {missing}; every row is rejected"));
     }
+    let source = Source {
+        council: Some(options.council.to_owned()),
+        system: Some("pole-ods ingest".into()),
+        batch: Some(format!("profile {}", profile.name)),
+        file: Some(options.file_name.to_owned()),
+    };
+    // Reading, mapping and validating run on their own thread, a chunk ahead of the
+    // commits: resolution must see the previous chunk stored, reading need not.
+    let mut run = Run::default();
+    std::thread::scope(|scope| -> Result<()> {
+        let (chunks, ready) = std::sync::mpsc::sync_channel::<Piece>(1);
+        scope.spawn(move || read_chunks(&mut records, &mut reader, options, progress, &chunks));
+        for piece in ready {
+            match piece.failure {
+                None => {
+                    if !run.commit(store, options, &mut report, piece.chunk, &source)? {
+                        // Dropping `ready` stops the reader at its next chunk.
+                        break;
+                    }
+                }
+                // The rows read since the last chunk are not committed: the file's end was
+                // never seen, so they may be cut short.
+                Some(failure) => {
+                    report.file_problems.push(format!("{failure}; no row after the last stored chunk was stored"));
+                    for mut row in piece.chunk.rows {
+                        if !row.is_rejected() {
+                            row.error("", "", "not stored: the file could not be read to its end");
+                        }
+                        report.add(row);
+                    }
+                    run.refused = true;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if report.rows_read == 0 && report.file_problems.is_empty() {
+        report.file_problems.push("the file has a header row but no data rows".into());
+    }
+    report.status = run.status(options);
+    Ok(report)
+}
 
-    let mut plans: Vec<RowPlan> = Vec::new();
-    for record in records {
+/// A chunk read, or the rows read before the input failed.
+#[derive(Debug)]
+struct Piece {
+    chunk: Chunk,
+    failure: Option<String>,
+}
+
+/// Reads, maps and validates `records` into chunks, and sends each when it is full, the
+/// last one when the records end, until the receiver hangs up.
+fn read_chunks(
+    records: &mut impl RecordSource,
+    reader: &mut RowReader<'_>,
+    options: &Options<'_>,
+    progress: Progress<'_>,
+    chunks: &std::sync::mpsc::SyncSender<Piece>,
+) {
+    let mut chunk = Chunk::default();
+    for record in records.by_ref() {
         progress(record.byte);
         let mut row = RowReport::new(record.row, record.line);
         // Unusable values first: they reject the row, and the reader then still counts the
@@ -257,25 +397,107 @@ fn ingest_records(
             }
             Ok(fields) => {
                 if let Some(plan) = reader.read(record.row, fields, &mut row) {
-                    plans.push(plan);
+                    chunk.changes += plan.most_changes();
+                    chunk.plans.push(plan);
                 }
             }
         }
-        report.rows.push(row);
+        chunk.rows.push(row);
+        if chunk.is_full(options) {
+            let piece = Piece { chunk: std::mem::take(&mut chunk), failure: None };
+            if chunks.send(piece).is_err() {
+                return;
+            }
+        }
     }
-    progress(total);
-    if report.rows.is_empty() {
-        report.file_problems.push("the file has a header row but no data rows".into());
+    let failure = records.failure();
+    if !chunk.rows.is_empty() || failure.is_some() {
+        let _ = chunks.send(Piece { chunk, failure });
+    }
+}
+
+/// What the transactions of a run came to.
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    /// A chunk's transaction changed the store (or, in a dry run, would).
+    changed: bool,
+    /// A chunk had accepted rows.
+    accepted: bool,
+    /// A chunk was stored by an earlier submission.
+    already_stored: bool,
+    /// A chunk's transaction was refused, or the file could not be read to its end.
+    refused: bool,
+}
+
+impl Run {
+    /// Commits one chunk (or plans it, in a dry run) and adds its rows to the report. False
+    /// when the chunk was refused: no later chunk may be stored.
+    fn commit(
+        &mut self,
+        store: &Store,
+        options: &Options<'_>,
+        report: &mut Report,
+        mut chunk: Chunk,
+        source: &Source,
+    ) -> Result<bool> {
+        let key = resume_key(options, &chunk.plans);
+        let accepted = !chunk.plans.is_empty();
+        let outcome = commit_rows(store, options, report, &mut chunk.rows, chunk.plans, Some(key), |store, plans| {
+            commit::build(store, plans, source.clone())
+        })?;
+        for row in chunk.rows {
+            report.add(row);
+        }
+        self.record(&outcome, accepted);
+        Ok(!self.refused)
     }
 
-    let source = Source {
-        council: Some(options.council.to_owned()),
-        system: Some("pole-ods ingest".into()),
-        batch: Some(format!("profile {}", profile.name)),
-        file: Some(options.file_name.to_owned()),
-    };
-    commit_rows(store, options, &mut report, plans, |store, plans| commit::build(store, plans, source.clone()))?;
-    Ok(report)
+    /// Notes what one transaction came to.
+    pub(crate) fn record(&mut self, outcome: &TxOutcome, accepted: bool) {
+        self.accepted |= accepted;
+        match outcome {
+            TxOutcome::Nothing => {}
+            TxOutcome::Planned(changes) => self.changed |= *changes > 0,
+            TxOutcome::Stored(info) => {
+                self.changed |= info.changes > 0 && !info.already_stored;
+                self.already_stored |= info.already_stored;
+            }
+            TxOutcome::Refused => self.refused = true,
+        }
+    }
+
+    pub(crate) fn status(&self, options: &Options<'_>) -> Status {
+        let stored = self.changed || self.already_stored;
+        match (options.dry_run, self.refused, stored, self.accepted) {
+            (true, _, _, _) => Status::DryRun,
+            (false, true, false, _) => Status::Rejected,
+            (false, true, true, _) => Status::Incomplete,
+            (false, false, true, _) if self.changed => Status::Committed,
+            (false, false, _, true) => Status::Unchanged,
+            (false, false, _, false) => Status::NothingAccepted,
+        }
+    }
+}
+
+/// The idempotency key of a chunk's transaction: the council, the profile and a digest of
+/// what its rows were read as. A resubmission whose chunk reads the same is recognised
+/// before anything is planned; a corrected row, or a profile that now maps a value, makes
+/// a different key, and the chunk is planned and committed again.
+fn resume_key(options: &Options<'_>, plans: &[RowPlan]) -> String {
+    struct Digest(Sha256);
+    impl std::fmt::Write for Digest {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut digest = Digest(Sha256::new());
+    for plan in plans {
+        let _ = write!(digest, "{plan:?}");
+    }
+    let hash = digest.0.finalize();
+    let short: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("ingest:{}:{}:{short}", options.council, options.profile.name)
 }
 
 /// What the commit loop needs of a planned row.
@@ -289,59 +511,95 @@ impl PlannedRow for RowPlan {
     }
 }
 
-/// Commits the accepted rows' plans as one transaction (or plans it, in a dry run), and
-/// finishes the report. When the store refuses a change that names a row, that row is
-/// rejected and the rest is tried again; a refusal that names no row refuses the file,
-/// and then no row reads as stored.
+/// What became of one transaction's rows.
+#[derive(Debug)]
+pub(crate) enum TxOutcome {
+    /// No row was accepted.
+    Nothing,
+    /// A dry run: the changes the transaction would make.
+    Planned(usize),
+    Stored(CommitInfo),
+    /// The store refused the transaction as a whole: its rows read as not stored.
+    Refused,
+}
+
+/// Commits the accepted rows' plans as one transaction (or plans it, in a dry run). `rows`
+/// are the report rows the plans came from, in order. When the store refuses a change
+/// that names a row, that row is rejected and the rest is tried again; a refusal that
+/// names no row refuses the transaction, and then none of its rows reads as stored. With
+/// `key`, a transaction stored before under the same key is not planned again.
 pub(crate) fn commit_rows<P: PlannedRow>(
     store: &Store,
     options: &Options<'_>,
     report: &mut Report,
+    rows: &mut [RowReport],
     mut plans: Vec<P>,
+    key: Option<String>,
     build: impl Fn(&Store, &[P]) -> Result<Built>,
-) -> Result<()> {
-    let row_index: HashMap<u64, usize> = report.rows.iter().enumerate().map(|(i, r)| (r.row, i)).collect();
+) -> Result<TxOutcome> {
+    let (Some(first_row), Some(last_row)) = (plans.first().map(P::row), plans.last().map(P::row)) else {
+        return Ok(TxOutcome::Nothing);
+    };
+    if !options.dry_run {
+        if let Some(earlier) = key.as_deref().map(|key| store.idempotent(key)).transpose()?.flatten() {
+            let info = CommitInfo { seq: earlier.seq, changes: 0, first_row, last_row, already_stored: true };
+            report.transactions.push(info.clone());
+            return Ok(TxOutcome::Stored(info));
+        }
+    }
+    let row_index: HashMap<u64, usize> = rows.iter().enumerate().map(|(i, r)| (r.row, i)).collect();
     let mut refusals = 0;
     loop {
         if plans.is_empty() {
-            report.status = if options.dry_run { Status::DryRun } else { Status::NothingAccepted };
-            break;
+            return Ok(TxOutcome::Nothing);
         }
         let mut built = build(store, &plans)?;
         built.request.actor = options.actor.to_owned();
         built.request.role = options.role.to_owned();
+        built.request.idempotency_key = key.clone();
         if !built.dropped.is_empty() {
             for (row, reason) in &built.dropped {
-                if let Some(r) = row_index.get(row).and_then(|&i| report.rows.get_mut(i)) {
+                if let Some(r) = row_index.get(row).and_then(|&i| rows.get_mut(i)) {
                     r.error("", "", reason.clone());
                 }
             }
             plans.retain(|p| !built.dropped.iter().any(|(row, _)| *row == p.row()));
             continue;
         }
-        let warn = |report: &mut Report| {
+        let warn = |rows: &mut [RowReport]| {
             for (row, column, reason) in &built.warnings {
-                if let Some(r) = row_index.get(row).and_then(|&i| report.rows.get_mut(i)) {
+                if let Some(r) = row_index.get(row).and_then(|&i| rows.get_mut(i)) {
                     r.warn(column, "", reason.clone());
                 }
             }
         };
-        report.changes = built.request.changes.len();
         if options.dry_run {
-            warn(report);
-            report.status = Status::DryRun;
-            break;
+            warn(rows);
+            report.changes += built.request.changes.len();
+            return Ok(TxOutcome::Planned(built.request.changes.len()));
         }
         let request = built.request.clone();
         match store.commit(built.request.clone())? {
             Ok(committed) => {
-                warn(report);
-                report.changes = committed.changes;
-                report.status = if committed.changes == 0 { Status::Unchanged } else { Status::Committed };
-                if committed.changes > 0 {
-                    report.transaction = Some(CommitInfo { seq: committed.seq, changes: committed.changes });
+                warn(rows);
+                let info = CommitInfo {
+                    seq: committed.seq,
+                    changes: committed.changes,
+                    first_row,
+                    last_row,
+                    already_stored: committed.replayed,
+                };
+                report.changes += if committed.replayed { 0 } else { committed.changes };
+                if committed.changes > 0 || committed.replayed {
+                    report.transactions.push(info.clone());
                 }
-                break;
+                return Ok(TxOutcome::Stored(info));
+            }
+            // The same rows were stored under this key while this run planned them.
+            Err(Rejection::IdempotencyKeyReused { seq, .. }) => {
+                let info = CommitInfo { seq, changes: 0, first_row, last_row, already_stored: true };
+                report.transactions.push(info.clone());
+                return Ok(TxOutcome::Stored(info));
             }
             Err(rejection) => {
                 let row = commit::refused_row(&request, &rejection);
@@ -349,25 +607,27 @@ pub(crate) fn commit_rows<P: PlannedRow>(
                 match (row, slot) {
                     (Some(row), Some(slot)) if refusals < MAX_STORE_REFUSALS => {
                         refusals += 1;
-                        if let Some(r) = report.rows.get_mut(slot) {
+                        if let Some(r) = rows.get_mut(slot) {
                             r.error("", "", format!("the store refused this row: {rejection}"));
                         }
                         plans.retain(|p| p.row() != row);
                     }
                     _ => {
-                        report.file_problems.push(format!("the store refused the file's transaction: {rejection}"));
-                        report.status = Status::Rejected;
-                        report.changes = 0;
-                        // Nothing was written: no row may read as stored.
-                        for r in report.rows.iter_mut().filter(|r| !r.is_rejected()) {
-                            r.error("", "", "not stored: the file's transaction was refused (see the file problems)");
+                        report.file_problems.push(format!(
+                            "the store refused the transaction of rows {first_row} to {last_row}: {rejection}"
+                        ));
+                        // Nothing of it was written: none of its rows may read as stored.
+                        for r in rows.iter_mut().filter(|r| !r.is_rejected()) {
+                            r.error(
+                                "",
+                                "",
+                                "not stored: the transaction holding this row was refused (see the file problems)",
+                            );
                         }
-                        break;
+                        return Ok(TxOutcome::Refused);
                     }
                 }
             }
         }
     }
-    report.total();
-    Ok(())
 }

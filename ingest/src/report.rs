@@ -105,7 +105,7 @@ pub struct ColumnUse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// The accepted rows were committed as one transaction.
+    /// The accepted rows were committed (one transaction per chunk of the file).
     Committed,
     /// Every accepted row matched what the store already held: nothing was written.
     Unchanged,
@@ -113,23 +113,53 @@ pub enum Status {
     DryRun,
     /// No row was accepted: nothing to write.
     NothingAccepted,
-    /// The file could not be read as a table (its header) or the store refused the
+    /// The file could not be read as a table (its header) or the store refused its first
     /// transaction: nothing was written.
     Rejected,
+    /// The store refused a later chunk's transaction: the chunks before it are stored, the
+    /// rows from the refused chunk on are not. Resubmitting the file resumes there.
+    Incomplete,
 }
 
-/// The committed transaction.
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Committed => "committed",
+            Status::Unchanged => "committed: nothing changed (the store already held every accepted row)",
+            Status::DryRun => "dry run: validated, nothing written",
+            Status::NothingAccepted => "nothing written: no row was accepted",
+            Status::Rejected => "rejected: nothing written",
+            Status::Incomplete => "incomplete: the rows before the refused transaction are stored, the rest are not",
+        }
+    }
+}
+
+/// One committed transaction of the run: a file has one per chunk of rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CommitInfo {
     pub seq: u64,
     pub changes: usize,
+    /// The first and last data rows the transaction holds.
+    pub first_row: u64,
+    pub last_row: u64,
+    /// The same rows, mapped the same way, were stored by an earlier submission (a resumed
+    /// or repeated file): they were not planned again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_stored: bool,
 }
 
 /// What the report says about rows that are rejected while others are accepted.
 pub const POLICY: &str = "Rejected rows are listed with their reasons and not stored; every other row is \
-                          stored, all in one transaction, so a file is committed whole or not at all. Correct \
-                          the rejected rows and resubmit the file: rows already stored are matched by their \
-                          identifiers and change nothing.";
+                          stored. A file is committed in transactions of consecutive rows (one for most files; \
+                          a chunk at a time for very large ones), each whole or not at all, in file order; when \
+                          one is refused, no later row is stored. Correct the rejected rows and resubmit the \
+                          file: rows already stored are matched by their identifiers and change nothing, and \
+                          chunks already stored unchanged are skipped, so a resubmission resumes where the \
+                          last one stopped.";
+
+/// How many rows with findings a report lists; the totals count every row. A file whose
+/// every row has a warning must not make a report as large as the file.
+pub const MAX_LISTED_ROWS: usize = 50_000;
 
 /// The submission report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -151,11 +181,21 @@ pub struct Report {
     pub warnings: u64,
     pub rejected: u64,
     pub per_column: BTreeMap<String, ColumnTotals>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub transaction: Option<CommitInfo>,
+    /// The transactions the run committed, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<CommitInfo>,
     /// Changes the run would make (dry run) or made.
     pub changes: usize,
+    /// The rows with a warning or an error, in file order (every other row was accepted
+    /// as it is), at most [`MAX_LISTED_ROWS`] of them.
     pub rows: Vec<RowReport>,
+    /// Rows with findings past [`MAX_LISTED_ROWS`]: counted in the totals, not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rows_not_listed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -178,54 +218,51 @@ impl Report {
             warnings: 0,
             rejected: 0,
             per_column: BTreeMap::new(),
-            transaction: None,
+            transactions: Vec::new(),
             changes: 0,
             rows: Vec::new(),
+            rows_not_listed: 0,
         }
     }
 
-    /// Recomputes the totals from the rows.
-    pub fn total(&mut self) {
-        self.rows_read = self.rows.len() as u64;
-        self.accepted = 0;
-        self.warnings = 0;
-        self.rejected = 0;
-        self.per_column.clear();
-        for row in &self.rows {
-            match row.outcome {
-                Outcome::Accepted => self.accepted += 1,
-                Outcome::AcceptedWithWarnings => self.warnings += 1,
-                Outcome::Rejected => self.rejected += 1,
-            }
-            for issue in &row.issues {
-                let key = if issue.column.is_empty() { "(row)".to_owned() } else { issue.column.clone() };
-                let totals = self.per_column.entry(key).or_default();
-                match issue.severity {
-                    Severity::Warning => totals.warnings += 1,
-                    Severity::Error => totals.errors += 1,
+    /// Counts a finished row in the totals, and lists it if it has findings.
+    pub fn add(&mut self, row: RowReport) {
+        self.rows_read += 1;
+        match row.outcome {
+            Outcome::Accepted => self.accepted += 1,
+            Outcome::AcceptedWithWarnings => self.warnings += 1,
+            Outcome::Rejected => self.rejected += 1,
+        }
+        for issue in &row.issues {
+            let totals = match self.per_column.get_mut(issue.column.as_str()) {
+                Some(totals) => totals,
+                None => {
+                    let key = if issue.column.is_empty() { "(row)".to_owned() } else { issue.column.clone() };
+                    self.per_column.entry(key).or_default()
                 }
+            };
+            match issue.severity {
+                Severity::Warning => totals.warnings += 1,
+                Severity::Error => totals.errors += 1,
             }
+        }
+        if row.issues.is_empty() {
+            return;
+        }
+        if self.rows.len() < MAX_LISTED_ROWS {
+            self.rows.push(row);
+        } else {
+            self.rows_not_listed += 1;
         }
     }
 
-    /// The CSV form: one line per problem, and one line for each row without any.
+    /// The CSV form: one line per problem.
     pub fn to_csv(&self) -> String {
         let mut out = csv::Writer::from_writer(Vec::new());
         let mut lines: Vec<[String; 7]> =
             vec![["row", "line", "outcome", "severity", "column", "value", "reason"].map(str::to_owned)];
         for row in &self.rows {
             let head = [row.row.to_string(), row.line.to_string(), row.outcome.as_str().to_owned()];
-            if row.issues.is_empty() {
-                lines.push([
-                    head[0].clone(),
-                    head[1].clone(),
-                    head[2].clone(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ]);
-            }
             for issue in &row.issues {
                 let severity = match issue.severity {
                     Severity::Warning => "warning",
@@ -253,20 +290,33 @@ impl Report {
     /// The text form for a terminal: the summary, totals, then every problem.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let status = match self.status {
-            Status::Committed => "committed",
-            Status::Unchanged => "committed: nothing changed (the store already held every accepted row)",
-            Status::DryRun => "dry run: validated, nothing written",
-            Status::NothingAccepted => "nothing written: no row was accepted",
-            Status::Rejected => "rejected: nothing written",
-        };
+        let status = self.status.as_str();
         let _ = writeln!(out, "{} ({}, council {}, profile {})", self.file, self.format, self.council, self.profile);
         let bom = if self.byte_order_mark { " with byte-order mark" } else { "" };
         let _ = writeln!(out, "  encoding   {}{bom}", self.encoding);
         let _ = writeln!(out, "  status     {status}");
-        if let Some(tx) = &self.transaction {
-            let _ = writeln!(out, "  journal    seq {}, {} changes", tx.seq, tx.changes);
-        } else if self.dry_run {
+        match self.transactions.as_slice() {
+            [] => {}
+            [tx] if !tx.already_stored => {
+                let _ = writeln!(out, "  journal    seq {}, {} changes", tx.seq, tx.changes);
+            }
+            txs => {
+                let stored = txs.iter().filter(|tx| tx.already_stored).count();
+                let (first, last) = (txs[0].seq, txs[txs.len() - 1].seq);
+                let _ = writeln!(
+                    out,
+                    "  journal    {} transactions, seq {first} to {last}, {} changes{}",
+                    txs.len(),
+                    self.changes,
+                    if stored > 0 {
+                        format!(" ({stored} stored by an earlier submission and skipped)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        if self.transactions.is_empty() && self.dry_run {
             let _ = writeln!(out, "  would make {} changes", self.changes);
         }
         for problem in &self.file_problems {
@@ -301,6 +351,10 @@ impl Report {
                 );
             }
         }
+        if self.rows_not_listed > 0 {
+            let _ =
+                writeln!(out, "  ({} more rows with findings are counted above but not listed)", self.rows_not_listed);
+        }
         let _ = writeln!(out, "  {}", self.policy);
         out
     }
@@ -319,14 +373,29 @@ mod tests {
         b.warn("Type of Risk", "x", "not mapped");
         b.error("Date Referral Initiated", "31/02/2024", "not a date");
         let c = RowReport::new(3, 4);
-        report.rows = vec![a, b, c];
-        report.total();
-        assert_eq!((report.accepted, report.warnings, report.rejected), (1, 1, 1));
+        for row in [a, b, c] {
+            report.add(row);
+        }
+        assert_eq!((report.rows_read, report.accepted, report.warnings, report.rejected), (3, 1, 1, 1));
         assert_eq!(report.per_column["Type of Risk"], ColumnTotals { warnings: 2, errors: 0 });
+        assert_eq!(report.rows.len(), 2, "the row without findings is counted, not listed");
         assert_eq!(report.rows[1].outcome, Outcome::Rejected);
         let csv = report.to_csv();
         assert!(csv.starts_with("row,line,outcome,severity,column,value,reason\n"));
         assert!(csv.contains("2,3,rejected,error,Date Referral Initiated,31/02/2024,not a date\n"), "{csv}");
-        assert!(csv.contains("3,4,accepted,,,,\n"), "{csv}");
+        assert!(!csv.contains("3,4,"), "{csv}");
+    }
+
+    #[test]
+    fn listing_is_bounded() {
+        let mut report = Report::new("f.csv", "csv", "305", "safeguarding", false);
+        for n in 0..(MAX_LISTED_ROWS as u64 + 10) {
+            let mut row = RowReport::new(n + 1, n + 2);
+            row.warn("Type of Risk", "phys", "not mapped");
+            report.add(row);
+        }
+        assert_eq!(report.rows.len(), MAX_LISTED_ROWS);
+        assert_eq!(report.rows_not_listed, 10);
+        assert_eq!(report.warnings, MAX_LISTED_ROWS as u64 + 10);
     }
 }

@@ -42,6 +42,12 @@ pub struct CellProblem {
 pub trait RecordSource: Iterator<Item = RawRecord> {
     /// The column names, in header order (see [`check_header`]).
     fn columns(&self) -> &[String];
+
+    /// Why reading stopped before the end of the input (an I/O error), once the records
+    /// have run out; `None` when the input was read to its end.
+    fn failure(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// The header rules every source shares: names trimmed, trailing blank names dropped (a

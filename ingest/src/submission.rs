@@ -23,7 +23,7 @@ use crate::commit::{self, Built};
 use crate::error::Result;
 use crate::report::{Report, RowReport};
 use crate::xml::submission::{self as shape, Element, EntityElement, LinkElement};
-use crate::{commit_rows, rejected, Options, PlannedRow};
+use crate::{commit_rows, rejected, Options, PlannedRow, Run};
 
 /// The report's profile for a submission: the mapping is fixed by the format.
 pub const PROFILE: &str = "pole-submission";
@@ -79,8 +79,8 @@ pub fn ingest(
         Err(problem) => return Ok(rejected(report, problem)),
     };
     progress(text.len() as u64);
-    report.rows = read.rows;
-    if report.rows.is_empty() {
+    let mut rows = read.rows;
+    if rows.is_empty() {
         report.file_problems.push("the submission has no <entity> or <link>: nothing to store".into());
     }
     let schema = store.schema();
@@ -89,7 +89,7 @@ pub fn ingest(
     let mut refs: HashMap<String, std::result::Result<(String, Kind), u64>> = HashMap::new();
     for element in &read.elements {
         if let Element::Entity(entity) = element {
-            let Some(row) = row_mut(&mut report, entity.row) else { continue };
+            let Some(row) = row_mut(&mut rows, entity.row) else { continue };
             let plan = check_entity(schema, entity, row);
             if let Some(local_ref) = &entity.local_ref {
                 if refs.contains_key(local_ref) {
@@ -113,7 +113,7 @@ pub fn ingest(
     }
     for element in &read.elements {
         if let Element::Link(link) = element {
-            let Some(row) = row_mut(&mut report, link.row) else { continue };
+            let Some(row) = row_mut(&mut rows, link.row) else { continue };
             if let Some(plan) = check_link(schema, &refs, link, row) {
                 plans.push(Plan::Link(plan));
             }
@@ -125,12 +125,21 @@ pub fn ingest(
         batch: Some(read.id.map_or_else(|| "pole submission".to_owned(), |id| format!("pole submission {id}"))),
         file: Some(options.file_name.to_owned()),
     };
-    commit_rows(store, options, &mut report, plans, |store, plans| build(store, plans, source.clone()))?;
+    let accepted = !plans.is_empty();
+    let outcome = commit_rows(store, options, &mut report, &mut rows, plans, None, |store, plans| {
+        build(store, plans, source.clone())
+    })?;
+    for row in rows {
+        report.add(row);
+    }
+    let mut run = Run::default();
+    run.record(&outcome, accepted);
+    report.status = run.status(options);
     Ok(report)
 }
 
-fn row_mut(report: &mut Report, row: u64) -> Option<&mut RowReport> {
-    usize::try_from(row).ok().and_then(|r| r.checked_sub(1)).and_then(|idx| report.rows.get_mut(idx))
+fn row_mut(rows: &mut [RowReport], row: u64) -> Option<&mut RowReport> {
+    usize::try_from(row).ok().and_then(|r| r.checked_sub(1)).and_then(|idx| rows.get_mut(idx))
 }
 
 /// An attribute's text as the value its schema type wants, checked.

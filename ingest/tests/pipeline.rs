@@ -31,8 +31,9 @@ fn run(store: &Store, file: &str, format: Format, profile: &str, dry_run: bool) 
         sheet: None,
         actor: "pole-ods ingest",
         role: "council",
+        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
     };
-    ingest(store, &example(file), &options, &mut |_| {}).unwrap()
+    ingest(store, &example(file), &options, &|_| {}).unwrap()
 }
 
 fn golden(name: &str, actual: &str) {
@@ -91,7 +92,6 @@ fn proof_of_concept_pipe_file_groups_allegations_by_referral() {
     assert_eq!(report.encoding, "UTF-8");
     assert!(report.byte_order_mark);
     assert_eq!(report.rejected, 0, "{}", report.to_text());
-    assert_eq!(report.rows.last().unwrap().line, 8, "CRLF lines are counted once");
     // Section 7.8 example 1: three allegations, one concern, one client.
     let concern = store.find_by_identifier(&Identifier::new("council:305:referral", "~D6789~2013-07-12")).unwrap();
     assert_eq!(concern.len(), 1);
@@ -111,7 +111,8 @@ fn proof_of_concept_pipe_file_groups_allegations_by_referral() {
     let financial = store.entity(&financial[0], ReadAt::NOW).unwrap().unwrap();
     assert_eq!(financial.attribute("source_of_risk").unwrap(), "KNOWN_FAMILY");
     // An unmapped local code is kept verbatim, with a warning.
-    let row7 = &report.rows[6];
+    let row7 = report.rows.iter().find(|r| r.row == 7).unwrap();
+    assert_eq!(row7.line, 8, "CRLF lines are counted once");
     assert_eq!(row7.outcome, Outcome::AcceptedWithWarnings);
     assert_eq!(row7.issues[0].column, "Type of Risk");
     store.close().unwrap();
@@ -172,8 +173,9 @@ fn dry_run_writes_nothing_and_bad_files_are_reported() {
         sheet: None,
         actor: "pole-ods ingest",
         role: "council",
+        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
     };
-    let unknown = ingest(&store, b"<x/>", &options, &mut |_| {}).unwrap();
+    let unknown = ingest(&store, b"<x/>", &options, &|_| {}).unwrap();
     assert_eq!(unknown.status, Status::Rejected);
     assert!(unknown.file_problems[0].contains("root element is <x>"), "{:?}", unknown.file_problems);
     store.close().unwrap();
@@ -203,8 +205,9 @@ fn arbitrary_bytes_never_panic_and_every_row_is_reported() {
             sheet: None,
             actor: "pole-ods ingest",
             role: "council",
+            chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
         };
-        let report = ingest(&store, &bytes, &options, &mut |_| {}).unwrap();
+        let report = ingest(&store, &bytes, &options, &|_| {}).unwrap();
         assert_eq!(report.rows_read, report.accepted + report.warnings + report.rejected);
     }
     store.close().unwrap();
@@ -276,4 +279,109 @@ fn suggest_lists_what_the_safeguarding_profile_kept_verbatim() {
     let again = pole_ingest::suggest::suggest(&store, "305", &fixed, 2).unwrap();
     assert!(again.is_empty());
     assert_eq!(again.mapped_since, 1);
+}
+
+/// A safeguarding file of `clients` clients, two allegations each, from the example's
+/// first row.
+fn generated_file(clients: usize) -> Vec<u8> {
+    let example = String::from_utf8(example("safeguarding-identifiable.csv")).unwrap();
+    let mut lines = example.lines();
+    let header = lines.next().unwrap();
+    let template = lines.next().unwrap();
+    let mut out = format!("{header}\n");
+    for client in 0..clients {
+        for day in ["2013-07-01", "2013-07-08"] {
+            let row = template
+                .replace("C-40113", &format!("C-{client}"))
+                .replace("SG-2013-0141", &format!("SG-{client}"))
+                .replace("943 476 5919", "")
+                .replace("2013-07-01", day);
+            out.push_str(&row);
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
+}
+
+fn run_chunked(store: &Store, bytes: &[u8], chunk_rows: usize) -> Report {
+    let profile = Profile::load("safeguarding").unwrap();
+    let options = Options {
+        file_name: "generated.csv",
+        format: Format::Csv,
+        council: "305",
+        profile: &profile,
+        dry_run: false,
+        today: NaiveDate::from_ymd_opt(2025, 1, 1),
+        sheet: None,
+        actor: "pole-ods ingest",
+        role: "council",
+        chunk_rows,
+    };
+    ingest(store, bytes, &options, &|_| {}).unwrap()
+}
+
+#[test]
+fn a_file_in_chunks_makes_the_same_state_as_one_transaction() {
+    let bytes = generated_file(10);
+    let (whole_dir, chunked_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (whole, chunked) = (store(whole_dir.path()), store(chunked_dir.path()));
+    let one = run_chunked(&whole, &bytes, 1000);
+    let many = run_chunked(&chunked, &bytes, 3);
+    assert_eq!(one.status, Status::Committed, "{}", one.to_text());
+    assert_eq!(many.status, Status::Committed, "{}", many.to_text());
+    assert_eq!(one.transactions.len(), 1);
+    assert_eq!(many.transactions.len(), 7, "20 rows in chunks of 3");
+    let spans: Vec<(u64, u64)> = many.transactions.iter().map(|t| (t.first_row, t.last_row)).collect();
+    assert_eq!(spans[..3], [(1, 3), (4, 6), (7, 9)]);
+    assert_eq!((one.accepted, one.changes), (many.accepted, many.changes));
+    let (a, b) = (whole.stats().unwrap(), chunked.stats().unwrap());
+    assert_eq!((a.entities, a.changes), (b.entities, b.changes));
+    // A client whose two rows fall into two chunks is one person with one concern.
+    let client = chunked.find_by_identifier(&Identifier::new("council:305:client", "C-1")).unwrap();
+    assert_eq!(client.len(), 1);
+    let concern = chunked.find_by_identifier(&Identifier::new("council:305:referral", "SG-1")).unwrap();
+    let parts = chunked.links(&concern[0], Some(pole_store::Direction::In), Some("part_of"), ReadAt::NOW).unwrap();
+    assert_eq!(parts.len(), 2);
+}
+
+#[test]
+fn a_resubmission_skips_the_chunks_already_stored() {
+    let bytes = generated_file(6);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    // A run that stopped after its first two chunks: the file cut after row 8.
+    let cut: Vec<u8> = {
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        text.lines().take(9).map(|l| format!("{l}\n")).collect::<String>().into_bytes()
+    };
+    let first = run_chunked(&store, &cut, 4);
+    assert_eq!(first.transactions.len(), 2);
+    let before = store.stats().unwrap();
+
+    let resumed = run_chunked(&store, &bytes, 4);
+    assert_eq!(resumed.status, Status::Committed, "{}", resumed.to_text());
+    let skipped: Vec<bool> = resumed.transactions.iter().map(|t| t.already_stored).collect();
+    assert_eq!(skipped, [true, true, false], "12 rows in chunks of 4: the first two were stored");
+    assert_eq!(resumed.transactions[0].seq, first.transactions[0].seq);
+    let after = store.stats().unwrap();
+    assert_eq!(after.transactions, before.transactions + 1, "only the third chunk is new");
+    assert!(resumed.to_text().contains("2 stored by an earlier submission and skipped"), "{}", resumed.to_text());
+
+    // Once whole, the same file again changes nothing, and says so.
+    let again = run_chunked(&store, &bytes, 4);
+    assert_eq!(again.status, Status::Unchanged);
+    assert!(again.transactions.iter().all(|t| t.already_stored));
+    assert_eq!(store.stats().unwrap(), after);
+
+    // A correction in the second chunk (row 5) replans that chunk only.
+    let original = String::from_utf8(bytes).unwrap();
+    let mut lines: Vec<String> = original.lines().map(str::to_owned).collect();
+    assert!(lines[5].contains(",Physical,"));
+    lines[5] = lines[5].replace(",Physical,", ",Neglect,");
+    let corrected = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let report = run_chunked(&store, corrected.as_bytes(), 4);
+    let skipped: Vec<bool> = report.transactions.iter().map(|t| t.already_stored).collect();
+    assert_eq!(skipped, [true, false, true], "{}", report.to_text());
+    assert_eq!(report.transactions[1].changes, 1, "exactly the delta that differs");
+    assert_eq!(report.status, Status::Committed);
 }

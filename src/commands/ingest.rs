@@ -1,7 +1,8 @@
 //! `pole-ods ingest FILE --format csv|pipe|xlsx|xml|hl7 --council CODE [--profile NAME|FILE]
-//! [--sheet NAME|N] [--dry-run] [--report-csv FILE]`: reads a council's submission, commits
-//! its accepted rows as one transaction and prints the submission report (JSON with
-//! `--json`). `xlsx` reads any spreadsheet calamine recognises (xlsx, xls, ods), one sheet;
+//! [--sheet NAME|N] [--dry-run] [--chunk-rows N] [--report-csv FILE]`: reads a council's
+//! submission, commits its accepted rows (one transaction per chunk of rows; one for most
+//! files) and prints the submission report (JSON with `--json`). CSV and pipe-delimited
+//! files are streamed, in bounded memory whatever their size. `xlsx` reads any spreadsheet calamine recognises (xlsx, xls, ods), one sheet;
 //! `xml` reads the safeguarding data set or the POLE submission format, told apart by the
 //! root element. For `hl7`
 //! every message is its own transaction, one report row a message, and `--council` is
@@ -10,7 +11,8 @@
 //! Exit status: 0 when the file was read and its accepted rows committed (or, with
 //! `--dry-run`, validated), even if some rows were rejected: they are listed in the report
 //! and the rest is stored, as the proof of concept did. 1 when nothing could be stored (the
-//! header is unusable, every row was rejected, or the store refused the transaction), 2 for
+//! header is unusable, every row was rejected, or the store refused the transaction) or
+//! the run stopped part way (a chunk refused, the file unreadable to its end), 2 for
 //! a bad command line (unknown format or profile, no council for a format that needs one).
 
 use std::path::PathBuf;
@@ -49,6 +51,11 @@ pub struct IngestArgs {
     /// Also write the report's CSV form (one line per problem) to this file
     #[arg(long, value_name = "FILE")]
     pub report_csv: Option<PathBuf>,
+    /// The rows one transaction holds at most: a larger file is committed a chunk at a time,
+    /// and a run that stops part way resumes after its last stored chunk when resubmitted
+    #[arg(long, value_name = "N", default_value_t = pole_ingest::DEFAULT_CHUNK_ROWS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub chunk_rows: usize,
 }
 
 pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
@@ -77,7 +84,7 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         Ok(profile) => profile,
         Err(e) => return usage(e),
     };
-    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let size = std::fs::metadata(&args.file).with_context(|| format!("reading {}", args.file.display()))?.len();
     let file_name =
         args.file.file_name().map_or_else(|| args.file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let store = super::open_store(config)?;
@@ -91,9 +98,10 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         sheet: args.sheet.as_deref(),
         actor: "pole-ods ingest",
         role: "council",
+        chunk_rows: args.chunk_rows,
     };
-    let bar = progress(bytes.len() as u64, "ingesting", config.json);
-    let result = pole_ingest::ingest(&store, &bytes, &options, &mut |done| bar.set_position(done));
+    let bar = progress(size, "ingesting", config.json);
+    let result = pole_ingest::ingest_file(&store, &args.file, &options, &|done| bar.set_position(done.min(size)));
     bar.finish_and_clear();
     let report = match result {
         Ok(report) => report,
@@ -121,7 +129,7 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(match report.status {
         Status::Committed | Status::Unchanged | Status::DryRun => ExitCode::SUCCESS,
-        Status::NothingAccepted | Status::Rejected => ExitCode::FAILURE,
+        Status::NothingAccepted | Status::Rejected | Status::Incomplete => ExitCode::FAILURE,
     })
 }
 

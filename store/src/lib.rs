@@ -35,7 +35,7 @@ pub use error::{Result, StoreError};
 pub use keys::Direction;
 pub use outcome::{Committed, Rejection};
 pub use prepare::MAX_CHANGES;
-pub use projection::{Counts, TxMeta};
+pub use projection::{Counts, IdempotencyRecord, TxMeta};
 pub use read::{AsOf, EntityHead, LinkView, ReadAt, ReadPointError, Version};
 pub use request::{ChangeRequest, OpRequest, Target, TransactionRequest};
 pub use store::{BackendKind, PendingCommit, Stats, Store, StoreOptions, FORMAT_VERSION};

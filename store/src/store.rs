@@ -15,7 +15,7 @@ use crate::backend::{Backend, MemoryBackend, RedbBackend, SledBackend};
 use crate::codec::decode_transaction;
 use crate::journal::{JournalReader, JournalWriter, Recovery};
 use crate::outcome::{Committed, Rejection};
-use crate::projection::{Counts, Stage, TxMeta};
+use crate::projection::{Counts, IdempotencyRecord, Stage, TxMeta};
 use crate::request::TransactionRequest;
 use crate::vault::Vault;
 use crate::writer::{Head, Job, Work, Writer};
@@ -395,6 +395,15 @@ impl Store {
             Some((_, v)) => u64::from_be_bytes(v.as_slice().try_into().unwrap_or_default()),
             None => 0,
         })
+    }
+
+    /// The transaction an idempotency key names, if one was committed under it: the
+    /// resubmitter can tell before building a request that it was stored already.
+    pub fn idempotent(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
+        match self.inner.backend.get(&keys::idempotency(key))? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
     }
 
     /// Facts of a committed transaction.

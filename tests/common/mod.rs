@@ -167,3 +167,11 @@ impl Drop for Serving {
         let _ = self.child.wait();
     }
 }
+
+/// The listed row `row` of a submission report (a report lists the rows with findings).
+pub fn report_row(report: &Value, row: u64) -> &Value {
+    report["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["row"] == row))
+        .unwrap_or_else(|| panic!("row {row} is not listed: {report}"))
+}
