@@ -12,6 +12,12 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, GlobalArgs, LogFormat};
 
+/// mimalloc rather than the system allocator: the write path and rebuild allocate and free
+/// many small values (JSON states, deltas, keys), where glibc's malloc was a third of the
+/// profile (BENCHMARKS.md, finding 6).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An event-sourced operational data store of People, Objects, Locations and Events for
 /// England's adult social care data.
 #[derive(Debug, Parser)]

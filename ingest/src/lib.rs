@@ -631,3 +631,45 @@ pub(crate) fn commit_rows<P: PlannedRow>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(changes: usize, already_stored: bool) -> TxOutcome {
+        TxOutcome::Stored(CommitInfo { seq: 1, changes, first_row: 1, last_row: 2, already_stored })
+    }
+
+    fn status(outcomes: &[TxOutcome], dry_run: bool) -> Status {
+        let profile = Profile::builtin("safeguarding").unwrap();
+        let options = Options {
+            file_name: "f.csv",
+            format: Format::Csv,
+            council: "305",
+            profile: &profile,
+            dry_run,
+            today: None,
+            sheet: None,
+            actor: "test",
+            role: "council",
+            chunk_rows: DEFAULT_CHUNK_ROWS,
+        };
+        let mut run = Run::default();
+        for outcome in outcomes {
+            run.record(outcome, !matches!(outcome, TxOutcome::Nothing));
+        }
+        run.status(&options)
+    }
+
+    #[test]
+    fn a_run_is_judged_by_all_its_transactions() {
+        assert_eq!(status(&[stored(5, false), stored(0, true)], false), Status::Committed);
+        assert_eq!(status(&[stored(0, true), stored(0, true)], false), Status::Unchanged);
+        assert_eq!(status(&[stored(0, false)], false), Status::Unchanged);
+        assert_eq!(status(&[TxOutcome::Nothing], false), Status::NothingAccepted);
+        assert_eq!(status(&[TxOutcome::Refused], false), Status::Rejected);
+        assert_eq!(status(&[stored(5, false), TxOutcome::Refused], false), Status::Incomplete);
+        assert_eq!(status(&[stored(0, true), TxOutcome::Refused], false), Status::Incomplete);
+        assert_eq!(status(&[TxOutcome::Planned(3)], true), Status::DryRun);
+    }
+}

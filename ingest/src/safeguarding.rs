@@ -24,6 +24,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use sha2::{Digest as _, Sha256};
+
 use chrono::NaiveDate;
 use pole_model::{Identifier, SchemaRegistry, Timestamp, ValueType};
 use serde_json::Value;
@@ -155,7 +157,26 @@ pub struct Reader<'a> {
     /// Profile column → (index in the record, the submitter's name for it).
     index: BTreeMap<&'static str, (usize, String)>,
     missing: Vec<String>,
-    referrals: HashMap<String, (String, u64)>,
+    /// Referrals seen so far in the file, by a digest of their identifier: the allegation
+    /// ordinals must survive the whole file, and a large file has a million referrals.
+    referrals: HashMap<u128, ReferralSeen>,
+}
+
+/// What the reader keeps of a referral seen earlier in the file: about 40 bytes.
+#[derive(Debug, Clone, Copy)]
+struct ReferralSeen {
+    /// A digest of the client it belongs to.
+    client: u64,
+    first_row: u64,
+    allegations: u64,
+}
+
+/// A 128-bit digest of `text`: collisions between a file's referrals are out of reach.
+fn digest(text: &str) -> u128 {
+    let hash = Sha256::digest(text.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash[..16]);
+    u128::from_be_bytes(bytes)
 }
 
 /// A value of a row: the submitter's column name (for the report) and the trimmed text.
@@ -504,20 +525,25 @@ impl<'a> Reader<'a> {
             &Cell { column: referral_column.clone(), value: referral.clone() },
             report,
         );
-        if let Some((owner, _)) = self.referrals.get(&referral) {
-            if *owner != client_key {
-                report.error(
-                    &referral_column,
-                    &referral,
-                    format!("this referral belongs to client {owner} on an earlier row, not {client_key}"),
-                );
-            }
+        // Truncating the client's digest to 64 bits only risks missing this error, never
+        // raising it wrongly.
+        let client = digest(&client_key) as u64;
+        let seen =
+            self.referrals.entry(digest(&referral)).or_insert(ReferralSeen { client, first_row: row, allegations: 0 });
+        if seen.client != client {
+            report.error(
+                &referral_column,
+                &referral,
+                format!(
+                    "this referral belongs to another client (row {}), not {client_key}",
+                    seen.first_row
+                ),
+            );
         }
         // Counted for rejected rows too, so that correcting a rejected row does not
         // renumber the allegations after it.
-        let entry = self.referrals.entry(referral.clone()).or_insert((client_key, 0));
-        entry.1 += 1;
-        let ordinal = entry.1;
+        seen.allegations += 1;
+        let ordinal = seen.allegations;
         if report.is_rejected() {
             return None;
         }

@@ -385,3 +385,19 @@ fn a_resubmission_skips_the_chunks_already_stored() {
     assert_eq!(report.transactions[1].changes, 1, "exactly the delta that differs");
     assert_eq!(report.status, Status::Committed);
 }
+
+#[test]
+fn a_referral_claimed_by_two_clients_rejects_the_later_row() {
+    let text = String::from_utf8(generated_file(2)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // Row 3 (client C-1) names client C-0's referral.
+    lines[3] = lines[3].replace("SG-1", "SG-0");
+    let bytes = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let report = run_chunked(&store, bytes.as_bytes(), 1000);
+    let row = report.rows.iter().find(|r| r.row == 3).unwrap();
+    assert_eq!(row.outcome, Outcome::Rejected);
+    let reason = &row.issues[0].reason;
+    assert!(reason.contains("belongs to another client (row 1), not C-1"), "{reason}");
+}
