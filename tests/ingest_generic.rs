@@ -238,3 +238,112 @@ fn suggest_on_demo_data_proposes_national_codes_for_the_planted_local_ones() {
     assert_eq!(pole(&data, &["mapping", "suggest", "--council", "30:5"]).status.code(), Some(2));
     assert_eq!(pole(&data, &["mapping", "suggest", "--council", "305", "--profile", "nope"]).status.code(), Some(2));
 }
+
+/// A council profile as a council keeps it: comments, its own order, one value mapped
+/// already (to a code the list lacks, which suggest proposes again and `--into` must not
+/// replace).
+const COUNCIL_PROFILE: &str = r#"# Council 999's export, agreed with its data team.
+name = "council-999"
+extends = "safeguarding"
+
+[columns]
+"Abuse Type" = "Type of Risk"
+"Perpetrator" = "Source of Risk"
+
+# Checked with the council in 2024: do not change without asking them.
+[values."Type of Risk"]
+"phys abuse" = "PHYSICAL"  # their old system's code
+"neglect_x" = "NEGLECTED"
+
+[defaults]
+"Known to Council" = "N"
+"#;
+
+const COUNCIL_CSV: &str = "Council Client Identifier,Date Referral Initiated,Abuse Type,Perpetrator,Council Safeguarding Referral Identifier\n\
+C-1,2014-03-02,phys abuse,fam,SG-1\n\
+C-1,2014-03-02,fin_ab,Family member,SG-1\n\
+C-2,2014-05-11,neglect_x,paid_carer,SG-2\n\
+C-3,2014-06-01,Physical,qqqq,SG-3\n";
+
+#[test]
+fn suggest_into_merges_into_the_council_profile_and_the_warnings_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let profile = dir.path().join("council-999.toml");
+    std::fs::write(&profile, COUNCIL_PROFILE).unwrap();
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, COUNCIL_CSV).unwrap();
+    let profile_arg = profile.to_str().unwrap();
+
+    let (out, first) = ingest(&data, &file, &["--profile", profile_arg]);
+    assert!(out.status.success(), "{first}");
+    let unmapped = |report: &Value| -> Vec<String> {
+        let mut values: Vec<String> = report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["issues"].as_array().cloned().unwrap_or_default())
+            .filter(|i| i["reason"].as_str().unwrap_or_default().contains("kept verbatim"))
+            .map(|i| i["value"].as_str().unwrap().to_owned())
+            .collect();
+        values.sort();
+        values
+    };
+    assert_eq!(unmapped(&first), ["fam", "fin_ab", "neglect_x", "paid_carer", "qqqq"], "{first}");
+
+    let out = pole(&data, &["mapping", "suggest", "--council", "305", "--into", profile_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "the fragment is not printed with --into");
+    assert!(stderr.contains("added: [values.\"Source of Risk\"] \"fam\" = \"KNOWN_FAMILY\""), "{stderr}");
+    assert!(stderr.contains("added: [values.\"Type of Risk\"] \"fin_ab\" = \"FINANCIAL\""), "{stderr}");
+    assert!(stderr.contains("added: [values.\"Source of Risk\"] \"paid_carer\" = \"SOCIAL_CARE\""), "{stderr}");
+    assert!(
+        stderr.contains("skipped: [values.\"Type of Risk\"] \"neglect_x\": the file already maps \"neglect_x\" to \"NEGLECTED\" in [values.\"Type of Risk\"]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("skipped: [values.\"Source of Risk\"] \"qqqq\": no close national code"), "{stderr}");
+    assert!(stderr.contains("3 mapping(s) added, 2 skipped"), "{stderr}");
+
+    // The file kept what it had, in its order, with its comments; new entries follow.
+    let merged = std::fs::read_to_string(&profile).unwrap();
+    let kept = COUNCIL_PROFILE.split("[defaults]").next().unwrap();
+    let (head, tail) = kept.split_at(kept.find("\"neglect_x\"").unwrap());
+    assert!(merged.starts_with(head), "{merged}");
+    assert!(merged.contains(&format!("{}\n# mapping suggest: seen 1 time", tail.trim_end())), "{merged}");
+    assert!(merged.contains("[defaults]\n\"Known to Council\" = \"N\"\n"), "{merged}");
+    assert!(merged.contains("fin_ab = \"FINANCIAL\""), "{merged}");
+
+    // Ingest again with the merged profile: the added values map, only the two skipped
+    // ones still warn.
+    let (out, second) = ingest(&data, &file, &["--profile", profile_arg]);
+    assert!(out.status.success(), "{second}");
+    assert_eq!(second["status"], "committed", "the stored values move to national codes: {second}");
+    assert_eq!(unmapped(&second), ["neglect_x", "qqqq"], "{second}");
+    let found = json_ok(&pole(&data, &["--json", "mapping", "suggest", "--council", "305", "--profile", profile_arg]));
+    let mut left: Vec<&str> =
+        found["unmapped"].as_array().unwrap().iter().map(|u| u["value"].as_str().unwrap()).collect();
+    left.sort_unstable();
+    assert_eq!(left, ["neglect_x", "qqqq"], "{found}");
+
+    // Running it again changes nothing.
+    let out = pole(&data, &["mapping", "suggest", "--council", "305", "--into", profile_arg]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 mapping(s) added, 2 skipped"));
+    assert_eq!(std::fs::read_to_string(&profile).unwrap(), merged);
+
+    // A file that is not a valid profile is refused and left alone.
+    let bad = dir.path().join("bad.toml");
+    for text in ["name = \"x\"\n[values\n", "name = \"x\"\n", "extends = \"safeguarding\"\n"] {
+        std::fs::write(&bad, text).unwrap();
+        let out = pole(&data, &["mapping", "suggest", "--council", "305", "--into", bad.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text:?}: {stderr}");
+        assert!(stderr.contains("bad.toml") && stderr.contains("--into takes an existing council profile"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
+    }
+    let missing = dir.path().join("missing.toml");
+    let out = pole(&data, &["mapping", "suggest", "--council", "305", "--into", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!missing.exists());
+}

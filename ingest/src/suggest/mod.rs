@@ -1,7 +1,8 @@
 //! `mapping suggest`: the local values a council's data holds that no profile mapped to a
 //! national code (ingest keeps them verbatim, with a warning, in attributes of type `code`
 //! whose list is not strict), each with how often it is held and the national codes most
-//! like it ([`rank`]), rendered as a profile fragment to edit ([`fragment`]).
+//! like it ([`rank`]), rendered as a profile fragment to edit ([`fragment`]) or merged into
+//! a council's profile file ([`merge`]).
 //!
 //! The store is read through its public API only: the council's entities
 //! (`Store::list_by_council`), their current state, and the schema's code lists. A value
@@ -10,6 +11,7 @@
 //! again, only counted.
 
 pub mod fragment;
+pub mod merge;
 pub mod rank;
 
 use std::collections::BTreeMap;
