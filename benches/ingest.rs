@@ -215,6 +215,9 @@ fn main() {
         Some("hl7") => vec![Format::Hl7],
         _ => vec![Format::Csv, Format::Hl7],
     };
-    let results: Vec<_> = formats.into_iter().map(|format| run(&Plan { format, rows, file_rows, chunk_rows, backend, dry_run })).collect();
+    let results: Vec<_> = formats
+        .into_iter()
+        .map(|format| run(&Plan { format, rows, file_rows, chunk_rows, backend, dry_run }))
+        .collect();
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
 }

@@ -65,10 +65,11 @@ pub struct RowPlan {
 
 impl RowPlan {
     /// The most changes the row can make: a create or update per entity and one more for
-    /// its later facts, a link each and an unlink for each single-valued one moved.
+    /// its later facts, a link each and, for a single-valued one, the end of the link it
+    /// moves and of its own.
     pub fn most_changes(&self) -> usize {
         let entities: usize = self.entities.iter().map(|e| 1 + usize::from(e.later.is_some())).sum();
-        let links: usize = self.links.iter().map(|l| 1 + usize::from(l.single)).sum();
+        let links: usize = self.links.iter().map(|l| 1 + 2 * usize::from(l.single)).sum();
         entities + links
     }
 }
@@ -88,7 +89,8 @@ struct Builder<'s> {
     next_ref: usize,
     by_identifier: HashMap<Identifier, Target>,
     by_link: HashMap<(String, &'static str, String), Target>,
-    single_links: HashMap<(String, String), Target>,
+    /// Single-valued roles as the file has left them: where each points and since when.
+    single_links: HashMap<(String, String), (Target, Timestamp)>,
     /// Warnings about a row's rows that only resolution can find (ambiguous keys).
     warnings: Vec<(u64, String, String)>,
 }
@@ -210,43 +212,92 @@ impl<'s> Builder<'s> {
         }
         for link in &plan.links {
             let (Some(from), Some(to)) = (slots.get(link.from), slots.get(link.to)) else { continue };
-            if link.single {
-                self.move_single(plan.row, from, &link.role, to)?;
-            }
+            let ends = match link.single {
+                true => self.move_single(plan.row, from, &link.role, to, link.valid)?,
+                false => None,
+            };
             let mut change = ChangeRequest::link(from.clone(), link.role.as_ref(), to.clone()).valid_at(link.valid);
             change.row = Some(plan.row);
             self.changes.push(change);
+            if let Some(end) = ends {
+                self.unlink(plan.row, from, &link.role, to.clone(), end);
+            }
         }
         Ok(())
     }
 
-    /// Removes a different earlier link of a single-valued role, from the store or from
-    /// an earlier row of this file.
-    fn move_single(&mut self, row: u64, from: &Target, role: &str, to: &Target) -> Result<()> {
+    /// Moves a single-valued role to `to` as of `valid`: the link it holds now (from the store
+    /// or from an earlier row of this file) ends where the new one starts. When the row is
+    /// older than that link (a file not in date order), the newer link stays current and the
+    /// row's link is the one that ends, where the newer one starts: the answer is the time
+    /// the new link must end, if any.
+    fn move_single(
+        &mut self,
+        row: u64,
+        from: &Target,
+        role: &str,
+        to: &Target,
+        valid: Timestamp,
+    ) -> Result<Option<Timestamp>> {
         let slot = (key_of(from), role.to_owned());
-        let unlink = |changes: &mut Vec<ChangeRequest>, old: Target| {
-            let mut change = ChangeRequest::update(from.clone());
-            change.op = OpRequest::Unlink { role: role.to_owned(), to: old };
-            change.row = Some(row);
-            changes.push(change);
+        let current = match self.single_links.get(&slot) {
+            Some(current) => Some(current.clone()),
+            None => self.stored_single(row, from, role, to, valid)?,
         };
-        match self.single_links.insert(slot, to.clone()) {
-            Some(previous) if key_of(&previous) != key_of(to) => unlink(&mut self.changes, previous),
-            Some(_) => {}
+        match current {
+            Some((old, since)) if key_of(&old) == key_of(to) => {
+                self.single_links.insert(slot, (old, since.min(valid)));
+                Ok(None)
+            }
+            Some((old, since)) if valid < since => {
+                self.single_links.insert(slot, (old, since));
+                Ok(Some(since))
+            }
+            Some((old, _)) => {
+                self.unlink(row, from, role, old, valid);
+                self.single_links.insert(slot, (to.clone(), valid));
+                Ok(None)
+            }
             None => {
-                if let Target::Entity(id) = from {
-                    if let Some(state) = self.active(id)? {
-                        for link in state.links.iter().filter(|l| l.role == role) {
-                            let old = Target::Entity(link.to.clone());
-                            if key_of(&old) != key_of(to) {
-                                unlink(&mut self.changes, old);
-                            }
-                        }
-                    }
-                }
+                self.single_links.insert(slot, (to.clone(), valid));
+                Ok(None)
             }
         }
-        Ok(())
+    }
+
+    /// The link of a single-valued role the store holds now and since when; any others (a
+    /// role made single after the fact) end at `valid` unless they are `to`.
+    fn stored_single(
+        &mut self,
+        row: u64,
+        from: &Target,
+        role: &str,
+        to: &Target,
+        valid: Timestamp,
+    ) -> Result<Option<(Target, Timestamp)>> {
+        let Target::Entity(id) = from else { return Ok(None) };
+        let Some(state) = self.active(id)? else { return Ok(None) };
+        let mut links: Vec<(Target, Timestamp)> = state
+            .links
+            .iter()
+            .filter(|l| l.role == role)
+            .map(|l| (Target::Entity(l.to.clone()), l.provenance.valid_time))
+            .collect();
+        links.sort_by_key(|(_, since)| *since);
+        let current = links.pop();
+        for (old, since) in links {
+            if key_of(&old) != key_of(to) && since <= valid {
+                self.unlink(row, from, role, old, valid);
+            }
+        }
+        Ok(current)
+    }
+
+    fn unlink(&mut self, row: u64, from: &Target, role: &str, old: Target, valid: Timestamp) {
+        let mut change = ChangeRequest::update(from.clone()).valid_at(valid);
+        change.op = OpRequest::Unlink { role: role.to_owned(), to: old };
+        change.row = Some(row);
+        self.changes.push(change);
     }
 }
 

@@ -534,10 +534,7 @@ impl<'a> Reader<'a> {
             report.error(
                 &referral_column,
                 &referral,
-                format!(
-                    "this referral belongs to another client (row {}), not {client_key}",
-                    seen.first_row
-                ),
+                format!("this referral belongs to another client (row {}), not {client_key}", seen.first_row),
             );
         }
         // Counted for rejected rows too, so that correcting a rejected row does not
