@@ -344,11 +344,12 @@ pub fn build(store: &Store, plans: &[RowPlan], source: Source) -> Result<Built> 
     Ok(Built { request, warnings: builder.warnings, dropped: Vec::new() })
 }
 
-/// The row a store refusal names, when it names a change.
-pub fn refused_row(request: &TransactionRequest, rejection: &Rejection) -> Option<u64> {
+/// The row a store refusal names, when it names a change: `rows` are the rows of the
+/// transaction's changes, in order.
+pub fn refused_row(rows: &[Option<u64>], rejection: &Rejection) -> Option<u64> {
     let idx = match rejection {
         Rejection::Invalid { change_idx, .. } | Rejection::Conflict { change_idx, .. } => *change_idx,
         _ => return None,
     };
-    request.changes.get(idx).and_then(|c| c.row)
+    rows.get(idx).copied().flatten()
 }

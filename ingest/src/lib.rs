@@ -578,8 +578,9 @@ pub(crate) fn commit_rows<P: PlannedRow>(
             report.changes += built.request.changes.len();
             return Ok(TxOutcome::Planned(built.request.changes.len()));
         }
-        let request = built.request.clone();
-        match store.commit(built.request.clone())? {
+        // The request is large: keep only which row each change came from.
+        let change_rows: Vec<Option<u64>> = built.request.changes.iter().map(|c| c.row).collect();
+        match store.commit(built.request)? {
             Ok(committed) => {
                 warn(rows);
                 let info = CommitInfo {
@@ -602,7 +603,7 @@ pub(crate) fn commit_rows<P: PlannedRow>(
                 return Ok(TxOutcome::Stored(info));
             }
             Err(rejection) => {
-                let row = commit::refused_row(&request, &rejection);
+                let row = commit::refused_row(&change_rows, &rejection);
                 let slot = row.and_then(|row| row_index.get(&row).copied());
                 match (row, slot) {
                     (Some(row), Some(slot)) if refusals < MAX_STORE_REFUSALS => {
