@@ -1,6 +1,7 @@
 //! End-to-end tests of HL7 v2: the real binary ingesting `examples/hl7/adt-batch.hl7`
-//! (report, store, idempotent re-ingest) and `serve --mllp` over a real TCP socket (ACK
-//! codes, MSA-2, a frame split across writes, a resend applied once).
+//! (report, store, idempotent re-ingest), a home address moved by an A08, and `serve
+//! --mllp` over a real TCP socket (ACK codes, MSA-2, a frame split across writes, a resend
+//! applied once).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -252,4 +253,74 @@ fn mllp_acknowledges_each_message_after_it_is_durable_and_a_resend_once() {
     // One person, found by the NHS number the two messages share.
     let found = server.get(&format!("/v1/identifiers/nhs-number/{NHS}"));
     assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+}
+
+#[test]
+fn an_a08_moves_the_home_address_and_the_same_address_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let message = |trigger: &str, control_id: &str, at: &str, address: &str| {
+        format!(
+            "MSH|^~\\&|PAS|RR8|POLE|LEEDS|{at}||ADT^{trigger}|{control_id}|P|2.4\r\
+             EVN|{trigger}|{at}\r\
+             PID|1||{NHS}^^^NHS^NH||Smith^Margaret^^^Mrs^^L||19400312|F|||{address}\r"
+        )
+    };
+    let ingest_text = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let output = pole(&data, &["--json", "ingest", path.to_str().unwrap(), "--format", "hl7"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        json(&output)
+    };
+    let home = "12 Acacia Avenue^^Leeds^^LS1 4AB^^H";
+    let care_home = "Rose Court Care Home^4 Park Row^Leeds^^LS1 5HD^^H";
+    let registered = ingest_text("a04.hl7", &message("A04", "ADDR-1", "20240201101500", home));
+    assert_eq!(registered["status"], "committed", "{registered}");
+    let moved = ingest_text("a08.hl7", &message("A08", "ADDR-2", "20240802080000", care_home));
+    assert_eq!(moved["status"], "committed", "{moved}");
+
+    let entity = |id: &str, extra: &[&str]| {
+        let mut args = vec!["--json", "entity", id];
+        args.extend_from_slice(extra);
+        let output = pole(&data, &args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        json(&output)
+    };
+    let postcode = |address: &Value| {
+        let id = address.as_str().unwrap();
+        entity(id, &[])["entity"]["attributes"]["postcode"]["value"].as_str().unwrap().to_owned()
+    };
+    let homes = |links: &Value, key: &str| -> Vec<Value> {
+        links.as_array().unwrap().iter().filter(|l| l["role"] == "resides_at").map(|l| l[key].clone()).collect()
+    };
+    let person = {
+        let output = pole(&data, &["--json", "stats"]);
+        assert_eq!(json(&output)["transactions"], 2);
+        let server = Server::start(&data, dir.path().join("serve.log"));
+        server.get(&format!("/v1/identifiers/nhs-number/{NHS}"))["items"][0].as_str().unwrap().to_owned()
+    };
+
+    // Now: one home address, the care home.
+    let now = entity(&person, &[]);
+    let current = homes(&now["links"], "other");
+    assert_eq!(current.len(), 1, "the address moved, not accumulated: {now}");
+    assert_eq!(postcode(&current[0]), "LS1 5HD");
+    assert_eq!(homes(&now["entity"]["links"], "to").len(), 1, "{now}");
+    // As the store stood before the A08 (sequence 1), and as the world was valid in May.
+    let before = entity(&person, &["--as-of", "1"]);
+    let then = homes(&before["links"], "other");
+    assert_eq!(then.len(), 1, "{before}");
+    assert_eq!(postcode(&then[0]), "LS1 4AB");
+    let may = entity(&person, &["--valid-at", "2024-05-01T00:00:00Z"]);
+    let then = homes(&may["entity"]["links"], "to");
+    assert_eq!(then.len(), 1, "{may}");
+    assert_eq!(postcode(&then[0]), "LS1 4AB", "the old link ended at the A08's valid time");
+
+    // The same details again, under a new control id, and the same file again: no change.
+    let same = ingest_text("a31.hl7", &message("A31", "ADDR-3", "20240803080000", care_home));
+    assert_eq!((same["status"].as_str(), same["changes"].as_u64()), (Some("unchanged"), Some(0)), "{same}");
+    let again = ingest_text("a08.hl7", &message("A08", "ADDR-2", "20240802080000", care_home));
+    assert_eq!(again["status"], "unchanged", "{again}");
+    assert_eq!(json(&pole(&data, &["--json", "stats"]))["transactions"], 2);
 }

@@ -747,3 +747,44 @@ fn acks_escape_their_own_time_and_version() {
         assert!(parsed.get("MSA-3").is_some_and(|t| t.contains(" is not ")), "{encoding}: {ack:?}");
     }
 }
+
+#[test]
+fn a_home_address_is_single_valued() {
+    let at = |text: &str| Timestamp::parse(text).ok();
+    let home = |postcode: &str| AddressRecord {
+        line1: Some("1 Road".into()),
+        postcode: Some(postcode.into()),
+        ..Default::default()
+    };
+    let current = |entity: &str, postcode: &str, since: &str| CurrentAddress {
+        id: id(entity),
+        address: home(postcode),
+        since: at(since),
+    };
+    let old = current("A1", "LS1 4AB", "2024-01-01T00:00:00Z");
+    let vt = at("2024-06-01T00:00:00Z");
+    assert_eq!(address_decision(&home("LS1 4AB"), vt, std::slice::from_ref(&old)), AddressDecision::Keep);
+    assert_eq!(
+        address_decision(&home("LS1 5HD"), vt, std::slice::from_ref(&old)),
+        AddressDecision::Move { unlink: vec![id("A1")], link_new: true }
+    );
+    assert_eq!(address_decision(&home("LS1 5HD"), vt, &[]), AddressDecision::Move { unlink: vec![], link_new: true });
+    // Two current addresses (accumulated before this rule): the one the message names stays.
+    let other = current("A2", "LS1 5HD", "2024-02-01T00:00:00Z");
+    assert_eq!(
+        address_decision(&home("LS1 5HD"), vt, &[old.clone(), other]),
+        AddressDecision::Move { unlink: vec![id("A1")], link_new: false }
+    );
+    // A message older than the current address does not move the person back.
+    assert_eq!(address_decision(&home("LS2 7EY"), at("2023-12-01T00:00:00Z"), &[old]), AddressDecision::Stale);
+
+    // As a request: the old link ends at the message's valid time, the new one starts there.
+    let r = record(A31);
+    let known = [current("A1", "LS1 4AB", "2024-01-01T00:00:00Z")];
+    let request = to_request(&r, |i| (i.system == "nhs-number").then(|| id("P1")), &known);
+    let unlink = request.changes.iter().find(|c| matches!(c.op, OpRequest::Unlink { .. })).unwrap();
+    assert_eq!(unlink.op, OpRequest::Unlink { role: "resides_at".into(), to: Target::Entity(id("A1")) });
+    assert_eq!(unlink.valid_time, r.valid_time);
+    assert!(creates(&request).contains(&("ref \"address\"".into(), "create address".into())));
+    assert_schema_valid(&request);
+}
