@@ -1,7 +1,7 @@
 //! End-to-end tests of HL7 v2: the real binary ingesting `examples/hl7/adt-batch.hl7`
 //! (report, store, idempotent re-ingest), a home address moved by an A08, and `serve
 //! --mllp` over a real TCP socket (ACK codes, MSA-2, a frame split across writes, a resend
-//! applied once).
+//! applied once, the connection limit and the idle timeout).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,7 +49,13 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, log: PathBuf) -> Self {
-        let mut serving = common::serve(data, &log, &["--mllp", "127.0.0.1:0"]);
+        Server::start_with(data, log, &[])
+    }
+
+    fn start_with(data: &Path, log: PathBuf, extra: &[&str]) -> Self {
+        let mut args = vec!["--mllp", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut serving = common::serve(data, &log, &args);
         let (mut http, mut mllp) = (String::new(), String::new());
         serving.wait_for(|line| {
             if let Some(addr) = line.strip_prefix("mllp listening on ") {
@@ -253,6 +259,95 @@ fn mllp_acknowledges_each_message_after_it_is_durable_and_a_resend_once() {
     // One person, found by the NHS number the two messages share.
     let found = server.get(&format!("/v1/identifiers/nhs-number/{NHS}"));
     assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+}
+
+/// Waits (up to a generous minute) for the peer to close the connection: a read answers
+/// end of file, or a reset.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted),
+    }
+}
+
+/// Polls the server's log (stderr) for `text` for up to a minute.
+fn log_shows(log: &Path, text: &str) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if std::fs::read_to_string(log).unwrap_or_default().contains(text) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Sends one message and reads its ACK's MSA-1, or `None` when the server closed first.
+fn try_message(server: &Server, control_id: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(&server.mllp).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.write_all(&frame(&adt("A28", control_id, &format!("{NHS}^^^NHS^NH"), ""))).ok()?;
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buffer.windows(2).any(|w| w == b"\x1c\r") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(msa(&String::from_utf8_lossy(&buffer)).0)
+}
+
+#[test]
+fn mllp_closes_connections_beyond_the_limit_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = Server::start_with(&dir.path().join("store"), log.clone(), &["--mllp-max-connections", "2"]);
+    // Two connections, each proven served by an ACK, hold both places.
+    let mut held = Vec::new();
+    for n in 0..2 {
+        let mut stream = TcpStream::connect(&server.mllp).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        stream.write_all(&frame(&adt("A28", &format!("HOLD-{n}"), &format!("{NHS}^^^NHS^NH"), ""))).unwrap();
+        assert_eq!(msa(&read_acks(&mut stream, 1)[0]).0, "AA");
+        held.push(stream);
+    }
+    // A third is accepted by the kernel, then closed by the server without a word.
+    let mut third = TcpStream::connect(&server.mllp).unwrap();
+    assert!(closed_by_server(&mut third), "the connection over the limit was not closed");
+    assert!(log_shows(&log, "too many connections"), "no warning logged:\n{}", std::fs::read_to_string(&log).unwrap());
+    assert!(log_shows(&log, "WARN"), "the refusal is a warning");
+
+    // Closing one makes room again (the server notices the close in its own time).
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut code = None;
+    while code.is_none() && std::time::Instant::now() < deadline {
+        code = try_message(&server, "AFTER");
+        if code.is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert_eq!(code.as_deref(), Some("AA"), "no room after a connection closed");
+}
+
+#[test]
+fn mllp_closes_a_silent_connection_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = Server::start_with(&dir.path().join("store"), log, &["--mllp-idle-timeout-secs", "1"]);
+    // A message is answered; the connection is closed once it has been silent a second.
+    let mut stream = TcpStream::connect(&server.mllp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.write_all(&frame(&adt("A28", "IDLE-1", &format!("{NHS}^^^NHS^NH"), ""))).unwrap();
+    assert_eq!(msa(&read_acks(&mut stream, 1)[0]).0, "AA");
+    assert!(closed_by_server(&mut stream), "an idle connection was kept open");
+    // One that never says anything is closed too.
+    let mut silent = TcpStream::connect(&server.mllp).unwrap();
+    assert!(closed_by_server(&mut silent), "a silent connection was kept open");
 }
 
 #[test]
