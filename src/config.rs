@@ -53,6 +53,12 @@ pub struct GlobalArgs {
     /// Whether /metrics answers without a token: `true` or `false` [default: true]
     #[arg(long, global = true, env = "POLE_METRICS_PUBLIC", value_name = "BOOL")]
     pub metrics_public: Option<bool>,
+    /// Most MLLP connections served at once; more are closed on accept [default: 64]
+    #[arg(long, global = true, env = "POLE_MLLP_MAX_CONNECTIONS", value_name = "N")]
+    pub mllp_max_connections: Option<usize>,
+    /// Seconds an MLLP connection may stay silent before it is closed [default: 300]
+    #[arg(long, global = true, env = "POLE_MLLP_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub mllp_idle_timeout_secs: Option<u64>,
 }
 
 /// The configuration file's shape; every field is optional.
@@ -74,6 +80,8 @@ pub struct FileConfig {
     pub agreements: Option<PathBuf>,
     pub break_glass_minutes: Option<u32>,
     pub metrics_public: Option<bool>,
+    pub mllp_max_connections: Option<usize>,
+    pub mllp_idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +101,23 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub auth: AuthConfig,
+    pub mllp: MllpConfig,
+}
+
+/// Limits of the MLLP listener (`serve --mllp`), so that senders cannot hold unbounded
+/// sockets (file descriptors, buffers) open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MllpConfig {
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// A connection that sends nothing (and takes no ACK) for this long is closed.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for MllpConfig {
+    fn default() -> Self {
+        MllpConfig { max_connections: 64, idle_timeout_secs: 300 }
+    }
 }
 
 /// How callers are authenticated and what third parties may read.
@@ -148,6 +173,7 @@ impl Default for Config {
             log: "warn".into(),
             log_format: LogFormat::Text,
             auth: AuthConfig::default(),
+            mllp: MllpConfig::default(),
         }
     }
 }
@@ -191,6 +217,16 @@ impl Config {
                     .unwrap_or(defaults.auth.break_glass_minutes),
                 metrics_public: args.metrics_public.or(file.metrics_public).unwrap_or(defaults.auth.metrics_public),
             },
+            mllp: MllpConfig {
+                max_connections: args
+                    .mllp_max_connections
+                    .or(file.mllp_max_connections)
+                    .unwrap_or(defaults.mllp.max_connections),
+                idle_timeout_secs: args
+                    .mllp_idle_timeout_secs
+                    .or(file.mllp_idle_timeout_secs)
+                    .unwrap_or(defaults.mllp.idle_timeout_secs),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -208,6 +244,12 @@ impl Config {
         }
         if !(1..=24 * 60).contains(&self.auth.break_glass_minutes) {
             bail!("break_glass_minutes must be between 1 and 1440, got {}", self.auth.break_glass_minutes);
+        }
+        if !(1..=10_000).contains(&self.mllp.max_connections) {
+            bail!("mllp_max_connections must be between 1 and 10000, got {}", self.mllp.max_connections);
+        }
+        if !(1..=24 * 60 * 60).contains(&self.mllp.idle_timeout_secs) {
+            bail!("mllp_idle_timeout_secs must be between 1 and 86400, got {}", self.mllp.idle_timeout_secs);
         }
         if self.auth.token_secret.as_ref().is_some_and(|s| s.len() < 32) {
             bail!("the token secret must be at least 32 bytes long");
@@ -254,6 +296,23 @@ mod tests {
         assert_eq!(Config::resolve(&flag).unwrap().backend, BackendKind::Redb);
         let bad = GlobalArgs { backend: Some("rocks".into()), ..Default::default() };
         assert!(format!("{:#}", Config::resolve(&bad).unwrap_err()).contains("rocks"));
+    }
+
+    #[test]
+    fn mllp_limits_come_from_the_file_and_flags_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pole.toml");
+        std::fs::write(&path, "mllp_max_connections = 8\nmllp_idle_timeout_secs = 30\n").unwrap();
+        let config = Config::resolve(&GlobalArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(config.mllp, MllpConfig { max_connections: 8, idle_timeout_secs: 30 });
+        let flag = GlobalArgs { config: Some(path), mllp_max_connections: Some(2), ..Default::default() };
+        assert_eq!(Config::resolve(&flag).unwrap().mllp.max_connections, 2);
+        for bad in [
+            GlobalArgs { mllp_max_connections: Some(0), ..Default::default() },
+            GlobalArgs { mllp_idle_timeout_secs: Some(0), ..Default::default() },
+        ] {
+            assert!(format!("{:#}", Config::resolve(&bad).unwrap_err()).contains("mllp_"));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! End-to-end tests of HL7 v2: the real binary ingesting `examples/hl7/adt-batch.hl7`
-//! (report, store, idempotent re-ingest) and `serve --mllp` over a real TCP socket (ACK
-//! codes, MSA-2, a frame split across writes, a resend applied once).
+//! (report, store, idempotent re-ingest), a home address moved by an A08, and `serve
+//! --mllp` over a real TCP socket (ACK codes, MSA-2, a frame split across writes, a resend
+//! applied once, the connection limit and the idle timeout).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,7 +49,13 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, log: PathBuf) -> Self {
-        let mut serving = common::serve(data, &log, &["--mllp", "127.0.0.1:0"]);
+        Server::start_with(data, log, &[])
+    }
+
+    fn start_with(data: &Path, log: PathBuf, extra: &[&str]) -> Self {
+        let mut args = vec!["--mllp", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut serving = common::serve(data, &log, &args);
         let (mut http, mut mllp) = (String::new(), String::new());
         serving.wait_for(|line| {
             if let Some(addr) = line.strip_prefix("mllp listening on ") {
@@ -140,11 +147,12 @@ fn a_batch_file_ingests_one_transaction_a_message_and_again_changes_nothing() {
     assert_eq!(state["attributes"]["family_name"]["value"], "Smith");
     assert_eq!(state["attributes"]["birth_date"]["value"], "1940-03-12");
     assert_eq!(state["attributes"]["family_name"]["provenance"]["council"], "RR8", "MSH-4 is the source");
-    assert_eq!(state["identifiers"].as_array().unwrap().len(), 2, "{state}");
+    // NHS number and K123456, and K999, which the A40 moved from the merged duplicate.
+    assert_eq!(state["identifiers"].as_array().unwrap().len(), 3, "{state}");
     let links = entity["links"].as_array().unwrap();
     let role = |r: &str| links.iter().filter(|l| l["role"] == r).count();
     assert_eq!(role("subject"), 3, "admission, transfer and discharge: {links:?}");
-    assert_eq!(role("resides_at"), 2, "the A28 home and the A08 care home: {links:?}");
+    assert_eq!(role("resides_at"), 1, "the A08's care home replaced the A28's home: {links:?}");
 
     // With --council, the council is the source.
     let other = dir.path().join("other");
@@ -253,4 +261,163 @@ fn mllp_acknowledges_each_message_after_it_is_durable_and_a_resend_once() {
     // One person, found by the NHS number the two messages share.
     let found = server.get(&format!("/v1/identifiers/nhs-number/{NHS}"));
     assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+}
+
+/// Waits (up to a generous minute) for the peer to close the connection: a read answers
+/// end of file, or a reset.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted),
+    }
+}
+
+/// Polls the server's log (stderr) for `text` for up to a minute.
+fn log_shows(log: &Path, text: &str) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if std::fs::read_to_string(log).unwrap_or_default().contains(text) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Sends one message and reads its ACK's MSA-1, or `None` when the server closed first.
+fn try_message(server: &Server, control_id: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(&server.mllp).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.write_all(&frame(&adt("A28", control_id, &format!("{NHS}^^^NHS^NH"), ""))).ok()?;
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buffer.windows(2).any(|w| w == b"\x1c\r") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(msa(&String::from_utf8_lossy(&buffer)).0)
+}
+
+#[test]
+fn mllp_closes_connections_beyond_the_limit_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = Server::start_with(&dir.path().join("store"), log.clone(), &["--mllp-max-connections", "2"]);
+    // Two connections, each proven served by an ACK, hold both places.
+    let mut held = Vec::new();
+    for n in 0..2 {
+        let mut stream = TcpStream::connect(&server.mllp).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        stream.write_all(&frame(&adt("A28", &format!("HOLD-{n}"), &format!("{NHS}^^^NHS^NH"), ""))).unwrap();
+        assert_eq!(msa(&read_acks(&mut stream, 1)[0]).0, "AA");
+        held.push(stream);
+    }
+    // A third is accepted by the kernel, then closed by the server without a word.
+    let mut third = TcpStream::connect(&server.mllp).unwrap();
+    assert!(closed_by_server(&mut third), "the connection over the limit was not closed");
+    assert!(log_shows(&log, "too many connections"), "no warning logged:\n{}", std::fs::read_to_string(&log).unwrap());
+    assert!(log_shows(&log, "WARN"), "the refusal is a warning");
+
+    // Closing one makes room again (the server notices the close in its own time).
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut code = None;
+    while code.is_none() && std::time::Instant::now() < deadline {
+        code = try_message(&server, "AFTER");
+        if code.is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert_eq!(code.as_deref(), Some("AA"), "no room after a connection closed");
+}
+
+#[test]
+fn mllp_closes_a_silent_connection_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = Server::start_with(&dir.path().join("store"), log, &["--mllp-idle-timeout-secs", "1"]);
+    // A message is answered; the connection is closed once it has been silent a second.
+    let mut stream = TcpStream::connect(&server.mllp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.write_all(&frame(&adt("A28", "IDLE-1", &format!("{NHS}^^^NHS^NH"), ""))).unwrap();
+    assert_eq!(msa(&read_acks(&mut stream, 1)[0]).0, "AA");
+    assert!(closed_by_server(&mut stream), "an idle connection was kept open");
+    // One that never says anything is closed too.
+    let mut silent = TcpStream::connect(&server.mllp).unwrap();
+    assert!(closed_by_server(&mut silent), "a silent connection was kept open");
+}
+
+#[test]
+fn an_a08_moves_the_home_address_and_the_same_address_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let message = |trigger: &str, control_id: &str, at: &str, address: &str| {
+        format!(
+            "MSH|^~\\&|PAS|RR8|POLE|LEEDS|{at}||ADT^{trigger}|{control_id}|P|2.4\r\
+             EVN|{trigger}|{at}\r\
+             PID|1||{NHS}^^^NHS^NH||Smith^Margaret^^^Mrs^^L||19400312|F|||{address}\r"
+        )
+    };
+    let ingest_text = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let output = pole(&data, &["--json", "ingest", path.to_str().unwrap(), "--format", "hl7"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        json(&output)
+    };
+    let home = "12 Acacia Avenue^^Leeds^^LS1 4AB^^H";
+    let care_home = "Rose Court Care Home^4 Park Row^Leeds^^LS1 5HD^^H";
+    let registered = ingest_text("a04.hl7", &message("A04", "ADDR-1", "20240201101500", home));
+    assert_eq!(registered["status"], "committed", "{registered}");
+    let moved = ingest_text("a08.hl7", &message("A08", "ADDR-2", "20240802080000", care_home));
+    assert_eq!(moved["status"], "committed", "{moved}");
+
+    let entity = |id: &str, extra: &[&str]| {
+        let mut args = vec!["--json", "entity", id];
+        args.extend_from_slice(extra);
+        let output = pole(&data, &args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        json(&output)
+    };
+    let postcode = |address: &Value| {
+        let id = address.as_str().unwrap();
+        entity(id, &[])["entity"]["attributes"]["postcode"]["value"].as_str().unwrap().to_owned()
+    };
+    let homes = |links: &Value, key: &str| -> Vec<Value> {
+        links.as_array().unwrap().iter().filter(|l| l["role"] == "resides_at").map(|l| l[key].clone()).collect()
+    };
+    let person = {
+        let output = pole(&data, &["--json", "stats"]);
+        assert_eq!(json(&output)["transactions"], 2);
+        let server = Server::start(&data, dir.path().join("serve.log"));
+        server.get(&format!("/v1/identifiers/nhs-number/{NHS}"))["items"][0].as_str().unwrap().to_owned()
+    };
+
+    // Now: one home address, the care home.
+    let now = entity(&person, &[]);
+    let current = homes(&now["links"], "other");
+    assert_eq!(current.len(), 1, "the address moved, not accumulated: {now}");
+    assert_eq!(postcode(&current[0]), "LS1 5HD");
+    assert_eq!(homes(&now["entity"]["links"], "to").len(), 1, "{now}");
+    // As the store stood before the A08 (sequence 1), and as the world was valid in May.
+    let before = entity(&person, &["--as-of", "1"]);
+    let then = homes(&before["links"], "other");
+    assert_eq!(then.len(), 1, "{before}");
+    assert_eq!(postcode(&then[0]), "LS1 4AB");
+    let may = entity(&person, &["--valid-at", "2024-05-01T00:00:00Z"]);
+    let then = homes(&may["entity"]["links"], "to");
+    assert_eq!(then.len(), 1, "{may}");
+    assert_eq!(postcode(&then[0]), "LS1 4AB", "the old link ended at the A08's valid time");
+
+    // The same details again, under a new control id, and the same file again: no change.
+    let same = ingest_text("a31.hl7", &message("A31", "ADDR-3", "20240803080000", care_home));
+    assert_eq!((same["status"].as_str(), same["changes"].as_u64()), (Some("unchanged"), Some(0)), "{same}");
+    let again = ingest_text("a08.hl7", &message("A08", "ADDR-2", "20240802080000", care_home));
+    assert_eq!(again["status"], "unchanged", "{again}");
+    assert_eq!(json(&pole(&data, &["--json", "stats"]))["transactions"], 2);
 }

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(again.as_ref().ok(), Some(&message), "encode round trip");
                     match map_adt(&message, None) {
                         Ok(record) => {
-                            let _ = to_request(&record, |_| None);
+                            let _ = to_request(&record, |_| None, &[]);
                             let ack = build_ack(&message, AckCode::Accept, None, "F1", at);
                             assert!(Message::parse(&ack).is_ok(), "ACK parses: {ack:?}");
                         }

@@ -4,17 +4,59 @@
 //! Unlike a CSV file, which is one transaction, every HL7 message is its own transaction,
 //! committed in file (or arrival) order: a message is an event a sending system has already
 //! acted on, its MSH-10 control id is what a resend repeats, and the idempotency key built
-//! from it must name exactly one transaction. [`process_message`] reads, maps, resolves and
-//! commits one message and says what became of it ([`MessageOutcome`]), which the file
-//! path turns into a report row and the listener into an ACK.
+//! from it must name exactly one transaction. A message goes through three steps:
+//! [`read_message`] parses and maps it (no store), [`plan`] resolves it against the store
+//! (people and hospitals by identifier, an existing person's home addresses) and builds its
+//! transaction, [`submit`] queues the transaction and [`InFlight::wait`] says what became of
+//! it ([`MessageOutcome`]). [`process_message`] runs them back to back for the MLLP listener,
+//! which answers an ACK; the file path turns each outcome into a report row.
 //!
 //! Rule: an outcome that reads as applied (AA, an accepted row) is only ever produced after
-//! `Store::commit` returned `Ok`, that is after the journal was synced.
+//! the transaction's wait returned `Ok`, that is after the journal was synced.
+//!
+//! ## Pipelining the file path
+//!
+//! Waiting for each message before planning the next costs one journal sync a message. The
+//! file path keeps up to [`WINDOW`] messages in flight instead, so the writer's group commit
+//! shares a sync among them; messages are still submitted, hence sequenced, in file order,
+//! and reported in file order as each one's wait returns.
+//!
+//! The danger is a plan made from a store that an in-flight message is about to change. A
+//! plan reads three things: who holds each identifier the message names, and, for a
+//! message stating an existing person's details, that person's current home addresses.
+//! Those change only when a transaction (a) gives an identifier to an entity (creates a
+//! person or hospital, or adds an identifier to a person), (b) merges people, or (c) moves a
+//! person's home address. Each in-flight message therefore carries a footprint: the
+//! identifiers its plan found nobody holding (it will create or attach every one of them;
+//! `Plan::claims`), the person whose address it moves, and whether it merges. Then:
+//!
+//! 1. Before a message is planned, if any identifier it names is claimed by an in-flight
+//!    message, or any in-flight message merges, the window drains (every in-flight message
+//!    is waited for and reported).
+//! 2. After it is planned, if it read the addresses of a person whose address an in-flight
+//!    message moves, the window drains and the message is planned again.
+//! 3. An A40 is planned on an empty window (rule 1) and waited for before the next message.
+//!
+//! Why that is enough: an identifier held by an entity before the window started is not
+//! released or moved by any HL7 transaction except a merge (rule 1 and 3 keep merges alone),
+//! so its look-up is current; an identifier nobody held can gain a holder only through an
+//! in-flight message whose plan also found nobody holding it, and so claimed it (rule 1).
+//! The addresses a plan reads change only through a message that moves them (rule 2). Every
+//! other effect of an in-flight message (attribute updates, new events, links to them) is
+//! applied by the writer in submission order and computed there against the state of the
+//! time, so the plan does not depend on it. A refused in-flight message only made the rule
+//! wait when it need not have. A repeated control id inside the window names identifiers
+//! its first copy claimed (or resolves the same entities), and the store answers it by its
+//! idempotency key either way: reported as already applied.
+
+use std::collections::{HashMap, VecDeque};
 
 use pole_model::{EntityId, Identifier, Source, Timestamp};
-use pole_store::{Committed, Rejection, Store};
+use pole_store::{Committed, PendingCommit, ReadAt, Rejection, Store, TransactionRequest};
 
-use crate::hl7::{self, AckCode, AckError, AdtRecord, Hl7Error, Message};
+use crate::hl7::{
+    self, AckCode, AckError, AddressDecision, AddressRecord, AdtEvent, AdtRecord, CurrentAddress, Hl7Error, Message,
+};
 use crate::report::{Issue, Report, RowReport, Severity, Status};
 use crate::{IngestError, Options, Result};
 
@@ -115,58 +157,192 @@ impl Processed {
     }
 }
 
-/// Reads, maps, resolves and (unless dry run) commits one message. An `Err` is the store
-/// failing (not the message): the caller must not acknowledge the message as applied.
+/// Reads, maps, resolves and (unless dry run) commits one message, waiting until it is
+/// durable. An `Err` is the store failing (not the message): the caller must not acknowledge
+/// the message as applied. The MLLP listener's step; the file path runs the same steps
+/// ([`read_message`], [`plan`], [`submit`]) with several messages in flight.
 pub fn process_message(store: &Store, text: &str, context: &MessageContext<'_>) -> pole_store::Result<Processed> {
+    let mapped = match read_message(text, context) {
+        Read::Done(processed) => return Ok(*processed),
+        Read::Mapped(mapped) => *mapped,
+    };
+    let plan = plan(store, &mapped, context)?;
+    if context.dry_run {
+        return Ok(mapped.planned(plan));
+    }
+    submit(store, mapped, plan)?.wait()
+}
+
+/// A message read and mapped, before the store is asked anything.
+#[derive(Debug)]
+pub struct Mapped {
+    message: Message,
+    control_id: String,
+    record: AdtRecord,
+}
+
+impl Mapped {
+    /// Every identifier resolution will look up: the person's (PID-3), the merged person's
+    /// (MRG-1) and the hospital's ODS code, without duplicates.
+    pub fn identifiers(&self) -> Vec<Identifier> {
+        let record = &self.record;
+        let mut wanted: Vec<Identifier> = Vec::new();
+        let facility = record.encounter.as_ref().and_then(|e| e.facility.as_ref());
+        let ods = facility.map(|f| Identifier::new("ods", f.ods.clone()));
+        for identifier in record.person.identifiers.iter().chain(&record.merge_from).cloned().chain(ods) {
+            if !wanted.contains(&identifier) {
+                wanted.push(identifier);
+            }
+        }
+        wanted
+    }
+
+    /// Whether the message merges people (A40).
+    pub fn merges(&self) -> bool {
+        self.record.event == AdtEvent::A40
+    }
+
+    fn processed(self, warnings: Vec<String>, outcome: MessageOutcome) -> Processed {
+        Processed { message: Some(self.message), control_id: self.control_id, warnings, outcome }
+    }
+
+    /// A dry run's outcome: what would be committed.
+    pub fn planned(self, plan: Plan) -> Processed {
+        let changes = plan.request.changes.len();
+        self.processed(plan.warnings, MessageOutcome::Planned { changes })
+    }
+}
+
+/// What reading a message gave: an outcome already (it cannot be mapped), or a mapping.
+#[derive(Debug)]
+pub enum Read {
+    Done(Box<Processed>),
+    Mapped(Box<Mapped>),
+}
+
+/// Parses and maps one message; touches no store.
+pub fn read_message(text: &str, context: &MessageContext<'_>) -> Read {
     let message = match Message::parse(text) {
         Ok(message) => message,
         Err(error) => {
             let control_id = Message::parse_structure(text).map(|m| m.header().control_id).unwrap_or_default();
-            return Ok(Processed {
+            let processed = Processed {
                 message: None,
                 control_id,
                 warnings: Vec::new(),
                 outcome: MessageOutcome::Unreadable(error),
-            });
+            };
+            return Read::Done(Box::new(processed));
         }
     };
     let control_id = message.header().control_id.trim().to_owned();
-    let done = |message: Message, warnings: Vec<String>, outcome| Processed {
-        message: Some(message),
-        control_id: control_id.clone(),
-        warnings,
-        outcome,
-    };
-    let record = match hl7::map_adt(&message, context.council) {
-        Ok(record) => record.at_row(context.row),
-        Err(error @ Hl7Error::UnsupportedMessageType { .. }) => {
-            return Ok(done(message, Vec::new(), MessageOutcome::Unsupported(error)))
+    let outcome = match hl7::map_adt(&message, context.council) {
+        Ok(record) => {
+            return Read::Mapped(Box::new(Mapped { message, control_id, record: record.at_row(context.row) }));
         }
-        Err(error) => return Ok(done(message, Vec::new(), MessageOutcome::Unmappable(error))),
+        Err(error @ Hl7Error::UnsupportedMessageType { .. }) => MessageOutcome::Unsupported(error),
+        Err(error) => MessageOutcome::Unmappable(error),
     };
+    Read::Done(Box::new(Processed { message: Some(message), control_id, warnings: Vec::new(), outcome }))
+}
+
+/// A mapped message resolved against the store: its transaction, and what the plan read
+/// that another message could change (the pipelining rule in [`ingest_hl7`] uses both).
+#[derive(Debug)]
+pub struct Plan {
+    pub request: TransactionRequest,
+    pub warnings: Vec<String>,
+    /// Identifiers nobody held when resolved: this transaction creates their holder or
+    /// adds them to the person, so until it is applied a look-up of them is stale.
+    pub claims: Vec<Identifier>,
+    /// The stored person whose current home addresses the plan read.
+    pub address_of: Option<EntityId>,
+    /// Whether the transaction moves that person's home address.
+    pub moves_address: bool,
+}
+
+/// Resolves a mapped message against the store as it is now (people and hospitals by
+/// identifier, an existing person's home addresses) and builds its transaction. Reads only.
+pub fn plan(store: &Store, mapped: &Mapped, context: &MessageContext<'_>) -> pole_store::Result<Plan> {
+    let record = &mapped.record;
     let mut warnings = record.warnings.clone();
-    let known = resolve_all(store, &record, &mut warnings)?;
+    let known = resolve_all(store, mapped.identifiers(), record, &mut warnings)?;
     let resolve = |id: &Identifier| known.iter().find(|(k, _)| k == id).and_then(|(_, found)| found.clone());
-    let mut request = hl7::to_request(&record, resolve);
+    let claims = known.iter().filter(|(_, found)| found.is_none()).map(|(id, _)| id.clone()).collect();
+    let person = hl7::resolve_person(&record.person.identifiers, &resolve).target;
+    let (mut addresses, mut address_of, mut moves_address) = (Vec::new(), None, false);
+    if let (Some(person), Some(address), true) = (person, &record.person.address, record.event.states_demographics()) {
+        addresses = current_addresses(store, &person)?;
+        match hl7::address_decision(address, record.valid_time, &addresses) {
+            AddressDecision::Keep => {}
+            AddressDecision::Move { .. } => moves_address = true,
+            AddressDecision::Stale => warnings.push(
+                "PID-11: the person has lived at another address since after this message's time: \
+                 the address is not moved"
+                    .into(),
+            ),
+        }
+        address_of = Some(person);
+    }
+    let mut request = hl7::to_request(record, resolve, &addresses);
     request.actor = context.actor.to_owned();
     request.source = Source {
         file: context.file.map(str::to_owned),
         batch: Some(format!("HL7 {} {}", record.message_type, record.control_id)),
         ..request.source
     };
-    if context.dry_run {
-        let changes = request.changes.len();
-        return Ok(done(message, warnings, MessageOutcome::Planned { changes }));
+    Ok(Plan { request, warnings, claims, address_of, moves_address })
+}
+
+/// The `address` entities a person's `resides_at` links lead to now. Care settings are left
+/// out: PID-11 is a home address and does not replace a placement another source recorded.
+fn current_addresses(store: &Store, person: &EntityId) -> pole_store::Result<Vec<CurrentAddress>> {
+    let Some(state) = store.entity(person, ReadAt::NOW)? else { return Ok(Vec::new()) };
+    let mut current = Vec::new();
+    for link in state.links.iter().filter(|l| l.role == "resides_at") {
+        let Some(address) = store.entity(&link.to, ReadAt::NOW)? else { continue };
+        if address.entity_type != "address" {
+            continue;
+        }
+        let text = |name: &str| address.attribute(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let record = AddressRecord {
+            line1: text("line1"),
+            line2: text("line2"),
+            town: text("town"),
+            postcode: text("postcode"),
+        };
+        current.push(CurrentAddress { id: link.to.clone(), address: record, since: link.valid_from });
     }
-    let outcome = match store.commit(request)? {
-        Ok(committed) if committed.replayed => MessageOutcome::AlreadyApplied { seq: committed.seq },
-        Ok(committed) => MessageOutcome::Committed(committed),
-        // The request depends on what the store held when the message was mapped, so a
-        // resend maps to another request under the same key: that is "already applied".
-        Err(Rejection::IdempotencyKeyReused { seq, .. }) => MessageOutcome::AlreadyApplied { seq },
-        Err(rejection) => MessageOutcome::Refused(rejection),
-    };
-    Ok(done(message, warnings, outcome))
+    Ok(current)
+}
+
+/// Queues a planned message's transaction without waiting for it.
+pub fn submit(store: &Store, mapped: Mapped, plan: Plan) -> pole_store::Result<InFlight> {
+    let pending = store.submit(plan.request)?;
+    Ok(InFlight { pending, mapped, warnings: plan.warnings })
+}
+
+/// A message whose transaction is queued.
+#[derive(Debug)]
+pub struct InFlight {
+    pending: PendingCommit,
+    mapped: Mapped,
+    warnings: Vec<String>,
+}
+
+impl InFlight {
+    /// Waits until the transaction is durable (or refused) and says what became of it.
+    pub fn wait(self) -> pole_store::Result<Processed> {
+        let outcome = match self.pending.wait()? {
+            Ok(committed) if committed.replayed => MessageOutcome::AlreadyApplied { seq: committed.seq },
+            Ok(committed) => MessageOutcome::Committed(committed),
+            // The request depends on what the store held when the message was mapped, so a
+            // resend maps to another request under the same key: that is "already applied".
+            Err(Rejection::IdempotencyKeyReused { seq, .. }) => MessageOutcome::AlreadyApplied { seq },
+            Err(rejection) => MessageOutcome::Refused(rejection),
+        };
+        Ok(self.mapped.processed(self.warnings, outcome))
+    }
 }
 
 /// Looks up every identifier `to_request` will ask about, so that a store failure fails the
@@ -175,18 +351,12 @@ pub fn process_message(store: &Store, text: &str, context: &MessageContext<'_>) 
 /// entities, are warned about: linkage conflicts are for a human, never moved silently.
 fn resolve_all(
     store: &Store,
+    wanted: Vec<Identifier>,
     record: &AdtRecord,
     warnings: &mut Vec<String>,
 ) -> pole_store::Result<Vec<(Identifier, Option<EntityId>)>> {
-    let mut wanted: Vec<Identifier> = record.person.identifiers.iter().chain(&record.merge_from).cloned().collect();
-    if let Some(facility) = record.encounter.as_ref().and_then(|e| e.facility.as_ref()) {
-        wanted.push(Identifier::new("ods", facility.ods.clone()));
-    }
     let mut known: Vec<(Identifier, Option<EntityId>)> = Vec::with_capacity(wanted.len());
     for identifier in wanted {
-        if known.iter().any(|(k, _)| *k == identifier) {
-            continue;
-        }
         let found = store.find_by_identifier(&identifier)?;
         if found.len() > 1 {
             warnings.push(format!(
@@ -241,11 +411,11 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
         report.file_problems.push("the file holds no messages (no MSH segment)".into());
     }
 
-    let mut done: u64 = 0;
-    let mut changed = false;
-    let mut accepted = false;
+    let mut window = Window::new(bytes.len() as u64, progress);
     for batch_message in &batch.messages {
         let row = batch_message.index as u64;
+        let line = batch_message.segment_index as u64;
+        let size = batch_message.text.len() as u64;
         let context = MessageContext {
             council,
             file: Some(options.file_name),
@@ -253,14 +423,42 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
             actor: options.actor,
             dry_run: options.dry_run,
         };
-        let processed = process_message(store, &batch_message.text, &context)?;
-        let mut line = RowReport::new(row, batch_message.segment_index as u64);
-        changed |= report_row(&mut line, &processed, &mut report.changes);
-        accepted |= !line.is_rejected();
-        report.add(line);
-        done += batch_message.text.len() as u64;
-        progress(done.min(bytes.len() as u64));
+        let mapped = match read_message(&batch_message.text, &context) {
+            Read::Done(processed) => {
+                window.push(row, line, size, Slot::Done(processed), &mut report)?;
+                continue;
+            }
+            Read::Mapped(mapped) => *mapped,
+        };
+        if options.dry_run {
+            let planned = plan(store, &mapped, &context)?;
+            let processed = mapped.planned(planned);
+            window.push(row, line, size, Slot::Done(Box::new(processed)), &mut report)?;
+            continue;
+        }
+        // The rule of the module comment: resolve only what no in-flight message can change.
+        let merges = mapped.merges();
+        if merges || window.merges > 0 || mapped.identifiers().iter().any(|id| window.claimed.contains_key(id)) {
+            window.drain(&mut report)?;
+        }
+        let mut planned = plan(store, &mapped, &context)?;
+        if planned.address_of.as_ref().is_some_and(|person| window.moving.contains_key(person)) {
+            window.drain(&mut report)?;
+            planned = plan(store, &mapped, &context)?;
+        }
+        let footprint = Footprint {
+            claims: std::mem::take(&mut planned.claims),
+            moves: planned.address_of.clone().filter(|_| planned.moves_address),
+            merges,
+        };
+        let flight = submit(store, mapped, planned)?;
+        window.push(row, line, size, Slot::Waiting(Box::new(flight), footprint), &mut report)?;
+        if merges {
+            window.drain(&mut report)?;
+        }
     }
+    window.drain(&mut report)?;
+    let (changed, accepted) = (window.changed, window.accepted);
     progress(bytes.len() as u64);
 
     report.status = match (options.dry_run, changed, accepted) {
@@ -270,6 +468,119 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
         (false, false, false) => Status::NothingAccepted,
     };
     Ok(report)
+}
+
+/// How many messages the file path keeps in flight: enough for group commit to share one
+/// journal sync among many transactions, few enough that a store failure leaves little
+/// unreported and the footprints stay small.
+pub const WINDOW: usize = 256;
+
+/// What an in-flight message may change that a later message's plan could have read.
+#[derive(Debug)]
+struct Footprint {
+    claims: Vec<Identifier>,
+    moves: Option<EntityId>,
+    merges: bool,
+}
+
+/// One message of the window, in file order.
+#[derive(Debug)]
+enum Slot {
+    Done(Box<Processed>),
+    Waiting(Box<InFlight>, Footprint),
+}
+
+/// The messages submitted and not yet reported, oldest first, with the union of their
+/// footprints (counted, so a footprint leaves the union when its own message is reported).
+struct Window<'a> {
+    slots: VecDeque<(u64, u64, u64, Slot)>,
+    claimed: HashMap<Identifier, usize>,
+    moving: HashMap<EntityId, usize>,
+    merges: usize,
+    changed: bool,
+    /// A message was accepted (applied, already applied, or planned in a dry run).
+    accepted: bool,
+    reported_bytes: u64,
+    total_bytes: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl<'a> Window<'a> {
+    fn new(total_bytes: u64, progress: &'a mut dyn FnMut(u64)) -> Self {
+        Window {
+            slots: VecDeque::new(),
+            claimed: HashMap::new(),
+            moving: HashMap::new(),
+            merges: 0,
+            changed: false,
+            accepted: false,
+            reported_bytes: 0,
+            total_bytes,
+            progress,
+        }
+    }
+
+    /// Adds a message at the back; reports the oldest when the window is full.
+    fn push(&mut self, row: u64, line: u64, size: u64, slot: Slot, report: &mut Report) -> Result<()> {
+        if let Slot::Waiting(_, footprint) = &slot {
+            for id in &footprint.claims {
+                *self.claimed.entry(id.clone()).or_default() += 1;
+            }
+            if let Some(person) = &footprint.moves {
+                *self.moving.entry(person.clone()).or_default() += 1;
+            }
+            self.merges += usize::from(footprint.merges);
+        }
+        self.slots.push_back((row, line, size, slot));
+        while self.slots.len() > WINDOW {
+            self.report_oldest(report)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every message in flight and reports them, in file order.
+    fn drain(&mut self, report: &mut Report) -> Result<()> {
+        while !self.slots.is_empty() {
+            self.report_oldest(report)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest message (only then can it read as applied) and reports it.
+    fn report_oldest(&mut self, report: &mut Report) -> Result<()> {
+        let Some((row, line, size, slot)) = self.slots.pop_front() else { return Ok(()) };
+        let processed = match slot {
+            Slot::Done(processed) => *processed,
+            Slot::Waiting(flight, footprint) => {
+                let processed = flight.wait()?;
+                for id in &footprint.claims {
+                    release(&mut self.claimed, id);
+                }
+                if let Some(person) = &footprint.moves {
+                    release(&mut self.moving, person);
+                }
+                self.merges -= usize::from(footprint.merges);
+                processed
+            }
+        };
+        let mut row_report = RowReport::new(row, line);
+        self.changed |= report_row(&mut row_report, &processed, &mut report.changes);
+        self.accepted |= !row_report.is_rejected();
+        report.add(row_report);
+        self.reported_bytes += size;
+        (self.progress)(self.reported_bytes.min(self.total_bytes));
+        Ok(())
+    }
+}
+
+/// Takes one count off a key, removing it at zero.
+fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 /// Fills one report row from a processed message; true when it changed the store.

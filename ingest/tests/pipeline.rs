@@ -401,3 +401,149 @@ fn a_referral_claimed_by_two_clients_rejects_the_later_row() {
     let reason = &row.issues[0].reason;
     assert!(reason.contains("belongs to another client (row 1), not C-1"), "{reason}");
 }
+
+// ------------------------------------------------------------------ HL7: messages in flight
+
+/// A valid NHS number (Modulus 11), a different one for each `n`.
+fn nhs(n: u64) -> String {
+    // Numbers without a check digit are skipped; they never come twenty in a row.
+    let mut n = n * 20;
+    loop {
+        let digits = format!("{:09}", 900_000_000 + n % 100_000_000);
+        let nine: [u8; 9] = std::array::from_fn(|i| digits.as_bytes()[i] - b'0');
+        if let Some(check) = pole_model::nhs_check_digit(&nine) {
+            return format!("{digits}{check}");
+        }
+        n += 1;
+    }
+}
+
+/// One ADT message from RR8's PAS; `pid3` as sent, `rest` the segments after PID.
+fn adt(trigger: &str, control_id: &str, pid3: &str, address: &str, rest: &str) -> String {
+    format!(
+        "MSH|^~\\&|PAS|RR8|POLE|LEEDS|20240715093000||ADT^{trigger}|{control_id}|P|2.4\r\
+         EVN|{trigger}|20240715093000\r\
+         PID|1||{pid3}||Smith^Margaret^^^Mrs^^L||19400312|F|||{address}\r{rest}"
+    )
+}
+
+fn admission(facility: &str) -> String {
+    format!("PV1|1|I|AMU^Bay 3^Bed 12^{facility}|21||||||MED|||||||||V1|||||||||||||||||||||||||20240715090000\r")
+}
+
+fn ingest_hl7_text(store: &Store, text: &str) -> Report {
+    let profile = Profile::builtin("safeguarding").unwrap();
+    let options = Options {
+        file_name: "messages.hl7",
+        format: Format::Hl7,
+        council: "",
+        profile: &profile,
+        dry_run: false,
+        today: None,
+        sheet: None,
+        actor: "pole-ods ingest",
+        role: "council",
+        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
+    };
+    ingest(store, text.as_bytes(), &options, &|_| {}).unwrap()
+}
+
+fn holders(store: &Store, system: &str, value: &str) -> Vec<pole_model::EntityId> {
+    store.find_by_identifier(&Identifier::new(system, value)).unwrap()
+}
+
+#[test]
+fn hl7_messages_in_flight_about_one_new_person_make_one_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let mut file = String::new();
+    // Other people's registrations fill the window between the messages about person 0,
+    // and person 0's local id first appears in the third message about them.
+    for n in 0..40u64 {
+        file += &adt("A28", &format!("OTHER-{n}"), &format!("{}^^^NHS^NH", nhs(100 + n)), "", "");
+        if n % 10 == 0 {
+            let pid3 = match n {
+                0 | 10 => format!("{}^^^NHS^NH", nhs(1)),
+                _ => format!("{}^^^NHS^NH~K1^^^RR8^MR", nhs(1)),
+            };
+            file += &adt("A08", &format!("P0-{n}"), &pid3, "", "");
+        }
+    }
+    // Then a run of messages about one new person, back to back, the local id alone.
+    for n in 0..10u64 {
+        file += &adt("A08", &format!("P2-{n}"), "K2^^^RR8^MR", "", "");
+    }
+    let report = ingest_hl7_text(&store, &file);
+    assert_eq!((report.accepted, report.rejected), (54, 0), "{report:?}");
+    let person = holders(&store, "nhs-number", &nhs(1));
+    assert_eq!(person.len(), 1);
+    assert_eq!(holders(&store, "hospital:RR8:mrn", "K1"), person, "the local id joined the same person");
+    assert_eq!(holders(&store, "hospital:RR8:mrn", "K2").len(), 1);
+    assert_eq!(store.stats().unwrap().entities, 40 + 2, "{:?}", store.stats().unwrap());
+}
+
+#[test]
+fn hl7_a_facility_first_seen_in_flight_is_one_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let mut file = String::new();
+    for n in 0..30u64 {
+        file += &adt("A01", &format!("ADM-{n}"), &format!("{}^^^NHS^NH", nhs(n)), "", &admission("RXX"));
+    }
+    let report = ingest_hl7_text(&store, &file);
+    assert_eq!((report.accepted, report.rejected), (30, 0), "{report:?}");
+    assert_eq!(holders(&store, "ods", "RXX").len(), 1, "one hospital for thirty admissions");
+}
+
+#[test]
+fn hl7_a_merge_right_after_the_messages_creating_both_people_merges_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let survivor = format!("{}^^^NHS^NH~K1^^^RR8^MR", nhs(1));
+    let mut file = adt("A28", "M-1", &survivor, "", "");
+    file += &adt("A28", "M-2", "K999^^^RR8^MR", "", "");
+    file += &adt("A40", "M-3", &survivor, "", "MRG|K999^^^RR8^MR\r");
+    file += &adt("A08", "M-4", "K999^^^RR8^MR", "", "");
+    let report = ingest_hl7_text(&store, &file);
+    assert_eq!((report.accepted, report.rejected), (4, 0), "{report:?}");
+    let kept = holders(&store, "nhs-number", &nhs(1));
+    assert_eq!(kept.len(), 1);
+    let (people, _) = store.list(None, Some("person"), None, 10).unwrap();
+    assert_eq!(people.len(), 2, "two people were created: {people:?}");
+    let prior = people.iter().find(|id| **id != kept[0]).unwrap();
+    let prior = store.entity(prior, ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(prior.status, pole_model::Status::Merged { into: kept[0].clone() });
+    assert_eq!(store.stats().unwrap().entities, 2, "the A08 after the merge created nobody");
+    assert_eq!(holders(&store, "hospital:RR8:mrn", "K999"), kept, "the prior id moved to the survivor");
+}
+
+#[test]
+fn hl7_a_control_id_repeated_in_flight_is_already_applied_and_rows_keep_file_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let first = adt("A28", "DUP-1", &format!("{}^^^NHS^NH", nhs(1)), "", "");
+    let mut file = first.clone();
+    file += &adt("A28", "DUP-2", &format!("{}^^^NHS^NH", nhs(2)), "", "");
+    file += "MSH|^~\\&|broken\r";
+    file += &first;
+    // The same control id about someone else: still that one transaction, applied once.
+    file += &adt("A28", "DUP-2", &format!("{}^^^NHS^NH", nhs(3)), "", "");
+    for n in 0..20u64 {
+        file += &adt("A28", &format!("MORE-{n}"), &format!("{}^^^NHS^NH", nhs(10 + n)), "", "");
+    }
+    let report = ingest_hl7_text(&store, &file);
+    assert_eq!(report.rows_read, 25);
+    // The rows with findings, in file order: the unreadable one and the two resends.
+    let rows: Vec<u64> = report.rows.iter().map(|r| r.row).collect();
+    assert_eq!(rows, [3, 4, 5], "rows in file order: {report:?}");
+    assert_eq!(report.rows[0].outcome, Outcome::Rejected, "{:?}", report.rows[0]);
+    for (idx, control_id) in [(1, "DUP-1"), (2, "DUP-2")] {
+        let row = &report.rows[idx];
+        assert_eq!(row.outcome, Outcome::Accepted, "{row:?}");
+        assert_eq!(row.issues[0].value, control_id);
+        assert!(row.issues[0].reason.starts_with("already applied"), "{row:?}");
+    }
+    assert_eq!((report.accepted, report.rejected), (24, 1), "{report:?}");
+    assert_eq!(store.stats().unwrap().transactions, 22);
+    assert!(holders(&store, "nhs-number", &nhs(3)).is_empty(), "the reused control id was not applied");
+}

@@ -86,7 +86,7 @@ pub fn serve(
             }
             // On this (the system's) thread: it only waits on sockets; store work goes to
             // the blocking pool. It ends with the system when the HTTP server stops.
-            actix_web::rt::spawn(mllp::accept_loop(listener, mllp_store, mllp_log));
+            actix_web::rt::spawn(mllp::accept_loop(listener, mllp_store, mllp_log, config.mllp));
         }
         // actix finishes in-flight requests on SIGINT/SIGTERM before returning.
         server.run().await.context("serving")
@@ -105,11 +105,18 @@ pub fn serve(
 /// control id is acknowledged AA again without a second change (the store's idempotency
 /// key). Across connections, look-up and commit run under one lock, so two senders
 /// announcing the same new patient at once cannot both miss the look-up and create two.
+///
+/// Limits (`MllpConfig`): at most `max_connections` connections are served at once; one
+/// more is closed as soon as it is accepted, with a warning, rather than queued (a sender
+/// retries, and a flood cannot exhaust file descriptors). A connection that sends nothing
+/// and takes no ACK for `idle_timeout_secs` is closed; time spent applying a message does
+/// not count, since the sender is then waiting for us.
 mod mllp {
     use std::io;
     use std::net::SocketAddr;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::Duration;
 
     use actix_web::rt::net::{TcpListener, TcpStream};
     use anyhow::Context;
@@ -117,6 +124,8 @@ mod mllp {
     use pole_ingest::hl7_ingest::{process_message, MessageContext, MessageOutcome, Processed};
     use pole_model::Timestamp;
     use pole_store::{AccessAction, AccessEntry, AccessLog, AccessOutcome, Store};
+
+    use crate::config::MllpConfig;
 
     /// Bytes read from a socket at a time.
     const READ_CHUNK: usize = 64 * 1024;
@@ -135,17 +144,51 @@ mod mllp {
         /// The ACKs' own MSH-10: unique within the process, and across restarts since it
         /// starts from the clock.
         next_ack: AtomicU64,
+        /// Connections being served now.
+        open: AtomicUsize,
+        idle_timeout: Duration,
     }
 
-    pub async fn accept_loop(listener: TcpListener, store: Store, log: AccessLog) {
+    /// Counts a connection as open until dropped, however its task ends.
+    struct OpenConnection(Arc<Shared>);
+
+    impl Drop for OpenConnection {
+        fn drop(&mut self) {
+            self.0.open.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    pub async fn accept_loop(listener: TcpListener, store: Store, log: AccessLog, limits: MllpConfig) {
         let seed = u64::try_from(Timestamp::now().micros()).unwrap_or_default();
-        let shared = Arc::new(Shared { store, log, apply: Mutex::new(()), next_ack: AtomicU64::new(seed) });
+        let shared = Arc::new(Shared {
+            store,
+            log,
+            apply: Mutex::new(()),
+            next_ack: AtomicU64::new(seed),
+            open: AtomicUsize::new(0),
+            idle_timeout: Duration::from_secs(limits.idle_timeout_secs),
+        });
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
+                    // Only this loop adds to `open`, so the check and the add cannot race
+                    // with another accept; closing connections only make room.
+                    let open = shared.open.fetch_add(1, Ordering::AcqRel);
+                    let guard = OpenConnection(shared.clone());
+                    if open >= limits.max_connections {
+                        tracing::warn!(
+                            %peer,
+                            max_connections = limits.max_connections,
+                            "mllp connection refused: too many connections open; closed at once"
+                        );
+                        drop(stream);
+                        drop(guard);
+                        continue;
+                    }
                     tracing::info!(%peer, "mllp connection");
                     let shared = shared.clone();
                     actix_web::rt::spawn(async move {
+                        let _open = guard;
                         match connection(stream, peer, shared).await {
                             Ok(messages) => tracing::info!(%peer, messages, "mllp connection closed"),
                             Err(e) => tracing::warn!(%peer, error = %e, "mllp connection ended"),
@@ -180,9 +223,20 @@ mod mllp {
                         hl7::build_ack_for_bytes(b"", AckCode::Reject, Some(&error), &next_ack(&shared), now())
                     }
                 };
-                write_all(&stream, &hl7::encode_frame(ack.as_bytes())).await?;
+                let ack = hl7::encode_frame(ack.as_bytes());
+                // A sender that stops reading its ACKs is as idle as one that stops writing.
+                match actix_web::rt::time::timeout(shared.idle_timeout, write_all(&stream, &ack)).await {
+                    Ok(written) => written?,
+                    Err(_) => return Err(idle(shared.idle_timeout)),
+                }
             }
-            stream.readable().await?;
+            match actix_web::rt::time::timeout(shared.idle_timeout, stream.readable()).await {
+                Ok(ready) => ready?,
+                Err(_) => {
+                    tracing::info!(%peer, messages, "mllp connection idle: closed");
+                    return Ok(messages);
+                }
+            }
             match stream.try_read(&mut buffer) {
                 Ok(0) => return Ok(messages),
                 Ok(n) => decoder.push(buffer.get(..n).unwrap_or_default()),
@@ -264,6 +318,10 @@ mod mllp {
         if let Err(e) = log.record_durably(entry) {
             tracing::error!(%peer, error = %e, "mllp: the access log could not record a message");
         }
+    }
+
+    fn idle(limit: Duration) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, format!("no ACK could be written for {} s: closed", limit.as_secs()))
     }
 
     fn next_ack(shared: &Shared) -> String {

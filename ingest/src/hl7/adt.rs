@@ -116,6 +116,55 @@ pub struct AddressRecord {
     pub postcode: Option<String>,
 }
 
+impl AddressRecord {
+    /// The `address` type's attributes, by name, in a fixed order.
+    pub fn attributes(&self) -> [(&'static str, &Option<String>); 4] {
+        [("line1", &self.line1), ("line2", &self.line2), ("town", &self.town), ("postcode", &self.postcode)]
+    }
+}
+
+/// A home address a stored person is linked to now (`resides_at`), as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentAddress {
+    pub id: EntityId,
+    pub address: AddressRecord,
+    /// The link's `valid_from`: since when the person lives there.
+    pub since: Option<Timestamp>,
+}
+
+/// What a message's home address does to the person's current one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressDecision {
+    /// Nothing to write: the same address, or a message that does not state addresses.
+    Keep,
+    /// The message is older news than an address linked since after its valid time: the
+    /// newer address stays (a message delivered late must not move someone back).
+    Stale,
+    /// End the links to `unlink` and, when `link_new`, link a new address entity.
+    Move { unlink: Vec<EntityId>, link_new: bool },
+}
+
+/// Decides an existing person's home address, single-valued as the CSV path's
+/// single-valued links are: a different address replaces every other current one (ended at
+/// the message's valid time), an equal one (all four parts) is kept and changes nothing, so
+/// re-sending the same details is a no-op.
+pub fn address_decision(
+    address: &AddressRecord,
+    valid_time: Option<Timestamp>,
+    current: &[CurrentAddress],
+) -> AddressDecision {
+    let others: Vec<&CurrentAddress> = current.iter().filter(|c| c.address != *address).collect();
+    let newer = others.iter().any(|c| matches!((c.since, valid_time), (Some(since), Some(vt)) if since > vt));
+    if newer {
+        return AddressDecision::Stale;
+    }
+    let link_new = others.len() == current.len();
+    if others.is_empty() && !link_new {
+        return AddressDecision::Keep;
+    }
+    AddressDecision::Move { unlink: others.into_iter().map(|c| c.id.clone()).collect(), link_new }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncounterKind {
     Admission,
@@ -352,7 +401,15 @@ pub fn resolve_person(identifiers: &[Identifier], resolve: &impl Fn(&Identifier)
 /// `Rejection::IdempotencyKeyReused`: a caller acknowledging messages treats that as
 /// "already applied" (AA), which is what a repeated MSH-10 must get. `actor` and `role` are
 /// placeholders (`hl7`, `ingest`) for the caller to replace with its principal's.
-pub fn to_request(record: &AdtRecord, resolve: impl Fn(&Identifier) -> Option<EntityId>) -> TransactionRequest {
+///
+/// `addresses` are the home addresses the resolved person is linked to now (empty for a new
+/// person): the home address is single-valued, so a different one moves the link (see
+/// [`address_decision`]) and the same one changes nothing.
+pub fn to_request(
+    record: &AdtRecord,
+    resolve: impl Fn(&Identifier) -> Option<EntityId>,
+    addresses: &[CurrentAddress],
+) -> TransactionRequest {
     let mut changes = Vec::new();
     let row = record.row;
     let at = |mut change: ChangeRequest, valid: Option<Timestamp>| {
@@ -364,6 +421,14 @@ pub fn to_request(record: &AdtRecord, resolve: impl Fn(&Identifier) -> Option<En
     let person = &record.person;
     let found = resolve_person(&person.identifiers, &resolve);
     let merge = resolve_person(&record.merge_from, &resolve);
+    // A40: every prior id the survivor lacks moves to it. The store's identifier index
+    // leaves merged entities out, so without this a later message naming the prior id
+    // would find nobody and create the person a third time.
+    let moved: Vec<&Identifier> = record
+        .merge_from
+        .iter()
+        .filter(|id| !person.identifiers.contains(id) && (found.target.is_none() || resolve(id) != found.target))
+        .collect();
 
     let (person_target, created) = match &found.target {
         None => {
@@ -373,7 +438,7 @@ pub fn to_request(record: &AdtRecord, resolve: impl Fn(&Identifier) -> Option<En
                     create = create.with(name, v.clone());
                 }
             }
-            for id in person.identifiers.iter().chain(&merge.unresolved) {
+            for id in person.identifiers.iter().chain(moved.iter().copied()) {
                 create = create.with_identifier(id.system.clone(), id.value.clone());
             }
             changes.push(at(create, vt));
@@ -388,8 +453,7 @@ pub fn to_request(record: &AdtRecord, resolve: impl Fn(&Identifier) -> Option<En
                     None => update,
                 };
             }
-            // A40: the prior ids nobody holds move to the survivor, so they find it later.
-            for id in found.unresolved.iter().chain(&merge.unresolved) {
+            for id in found.unresolved.iter().chain(moved.iter().copied()) {
                 update = update.with_identifier(id.system.clone(), id.value.clone());
             }
             if !is_empty_update(&update) {
@@ -400,24 +464,40 @@ pub fn to_request(record: &AdtRecord, resolve: impl Fn(&Identifier) -> Option<En
     };
 
     if let Some(address) = &person.address {
-        // Without a store look-up of the current address, an existing person's address is
-        // written only by the messages whose purpose is to state it.
-        if created || record.event.states_demographics() {
-            let mut create = ChangeRequest::create("address", "address");
-            for (name, value) in [
-                ("line1", &address.line1),
-                ("line2", &address.line2),
-                ("town", &address.town),
-                ("postcode", &address.postcode),
-            ] {
-                if let Some(v) = value {
-                    create = create.with(name, v.clone());
-                }
+        // Only the messages whose purpose is to state the person's details move an existing
+        // person's address: an admission's PID-11 is often stale.
+        let decision = if created {
+            AddressDecision::Move { unlink: Vec::new(), link_new: true }
+        } else if record.event.states_demographics() {
+            address_decision(address, vt, addresses)
+        } else {
+            AddressDecision::Keep
+        };
+        if let AddressDecision::Move { unlink, link_new } = decision {
+            for old in unlink {
+                // Ended at the message's valid time: read valid at an earlier time, the
+                // person still lives at the old address.
+                let change = ChangeRequest {
+                    target: person_target.clone(),
+                    expected_version: None,
+                    valid_time: None,
+                    row: None,
+                    op: OpRequest::Unlink { role: "resides_at".into(), to: Target::Entity(old) },
+                };
+                changes.push(at(change, vt));
             }
-            changes.push(at(create, vt));
-            let link = ChangeRequest::link(person_target.clone(), "resides_at", Target::Ref("address".into()))
-                .link_period(vt, None);
-            changes.push(at(link, vt));
+            if link_new {
+                let mut create = ChangeRequest::create("address", "address");
+                for (name, value) in address.attributes() {
+                    if let Some(v) = value {
+                        create = create.with(name, v.clone());
+                    }
+                }
+                changes.push(at(create, vt));
+                let link = ChangeRequest::link(person_target.clone(), "resides_at", Target::Ref("address".into()))
+                    .link_period(vt, None);
+                changes.push(at(link, vt));
+            }
         }
     }
 

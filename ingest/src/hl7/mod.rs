@@ -32,8 +32,8 @@ use std::borrow::Cow;
 
 pub use ack::{build_ack, build_ack_for_bytes, AckCode, AckError};
 pub use adt::{
-    map_adt, resolve_person, to_request, AddressRecord, AdtEvent, AdtRecord, AdtValue, EncounterKind, EncounterRecord,
-    FacilityRecord, PersonMatch, PersonRecord,
+    address_decision, map_adt, resolve_person, to_request, AddressDecision, AddressRecord, AdtEvent, AdtRecord,
+    AdtValue, CurrentAddress, EncounterKind, EncounterRecord, FacilityRecord, PersonMatch, PersonRecord,
 };
 pub use batch::{split_batch, split_batch_text, Batch, BatchIssue, BatchMessage};
 pub use delimiters::Delimiters;

@@ -436,7 +436,7 @@ fn assert_schema_valid(request: &TransactionRequest) {
 #[test]
 fn a01_for_a_new_person_creates_everything() {
     let r = record(A01).at_row(4);
-    let request = to_request(&r, |_| None);
+    let request = to_request(&r, |_| None, &[]);
     assert_eq!(request.idempotency_key.as_deref(), Some("hl7:PAS:RXH:MSG00001"));
     assert_eq!(request.source.system.as_deref(), Some("PAS"));
     let shape: Vec<(String, String)> = creates(&request);
@@ -462,11 +462,15 @@ fn a01_for_a_new_person_creates_everything() {
 #[test]
 fn a01_for_a_known_person_updates_and_links_to_the_known_hospital() {
     let r = record(A01);
-    let request = to_request(&r, |i| match i.system.as_str() {
-        "nhs-number" => Some(id("P1")),
-        "ods" => Some(id("H1")),
-        _ => None,
-    });
+    let request = to_request(
+        &r,
+        |i| match i.system.as_str() {
+            "nhs-number" => Some(id("P1")),
+            "ods" => Some(id("H1")),
+            _ => None,
+        },
+        &[],
+    );
     let shape = creates(&request);
     assert_eq!(shape[0], ("P1".into(), "update".into()));
     assert!(!shape.iter().any(|(_, w)| w == "create hospital" || w == "create address"));
@@ -480,11 +484,11 @@ fn a01_for_a_known_person_updates_and_links_to_the_known_hospital() {
 
 #[test]
 fn a08_unsets_cleared_attributes_and_writes_the_address() {
-    let request = to_request(&record(A08), |i| (i.system == "nhs-number").then(|| id("P1")));
+    let request = to_request(&record(A08), |i| (i.system == "nhs-number").then(|| id("P1")), &[]);
     let OpRequest::Update { set, unset, .. } = &request.changes[0].op else { panic!() };
     assert_eq!(unset, &["given_name".to_owned()]);
     assert_eq!(set.get("death_date").and_then(|v| v.as_str()), Some("2024-08-01"));
-    let request = to_request(&record(A31), |i| (i.system == "nhs-number").then(|| id("P1")));
+    let request = to_request(&record(A31), |i| (i.system == "nhs-number").then(|| id("P1")), &[]);
     assert!(creates(&request).contains(&("ref \"address\"".into(), "create address".into())));
     assert_schema_valid(&request);
 }
@@ -498,11 +502,15 @@ fn conflicting_identifiers_are_not_moved() {
     });
     assert_eq!(found.target, Some(id("P1")));
     assert_eq!(found.conflicts, [(Identifier::new("hospital:RXH:mrn", "K123456"), id("P2"))]);
-    let request = to_request(&r, |i| match i.system.as_str() {
-        "nhs-number" => Some(id("P1")),
-        "ods" => None,
-        _ => Some(id("P2")),
-    });
+    let request = to_request(
+        &r,
+        |i| match i.system.as_str() {
+            "nhs-number" => Some(id("P1")),
+            "ods" => None,
+            _ => Some(id("P2")),
+        },
+        &[],
+    );
     let OpRequest::Update { add_identifiers, .. } = &request.changes[0].op else { panic!() };
     assert!(add_identifiers.is_empty());
 }
@@ -510,21 +518,25 @@ fn conflicting_identifiers_are_not_moved() {
 #[test]
 fn a40_merges_the_prior_person_into_the_survivor() {
     let r = record(A40);
-    let request = to_request(&r, |i| match i.value.as_str() {
-        "9990000018" => Some(id("P1")),
-        "K999" => Some(id("P2")),
-        _ => None,
-    });
+    let request = to_request(
+        &r,
+        |i| match i.value.as_str() {
+            "9990000018" => Some(id("P1")),
+            "K999" => Some(id("P2")),
+            _ => None,
+        },
+        &[],
+    );
     let merge = request.changes.iter().find(|c| matches!(c.op, OpRequest::Merge { .. })).unwrap();
     assert_eq!(merge.target, Target::Entity(id("P2")));
     assert_eq!(merge.op, OpRequest::Merge { into: Target::Entity(id("P1")) });
     // The prior record unknown here: its id moves to the survivor instead.
-    let request = to_request(&r, |i| (i.value == "9990000018").then(|| id("P1")));
+    let request = to_request(&r, |i| (i.value == "9990000018").then(|| id("P1")), &[]);
     assert!(!request.changes.iter().any(|c| matches!(c.op, OpRequest::Merge { .. })));
     let OpRequest::Update { add_identifiers, .. } = &request.changes[0].op else { panic!() };
     assert!(add_identifiers.contains(&Identifier::new("hospital:RXH:mrn", "K999")));
     // Both ids on one person already: nothing to merge.
-    let request = to_request(&r, |i| (i.system != "ods").then(|| id("P1")));
+    let request = to_request(&r, |i| (i.system != "ods").then(|| id("P1")), &[]);
     assert!(!request.changes.iter().any(|c| matches!(c.op, OpRequest::Merge { .. })));
 }
 
@@ -551,7 +563,7 @@ fn exercise(bytes: &[u8]) {
         for m in &batch.messages {
             if let Ok(message) = Message::parse(&m.text) {
                 if let Ok(r) = map_adt(&message, None) {
-                    let _ = to_request(&r, |_| None);
+                    let _ = to_request(&r, |_| None, &[]);
                 }
                 let _ = message.encode();
             }
@@ -680,7 +692,7 @@ fn adt_messages_apply_to_a_real_store() {
     let find = |i: &Identifier| store.find_by_identifier(i).ok().and_then(|ids| ids.into_iter().next());
     let commit = |text: &str, row: u64| {
         let r = map_adt(&parse(text), Some("305")).unwrap().at_row(row);
-        store.commit(to_request(&r, find)).unwrap()
+        store.commit(to_request(&r, find, &[])).unwrap()
     };
     let apply = |text: &str, row: u64| commit(text, row).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
     let first = apply(A01, 1);
@@ -734,4 +746,45 @@ fn acks_escape_their_own_time_and_version() {
         assert_eq!(parsed.get("MSA-2"), Some("C1"), "{encoding}");
         assert!(parsed.get("MSA-3").is_some_and(|t| t.contains(" is not ")), "{encoding}: {ack:?}");
     }
+}
+
+#[test]
+fn a_home_address_is_single_valued() {
+    let at = |text: &str| Timestamp::parse(text).ok();
+    let home = |postcode: &str| AddressRecord {
+        line1: Some("1 Road".into()),
+        postcode: Some(postcode.into()),
+        ..Default::default()
+    };
+    let current = |entity: &str, postcode: &str, since: &str| CurrentAddress {
+        id: id(entity),
+        address: home(postcode),
+        since: at(since),
+    };
+    let old = current("A1", "LS1 4AB", "2024-01-01T00:00:00Z");
+    let vt = at("2024-06-01T00:00:00Z");
+    assert_eq!(address_decision(&home("LS1 4AB"), vt, std::slice::from_ref(&old)), AddressDecision::Keep);
+    assert_eq!(
+        address_decision(&home("LS1 5HD"), vt, std::slice::from_ref(&old)),
+        AddressDecision::Move { unlink: vec![id("A1")], link_new: true }
+    );
+    assert_eq!(address_decision(&home("LS1 5HD"), vt, &[]), AddressDecision::Move { unlink: vec![], link_new: true });
+    // Two current addresses (accumulated before this rule): the one the message names stays.
+    let other = current("A2", "LS1 5HD", "2024-02-01T00:00:00Z");
+    assert_eq!(
+        address_decision(&home("LS1 5HD"), vt, &[old.clone(), other]),
+        AddressDecision::Move { unlink: vec![id("A1")], link_new: false }
+    );
+    // A message older than the current address does not move the person back.
+    assert_eq!(address_decision(&home("LS2 7EY"), at("2023-12-01T00:00:00Z"), &[old]), AddressDecision::Stale);
+
+    // As a request: the old link ends at the message's valid time, the new one starts there.
+    let r = record(A31);
+    let known = [current("A1", "LS1 4AB", "2024-01-01T00:00:00Z")];
+    let request = to_request(&r, |i| (i.system == "nhs-number").then(|| id("P1")), &known);
+    let unlink = request.changes.iter().find(|c| matches!(c.op, OpRequest::Unlink { .. })).unwrap();
+    assert_eq!(unlink.op, OpRequest::Unlink { role: "resides_at".into(), to: Target::Entity(id("A1")) });
+    assert_eq!(unlink.valid_time, r.valid_time);
+    assert!(creates(&request).contains(&("ref \"address\"".into(), "create address".into())));
+    assert_schema_valid(&request);
 }
