@@ -1,10 +1,11 @@
 //! HL7 v2 into the store: the file path (`ingest FILE --format hl7`) and the one-message
 //! step it shares with the MLLP listener of `serve --mllp`.
 //!
-//! Unlike a CSV file, which is one transaction, every HL7 message is its own transaction,
-//! committed in file (or arrival) order: a message is an event a sending system has already
-//! acted on, its MSH-10 control id is what a resend repeats, and the idempotency key built
-//! from it must name exactly one transaction. A message goes through three steps:
+//! Unlike a CSV file, whose rows are committed a chunk at a time, every HL7 message is its
+//! own transaction, committed in file (or arrival) order: a message is an event a sending
+//! system has already acted on, its MSH-10 control id is what a resend repeats, and the
+//! idempotency key built from it must name exactly one transaction. A message goes through
+//! three steps:
 //! [`read_message`] parses and maps it (no store), [`plan`] resolves it against the store
 //! (people and hospitals by identifier, an existing person's home addresses) and builds its
 //! transaction, [`submit`] queues the transaction and [`InFlight::wait`] says what became of
@@ -166,6 +167,7 @@ pub fn process_message(store: &Store, text: &str, context: &MessageContext<'_>) 
         Read::Done(processed) => return Ok(*processed),
         Read::Mapped(mapped) => *mapped,
     };
+    let _resolving = crate::resolving();
     let plan = plan(store, &mapped, context)?;
     if context.dry_run {
         return Ok(mapped.planned(plan));
@@ -411,6 +413,8 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
         report.file_problems.push("the file holds no messages (no MSH segment)".into());
     }
 
+    // The whole file: its window's rule covers its own messages, not another ingest's.
+    let _resolving = crate::resolving();
     let mut window = Window::new(bytes.len() as u64, progress);
     for batch_message in &batch.messages {
         let row = batch_message.index as u64;

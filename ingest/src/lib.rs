@@ -61,6 +61,17 @@ use crate::reader::RowReader;
 use crate::report::CommitInfo;
 use crate::source::RecordSource;
 
+/// Held from natural-key look-up to the commit that relies on it, by every ingest path of
+/// the process (files from the command line or HTTP, HL7 over MLLP): two ingests that
+/// each found a new person missing would otherwise both create them. The store serialises
+/// commits, not the look-ups before them.
+static RESOLVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the other ingests of the process to finish resolving and committing.
+pub(crate) fn resolving() -> std::sync::MutexGuard<'static, ()> {
+    RESOLVING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Told how far into the file a run has read (bytes, or rows of a spreadsheet), from
 /// whichever thread is reading.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
@@ -548,6 +559,7 @@ pub(crate) fn commit_rows<P: PlannedRow>(
         }
     }
     let row_index: HashMap<u64, usize> = rows.iter().enumerate().map(|(i, r)| (r.row, i)).collect();
+    let _resolving = resolving();
     let mut refusals = 0;
     loop {
         if plans.is_empty() {

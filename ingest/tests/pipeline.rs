@@ -547,3 +547,28 @@ fn hl7_a_control_id_repeated_in_flight_is_already_applied_and_rows_keep_file_ord
     assert_eq!(store.stats().unwrap().transactions, 22);
     assert!(holders(&store, "nhs-number", &nhs(3)).is_empty(), "the reused control id was not applied");
 }
+
+#[test]
+fn two_ingests_at_once_about_the_same_new_people_make_each_person_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    // Two senders announce the same 40 new patients, under their own control ids.
+    let file = |sender: &str| {
+        (0..40u64)
+            .map(|n| adt("A28", &format!("{sender}-{n}"), &format!("{}^^^NHS^NH", nhs(100 + n)), "", ""))
+            .collect::<String>()
+    };
+    let (a, b) = (file("A"), file("B"));
+    std::thread::scope(|scope| {
+        let store = &store;
+        let first = scope.spawn(move || ingest_hl7_text(store, &a));
+        let second = scope.spawn(move || ingest_hl7_text(store, &b));
+        for report in [first.join().unwrap(), second.join().unwrap()] {
+            assert_eq!(report.rejected, 0, "{report:?}");
+        }
+    });
+    for n in 0..40u64 {
+        assert_eq!(holders(&store, "nhs-number", &nhs(100 + n)).len(), 1, "patient {n} made once");
+    }
+    assert_eq!(store.stats().unwrap().entities, 40);
+}

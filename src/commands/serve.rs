@@ -103,7 +103,8 @@ pub fn serve(
 /// frame is not looked at before the previous one's ACK is written), and an AA is written
 /// only after `Store::commit` returned `Ok`, i.e. after the journal was synced. A resent
 /// control id is acknowledged AA again without a second change (the store's idempotency
-/// key). Across connections, look-up and commit run under one lock, so two senders
+/// key). Across connections, and with every other ingest of the process (HTTP, a file),
+/// look-up and commit run under the ingest crate's resolution lock, so two senders
 /// announcing the same new patient at once cannot both miss the look-up and create two.
 ///
 /// Limits (`MllpConfig`): at most `max_connections` connections are served at once; one
@@ -115,7 +116,7 @@ mod mllp {
     use std::io;
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex, PoisonError};
+    use std::sync::Arc;
     use std::time::Duration;
 
     use actix_web::rt::net::{TcpListener, TcpStream};
@@ -139,8 +140,6 @@ mod mllp {
         store: Store,
         /// Every message is a write: it is traced like any other.
         log: AccessLog,
-        /// Held from identifier look-up to commit (see the module comment).
-        apply: Mutex<()>,
         /// The ACKs' own MSH-10: unique within the process, and across restarts since it
         /// starts from the clock.
         next_ack: AtomicU64,
@@ -163,7 +162,6 @@ mod mllp {
         let shared = Arc::new(Shared {
             store,
             log,
-            apply: Mutex::new(()),
             next_ack: AtomicU64::new(seed),
             open: AtomicUsize::new(0),
             idle_timeout: Duration::from_secs(limits.idle_timeout_secs),
@@ -252,10 +250,9 @@ mod mllp {
         let applied = actix_web::rt::task::spawn_blocking(move || {
             let text = hl7::decode_text(&frame).into_owned();
             let context = MessageContext { council: None, file: None, row, actor: "mllp", dry_run: false };
-            let processed = {
-                let _one_at_a_time = worker.apply.lock().unwrap_or_else(PoisonError::into_inner);
-                process_message(&worker.store, &text, &context)
-            };
+            // One message at a time from look-up to commit: `process_message` holds the
+            // ingest crate's resolution lock, which HTTP and command-line ingests share.
+            let processed = process_message(&worker.store, &text, &context);
             if let Ok(processed) = &processed {
                 trace(&worker.log, processed, peer);
             }
