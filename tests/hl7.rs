@@ -421,3 +421,34 @@ fn an_a08_moves_the_home_address_and_the_same_address_changes_nothing() {
     assert_eq!(again["status"], "unchanged", "{again}");
     assert_eq!(json(&pole(&data, &["--json", "stats"]))["transactions"], 2);
 }
+
+#[test]
+fn a_file_streamed_from_disk_reports_as_the_same_file_held_in_memory() {
+    // The command line streams (`ingest_file`); HTTP hands over the body (`ingest`).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let (out, streamed) = ingest(&data, &["--dry-run"]);
+    assert!(out.status.success(), "{streamed}");
+    let bytes = std::fs::read(example()).unwrap();
+    let profile = pole_ingest::Profile::builtin("safeguarding").unwrap();
+    let options = pole_ingest::Options {
+        file_name: "adt-batch.hl7",
+        format: pole_ingest::Format::Hl7,
+        council: "",
+        profile: &profile,
+        dry_run: true,
+        today: None,
+        sheet: None,
+        actor: "pole-ods ingest",
+        role: "council",
+        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
+    };
+    let store = pole_store::Store::open(dir.path().join("memory"), Default::default()).unwrap();
+    let held = pole_ingest::ingest(&store, &bytes, &options, &|_| {}).unwrap();
+    let held = serde_json::to_value(&held).unwrap();
+    for key in
+        ["rows_read", "accepted", "rejected", "warnings", "changes", "rows", "file_problems", "encoding", "status"]
+    {
+        assert_eq!(streamed[key], held[key], "{key}");
+    }
+}

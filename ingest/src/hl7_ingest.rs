@@ -382,12 +382,52 @@ fn resolve_all(
     Ok(known)
 }
 
-/// Ingests an HL7 v2 file: single messages or FHS/BHS batches, each message committed as
-/// its own transaction in file order, one report row per message. `options.council` empty
-/// means "not given": each message's sending facility (MSH-4) is then its source.
-/// `options.profile` is not used. An `Err` is a failure of the run (a bad council code, the
-/// store failing); everything about the file's content is in the report.
+/// Ingests an HL7 v2 file held in memory: single messages or FHS/BHS batches, each message
+/// committed as its own transaction in file order, one report row per message.
+/// `options.council` empty means "not given": each message's sending facility (MSH-4) is
+/// then its source. `options.profile` is not used. An `Err` is a failure of the run (a bad
+/// council code, the store failing); everything about the file's content is in the report.
 pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: &mut dyn FnMut(u64)) -> Result<Report> {
+    let utf8 = std::str::from_utf8(bytes).is_ok();
+    let text = hl7::decode_text(bytes);
+    let segments = hl7::segment_lines(&text).map(Ok);
+    ingest_segments(store, segments, Encoding { utf8, bom: bytes.starts_with(BOM) }, options, progress)
+}
+
+/// Ingests an HL7 v2 file from disk as [`ingest_hl7`] does, streamed: read once to tell
+/// UTF-8 from Latin-1, then a segment at a time, holding only the messages in flight.
+pub fn ingest_hl7_file(
+    store: &Store,
+    path: &std::path::Path,
+    options: &Options<'_>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
+    let read_error = |source| IngestError::Read { path: path.to_owned(), source };
+    let open = || std::fs::File::open(path).map(std::io::BufReader::new);
+    let utf8 = open().and_then(crate::text::is_utf8).map_err(read_error)?;
+    let mut input = open().map_err(read_error)?;
+    let bom = std::io::BufRead::fill_buf(&mut input).map_err(read_error)?.starts_with(BOM);
+    let segments = hl7::SegmentReader::new(input, utf8);
+    ingest_segments(store, segments, Encoding { utf8, bom }, options, progress)
+}
+
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// How the file's bytes read as text.
+#[derive(Debug, Clone, Copy)]
+struct Encoding {
+    utf8: bool,
+    bom: bool,
+}
+
+/// The file path over segments, from memory or a stream.
+fn ingest_segments<S: AsRef<str>>(
+    store: &Store,
+    segments: impl Iterator<Item = std::io::Result<S>>,
+    encoding: Encoding,
+    options: &Options<'_>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
     let council = match options.council.trim() {
         "" => None,
         code if pole_model::is_council_code(code) => Some(code),
@@ -396,75 +436,59 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
     let mut report =
         Report::new(options.file_name, options.format.as_str(), council.unwrap_or("(MSH-4)"), PROFILE, options.dry_run);
     report.policy = POLICY;
-    let body = bytes.strip_prefix(b"\xef\xbb\xbf");
-    report.byte_order_mark = body.is_some();
-    report.encoding = if std::str::from_utf8(body.unwrap_or(bytes)).is_ok() { "UTF-8" } else { "ISO-8859-1" };
-
-    let batch = match hl7::split_batch(bytes) {
-        Ok(batch) => batch,
-        Err(error) => {
-            report.file_problems.push(format!("not an HL7 v2 file: {error}"));
-            report.status = Status::Rejected;
-            return Ok(report);
-        }
-    };
-    report.file_problems.extend(batch.issues.iter().map(ToString::to_string));
-    if batch.messages.is_empty() {
-        report.file_problems.push("the file holds no messages (no MSH segment)".into());
-    }
+    report.byte_order_mark = encoding.bom;
+    report.encoding = if encoding.utf8 { "UTF-8" } else { "ISO-8859-1" };
 
     // The whole file: its window's rule covers its own messages, not another ingest's.
     let _resolving = crate::resolving();
-    let mut window = Window::new(bytes.len() as u64, progress);
-    for batch_message in &batch.messages {
-        let row = batch_message.index as u64;
-        let line = batch_message.segment_index as u64;
-        let size = batch_message.text.len() as u64;
-        let context = MessageContext {
-            council,
-            file: Some(options.file_name),
-            row,
-            actor: options.actor,
-            dry_run: options.dry_run,
-        };
-        let mapped = match read_message(&batch_message.text, &context) {
-            Read::Done(processed) => {
-                window.push(row, line, size, Slot::Done(processed), &mut report)?;
-                continue;
+    let mut window = Window::new(progress);
+    let mut splitter = hl7::Splitter::default();
+    let mut read_failure = None;
+    let mut segments = segments.fuse();
+    loop {
+        let batch_message = match segments.next() {
+            Some(Ok(segment)) => match splitter.segment(segment.as_ref()) {
+                Some(message) => message,
+                None => continue,
+            },
+            Some(Err(e)) => {
+                read_failure = Some(e);
+                break;
             }
-            Read::Mapped(mapped) => *mapped,
+            None => break,
         };
-        if options.dry_run {
-            let planned = plan(store, &mapped, &context)?;
-            let processed = mapped.planned(planned);
-            window.push(row, line, size, Slot::Done(Box::new(processed)), &mut report)?;
-            continue;
-        }
-        // The rule of the module comment: resolve only what no in-flight message can change.
-        let merges = mapped.merges();
-        if merges || window.merges > 0 || mapped.identifiers().iter().any(|id| window.claimed.contains_key(id)) {
+        ingest_message(store, &batch_message, council, options, &mut window, &mut report)?;
+    }
+    match read_failure {
+        // The message being read when the input failed may be cut short: it is not applied.
+        Some(e) => {
             window.drain(&mut report)?;
+            report.file_problems.push(format!(
+                "reading the file failed after message {}: {e}; no message after it was read",
+                report.rows_read
+            ));
+            report.status = Status::Incomplete;
+            return Ok(report);
         }
-        let mut planned = plan(store, &mapped, &context)?;
-        if planned.address_of.as_ref().is_some_and(|person| window.moving.contains_key(person)) {
-            window.drain(&mut report)?;
-            planned = plan(store, &mapped, &context)?;
-        }
-        let footprint = Footprint {
-            claims: std::mem::take(&mut planned.claims),
-            moves: planned.address_of.clone().filter(|_| planned.moves_address),
-            merges,
-        };
-        let flight = submit(store, mapped, planned)?;
-        window.push(row, line, size, Slot::Waiting(Box::new(flight), footprint), &mut report)?;
-        if merges {
-            window.drain(&mut report)?;
-        }
+        None => match splitter.finish() {
+            Ok((last, envelope)) => {
+                if let Some(batch_message) = last {
+                    ingest_message(store, &batch_message, council, options, &mut window, &mut report)?;
+                }
+                report.file_problems.extend(envelope.issues.iter().map(ToString::to_string));
+            }
+            Err(error) => {
+                report.file_problems.push(format!("not an HL7 v2 file: {error}"));
+                report.status = Status::Rejected;
+                return Ok(report);
+            }
+        },
     }
     window.drain(&mut report)?;
+    if report.rows_read == 0 {
+        report.file_problems.push("the file holds no messages (no MSH segment)".into());
+    }
     let (changed, accepted) = (window.changed, window.accepted);
-    progress(bytes.len() as u64);
-
     report.status = match (options.dry_run, changed, accepted) {
         (true, _, _) => Status::DryRun,
         (false, true, _) => Status::Committed,
@@ -472,6 +496,53 @@ pub fn ingest_hl7(store: &Store, bytes: &[u8], options: &Options<'_>, progress: 
         (false, false, false) => Status::NothingAccepted,
     };
     Ok(report)
+}
+
+/// One message of the file path: planned under the window's rule and submitted, or
+/// reported at once when it cannot be.
+fn ingest_message(
+    store: &Store,
+    batch_message: &hl7::BatchMessage,
+    council: Option<&str>,
+    options: &Options<'_>,
+    window: &mut Window<'_>,
+    report: &mut Report,
+) -> Result<()> {
+    let row = batch_message.index as u64;
+    let line = batch_message.segment_index as u64;
+    let size = batch_message.text.len() as u64;
+    let context =
+        MessageContext { council, file: Some(options.file_name), row, actor: options.actor, dry_run: options.dry_run };
+    let mapped = match read_message(&batch_message.text, &context) {
+        Read::Done(processed) => return window.push(row, line, size, Slot::Done(processed), report),
+        Read::Mapped(mapped) => *mapped,
+    };
+    if options.dry_run {
+        let planned = plan(store, &mapped, &context)?;
+        let processed = mapped.planned(planned);
+        return window.push(row, line, size, Slot::Done(Box::new(processed)), report);
+    }
+    // The rule of the module comment: resolve only what no in-flight message can change.
+    let merges = mapped.merges();
+    if merges || window.merges > 0 || mapped.identifiers().iter().any(|id| window.claimed.contains_key(id)) {
+        window.drain(report)?;
+    }
+    let mut planned = plan(store, &mapped, &context)?;
+    if planned.address_of.as_ref().is_some_and(|person| window.moving.contains_key(person)) {
+        window.drain(report)?;
+        planned = plan(store, &mapped, &context)?;
+    }
+    let footprint = Footprint {
+        claims: std::mem::take(&mut planned.claims),
+        moves: planned.address_of.clone().filter(|_| planned.moves_address),
+        merges,
+    };
+    let flight = submit(store, mapped, planned)?;
+    window.push(row, line, size, Slot::Waiting(Box::new(flight), footprint), report)?;
+    if merges {
+        window.drain(report)?;
+    }
+    Ok(())
 }
 
 /// How many messages the file path keeps in flight: enough for group commit to share one
@@ -505,12 +576,11 @@ struct Window<'a> {
     /// A message was accepted (applied, already applied, or planned in a dry run).
     accepted: bool,
     reported_bytes: u64,
-    total_bytes: u64,
     progress: &'a mut dyn FnMut(u64),
 }
 
 impl<'a> Window<'a> {
-    fn new(total_bytes: u64, progress: &'a mut dyn FnMut(u64)) -> Self {
+    fn new(progress: &'a mut dyn FnMut(u64)) -> Self {
         Window {
             slots: VecDeque::new(),
             claimed: HashMap::new(),
@@ -519,7 +589,6 @@ impl<'a> Window<'a> {
             changed: false,
             accepted: false,
             reported_bytes: 0,
-            total_bytes,
             progress,
         }
     }
@@ -572,7 +641,7 @@ impl<'a> Window<'a> {
         self.accepted |= !row_report.is_rejected();
         report.add(row_report);
         self.reported_bytes += size;
-        (self.progress)(self.reported_bytes.min(self.total_bytes));
+        (self.progress)(self.reported_bytes);
         Ok(())
     }
 }

@@ -170,9 +170,9 @@ pub fn ingest(store: &Store, bytes: &[u8], options: &Options<'_>, progress: Prog
     }
 }
 
-/// Ingests one file from disk. Delimited text is streamed: it is read twice (once to
-/// choose its text encoding, once to ingest it) a block at a time, so a file of any size
-/// is ingested in bounded memory. The other formats are read whole first. `progress` is
+/// Ingests one file from disk. Delimited text and HL7 are streamed: read twice (once to
+/// choose the text encoding, once to ingest) a block at a time, so a file of any size is
+/// ingested in bounded memory. Spreadsheets and XML are read whole first. `progress` is
 /// called with the bytes read so far, out of the file's length.
 pub fn ingest_file(store: &Store, path: &Path, options: &Options<'_>, progress: Progress<'_>) -> Result<Report> {
     let read_error = |source| IngestError::Read { path: path.to_owned(), source };
@@ -184,7 +184,8 @@ pub fn ingest_file(store: &Store, path: &Path, options: &Options<'_>, progress: 
             open().map_err(read_error)?;
             ingest_delimited(store, open, options, progress)
         }
-        _ => {
+        Format::Hl7 => hl7_ingest::ingest_hl7_file(store, path, options, &mut |done| progress(done)),
+        Format::Xlsx | Format::Xml => {
             let bytes = std::fs::read(path).map_err(read_error)?;
             ingest(store, &bytes, options, progress)
         }

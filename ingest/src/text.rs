@@ -46,34 +46,42 @@ impl TextEncoding {
 /// from whether the whole file is valid UTF-8, reading it once a block at a time (a file
 /// of any size is checked in bounded memory).
 pub fn sniff(mut bytes: impl Read) -> std::io::Result<TextEncoding> {
+    let mut start = [0u8; 3];
+    let mut filled = 0;
+    while filled < start.len() {
+        match bytes.read(&mut start[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(&start[..filled]) {
+        return Ok(TextEncoding { encoding, byte_order_mark: true });
+    }
+    let encoding = match is_utf8((&start[..filled]).chain(bytes))? {
+        true => encoding_rs::UTF_8,
+        false => encoding_rs::WINDOWS_1252,
+    };
+    Ok(TextEncoding { encoding, byte_order_mark: false })
+}
+
+/// Whether every byte of `bytes` to its end is UTF-8, read a block at a time.
+pub fn is_utf8(mut bytes: impl Read) -> std::io::Result<bool> {
     let mut buffer = vec![0u8; 1 << 16];
     // Bytes of a UTF-8 sequence cut by the end of the previous block.
     let mut carried = 0;
-    let mut first = true;
     loop {
         let read = match bytes.read(&mut buffer[carried..]) {
             Ok(read) => read,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let filled = carried + read;
-        if first && (filled >= 3 || read == 0) {
-            first = false;
-            if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(&buffer[..filled]) {
-                return Ok(TextEncoding { encoding, byte_order_mark: true });
-            }
-        }
         if read == 0 {
-            // What is left is a short file, or a sequence the end of the file cut short.
-            let whole = std::str::from_utf8(&buffer[..filled]).is_ok();
-            let encoding = if whole { encoding_rs::UTF_8 } else { encoding_rs::WINDOWS_1252 };
-            return Ok(TextEncoding { encoding, byte_order_mark: false });
+            // Anything carried is a sequence the end of the file cut short.
+            return Ok(carried == 0);
         }
-        if first {
-            // Fewer than three bytes so far: a byte-order mark cannot be judged yet.
-            carried = filled;
-            continue;
-        }
+        let filled = carried + read;
         match std::str::from_utf8(&buffer[..filled]) {
             Ok(_) => carried = 0,
             Err(e) if e.error_len().is_none() => {
@@ -81,7 +89,7 @@ pub fn sniff(mut bytes: impl Read) -> std::io::Result<TextEncoding> {
                 buffer.copy_within(valid..filled, 0);
                 carried = filled - valid;
             }
-            Err(_) => return Ok(TextEncoding { encoding: encoding_rs::WINDOWS_1252, byte_order_mark: false }),
+            Err(_) => return Ok(false),
         }
     }
 }

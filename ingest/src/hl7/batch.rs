@@ -64,76 +64,186 @@ pub fn split_batch(bytes: &[u8]) -> Result<Batch, Hl7Error> {
 /// Splits text into messages: every MSH starts one, envelope segments end it. Fails only
 /// when there is nothing HL7 at all.
 pub fn split_batch_text(text: &str) -> Result<Batch, Hl7Error> {
-    let mut batch = Batch::default();
-    let mut current: Option<(usize, Vec<&str>)> = None;
-    let mut in_batch = false;
-    let mut in_file = false;
-    let mut batch_messages = 0usize;
-    let mut batches = 0usize;
-    let mut first_line: Option<&str> = None;
-    let mut envelope_seen = false;
-
-    for (i, line) in segment_lines(text).enumerate() {
-        let segment_index = i + 1;
-        first_line.get_or_insert(line);
-        let name = segment_name(line).unwrap_or_default();
-        match name {
-            "MSH" => {
-                flush(&mut batch, current.take());
-                current = Some((segment_index, vec![line]));
-                batch_messages += 1;
-            }
-            "FHS" | "BHS" | "BTS" | "FTS" => {
-                envelope_seen = true;
-                flush(&mut batch, current.take());
-                match name {
-                    "FHS" => {
-                        in_file = true;
-                        batch.file_header = Some(line.to_owned());
-                    }
-                    "BHS" => {
-                        in_batch = true;
-                        batches += 1;
-                        batch_messages = 0;
-                        batch.batch_headers.push(line.to_owned());
-                    }
-                    "BTS" => {
-                        check_count(&mut batch, line, "BTS", segment_index, batch_messages);
-                        in_batch = false;
-                        batch_messages = 0;
-                    }
-                    _ => {
-                        check_count(&mut batch, line, "FTS", segment_index, batches);
-                        in_file = false;
-                    }
-                }
-            }
-            _ => match current.as_mut() {
-                Some((_, lines)) => lines.push(line),
-                None => batch.issues.push(BatchIssue::StraySegment { segment_index, found: excerpt(line) }),
-            },
-        }
+    let mut splitter = Splitter::default();
+    let mut messages = Vec::new();
+    for line in segment_lines(text) {
+        messages.extend(splitter.segment(line));
     }
-    flush(&mut batch, current.take());
-    if batch.messages.is_empty() && !envelope_seen {
-        return Err(match first_line {
-            None => Hl7Error::Empty,
-            Some(line) => Hl7Error::MissingMsh { found: excerpt(line) },
-        });
-    }
-    if in_batch {
-        batch.issues.push(BatchIssue::MissingTrailer { segment: "BTS" });
-    }
-    if in_file {
-        batch.issues.push(BatchIssue::MissingTrailer { segment: "FTS" });
-    }
+    let (last, mut batch) = splitter.finish()?;
+    messages.extend(last);
+    batch.messages = messages;
     Ok(batch)
 }
 
-fn flush(batch: &mut Batch, current: Option<(usize, Vec<&str>)>) {
-    if let Some((segment_index, lines)) = current {
-        let index = batch.messages.len() + 1;
-        batch.messages.push(BatchMessage { index, segment_index, text: lines.join("\r") });
+/// The splitting of [`split_batch_text`] a segment at a time, for a file read as a stream:
+/// each message comes out as soon as the segment after it is seen, and only the message
+/// being read is held.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    /// The envelope so far; its `messages` stay empty.
+    envelope: Batch,
+    current: Option<(usize, Vec<String>)>,
+    segments: usize,
+    messages: usize,
+    in_batch: bool,
+    in_file: bool,
+    batch_messages: usize,
+    batches: usize,
+    first_line: Option<String>,
+    envelope_seen: bool,
+}
+
+impl Splitter {
+    /// Takes the next non-blank segment; the message it completes, if any, comes out.
+    pub fn segment(&mut self, line: &str) -> Option<BatchMessage> {
+        self.segments += 1;
+        let segment_index = self.segments;
+        if self.first_line.is_none() {
+            self.first_line = Some(line.to_owned());
+        }
+        let name = segment_name(line).unwrap_or_default();
+        match name {
+            "MSH" => {
+                let done = self.flush();
+                self.current = Some((segment_index, vec![line.to_owned()]));
+                self.batch_messages += 1;
+                done
+            }
+            "FHS" | "BHS" | "BTS" | "FTS" => {
+                self.envelope_seen = true;
+                let done = self.flush();
+                match name {
+                    "FHS" => {
+                        self.in_file = true;
+                        self.envelope.file_header = Some(line.to_owned());
+                    }
+                    "BHS" => {
+                        self.in_batch = true;
+                        self.batches += 1;
+                        self.batch_messages = 0;
+                        self.envelope.batch_headers.push(line.to_owned());
+                    }
+                    "BTS" => {
+                        check_count(&mut self.envelope, line, "BTS", segment_index, self.batch_messages);
+                        self.in_batch = false;
+                        self.batch_messages = 0;
+                    }
+                    _ => {
+                        check_count(&mut self.envelope, line, "FTS", segment_index, self.batches);
+                        self.in_file = false;
+                    }
+                }
+                done
+            }
+            _ => {
+                match self.current.as_mut() {
+                    Some((_, lines)) => lines.push(line.to_owned()),
+                    None => self.envelope.issues.push(BatchIssue::StraySegment { segment_index, found: excerpt(line) }),
+                }
+                None
+            }
+        }
+    }
+
+    /// The input ended: its last message, if any, and the envelope with what was wrong with
+    /// it. `Err` when there was nothing HL7 at all.
+    pub fn finish(mut self) -> Result<(Option<BatchMessage>, Batch), Hl7Error> {
+        let last = self.flush();
+        if self.messages == 0 && !self.envelope_seen {
+            return Err(match self.first_line {
+                None => Hl7Error::Empty,
+                Some(line) => Hl7Error::MissingMsh { found: excerpt(&line) },
+            });
+        }
+        if self.in_batch {
+            self.envelope.issues.push(BatchIssue::MissingTrailer { segment: "BTS" });
+        }
+        if self.in_file {
+            self.envelope.issues.push(BatchIssue::MissingTrailer { segment: "FTS" });
+        }
+        Ok((last, self.envelope))
+    }
+
+    fn flush(&mut self) -> Option<BatchMessage> {
+        let (segment_index, lines) = self.current.take()?;
+        self.messages += 1;
+        Some(BatchMessage { index: self.messages, segment_index, text: lines.join("\r") })
+    }
+}
+
+/// The longest segment a stream may hold: far past any real one (an OBX carrying a scanned
+/// document runs to a few megabytes), short of a file with no segment terminators at all
+/// being read into memory whole.
+pub const MAX_SEGMENT_BYTES: usize = 64 << 20;
+
+/// The non-blank segments of a stream, one at a time: terminated by `\r`, `\n` or `\r\n`,
+/// read as UTF-8 (a leading byte-order mark dropped) or, when the file is not UTF-8, as
+/// Latin-1, the rule of [`super::decode_text`].
+#[derive(Debug)]
+pub struct SegmentReader<R> {
+    input: R,
+    utf8: bool,
+    segment: Vec<u8>,
+    first: bool,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> SegmentReader<R> {
+    pub fn new(input: R, utf8: bool) -> Self {
+        SegmentReader { input, utf8, segment: Vec::new(), first: true, done: false }
+    }
+
+    fn text(&mut self) -> std::io::Result<Option<String>> {
+        let mut bytes = std::mem::take(&mut self.segment);
+        if std::mem::take(&mut self.first) && bytes.starts_with(b"\xef\xbb\xbf") {
+            bytes.drain(..3);
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let text = match self.utf8 {
+            true => String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+            false => bytes.iter().map(|&b| char::from(b)).collect(),
+        };
+        Ok(Some(text))
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for SegmentReader<R> {
+    type Item = std::io::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let available = match self.input.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            };
+            if available.is_empty() {
+                self.done = true;
+                return self.text().transpose();
+            }
+            let end = available.iter().position(|&b| b == b'\r' || b == b'\n');
+            let take = end.unwrap_or(available.len());
+            self.segment.extend_from_slice(&available[..take]);
+            self.input.consume(end.map_or(take, |at| at + 1));
+            if self.segment.len() > MAX_SEGMENT_BYTES {
+                self.done = true;
+                let message = format!("a segment runs past {} MiB without a terminator", MAX_SEGMENT_BYTES >> 20);
+                return Some(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message)));
+            }
+            if end.is_some() {
+                match self.text() {
+                    Ok(Some(text)) => return Some(Ok(text)),
+                    Ok(None) => {}
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        }
+        None
     }
 }
 

@@ -35,12 +35,13 @@ pub use adt::{
     address_decision, map_adt, resolve_person, to_request, AddressDecision, AddressRecord, AdtEvent, AdtRecord,
     AdtValue, CurrentAddress, EncounterKind, EncounterRecord, FacilityRecord, PersonMatch, PersonRecord,
 };
-pub use batch::{split_batch, split_batch_text, Batch, BatchIssue, BatchMessage};
+pub use batch::{split_batch, split_batch_text, Batch, BatchIssue, BatchMessage, SegmentReader, Splitter};
 pub use delimiters::Delimiters;
 pub use dtm::{format_hl7, Dtm};
 pub use error::{Hl7Error, Location};
 pub use escape::{escape, unescape, EscapeError};
 pub use mllp::{encode_frame, FrameTooLarge, MllpDecoder, CR, DEFAULT_MAX_FRAME, FS, VT};
+pub(crate) use parse::segment_lines;
 pub use parse::{Component, Field, Header, Message, Repetition, Segment, SUPPORTED_VERSIONS};
 pub use path::Path;
 

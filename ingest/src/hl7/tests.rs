@@ -788,3 +788,41 @@ fn a_home_address_is_single_valued() {
     assert!(creates(&request).contains(&("ref \"address\"".into(), "create address".into())));
     assert_schema_valid(&request);
 }
+
+#[test]
+fn a_stream_splits_into_the_segments_the_text_does() {
+    let text = "\u{feff}MSH|^~\\&|A\r\nPID|1\r\rEVN|x\n\n  \nZZ1|\u{e9}";
+    let whole: Vec<String> =
+        crate::hl7::segment_lines(&crate::hl7::decode_text(text.as_bytes())).map(str::to_owned).collect();
+    // A reader that hands out three bytes at a time, so terminators fall across reads.
+    let small = std::io::BufReader::with_capacity(3, text.as_bytes());
+    let streamed: Vec<String> = SegmentReader::new(small, true).map(Result::unwrap).collect();
+    assert_eq!(streamed, whole);
+    assert_eq!(streamed[0], "MSH|^~\\&|A");
+    // Latin-1: each byte one character, as `decode_text` reads it.
+    let latin: Vec<String> = SegmentReader::new(&b"PID|Zo\xeb\r"[..], false).map(Result::unwrap).collect();
+    assert_eq!(latin, ["PID|Zo\u{eb}"]);
+}
+
+#[test]
+fn a_stream_without_terminators_is_refused_not_held() {
+    let endless = std::io::Read::take(std::io::repeat(b'A'), (super::batch::MAX_SEGMENT_BYTES + 10) as u64);
+    let mut reader = SegmentReader::new(std::io::BufReader::new(endless), true);
+    let error = reader.next().unwrap().unwrap_err();
+    assert!(error.to_string().contains("without a terminator"), "{error}");
+    assert!(reader.next().is_none());
+}
+
+#[test]
+fn the_splitter_fed_a_segment_at_a_time_agrees_with_the_whole_split() {
+    let text = file_batch();
+    let whole = split_batch_text(&text).unwrap();
+    let mut splitter = Splitter::default();
+    let mut messages: Vec<BatchMessage> =
+        crate::hl7::segment_lines(&text).filter_map(|line| splitter.segment(line)).collect();
+    let (last, envelope) = splitter.finish().unwrap();
+    messages.extend(last);
+    assert_eq!(messages, whole.messages);
+    assert_eq!(envelope.issues, whole.issues);
+    assert_eq!(envelope.batch_headers, whole.batch_headers);
+}
