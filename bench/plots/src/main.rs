@@ -175,6 +175,7 @@ where
         .configure_mesh()
         // A log axis's minor lines crowd into a grey band at the top of each decade.
         .x_max_light_lines(0)
+        .y_max_light_lines(0)
         .x_desc("data size (changes)")
         .y_desc(&plot.y_label)
         .x_label_formatter(&|v| human(*v))
