@@ -17,6 +17,12 @@
 //!   transaction at a time (each acknowledged after its `fdatasync`), then reports the disk
 //!   footprint against the journal's raw JSON, and the latency of `entity_at_version` reads.
 //! - `rebuild --backend sled|redb --dir DIR`: `Store::rebuild` of a store `ingest` left.
+//! - `as-of --backend sled|redb --dir DIR [--versions V] [--reads R]`: in the store `ingest`
+//!   left, so that the indexes hold the data size being measured, adds a person with V
+//!   versions (default 100; each update committed beside another person's create, so its
+//!   history is not contiguous) and times R single reads of it as of a random sequence in
+//!   its history (DESIGN.md's as-of target is about such an entity), R reads of it now, and
+//!   R reads now of entities spread over the whole store.
 //!
 //! Run through cargo: `cargo bench --bench peers -- SUBCOMMAND ...` (cargo appends
 //! `--bench`, which is ignored).
@@ -30,7 +36,7 @@ use anyhow::{bail, Context};
 use pole_model::{EntityId, Source};
 use pole_ods::demo::{DemoConfig, DemoGenerator};
 use pole_store::{
-    encode_transaction, BackendKind, ChangeRequest, OpRequest, Store, StoreOptions, Target, TransactionRequest,
+    encode_transaction, BackendKind, ChangeRequest, OpRequest, ReadAt, Store, StoreOptions, Target, TransactionRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -54,13 +60,14 @@ struct Line {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let Some((command, rest)) = args.split_first() else {
-        bail!("usage: peers export|ingest|rebuild [--flag value]... (see the module documentation)");
+        bail!("usage: peers export|ingest|rebuild|as-of [--flag value]... (see the module documentation)");
     };
     let flags = Flags::parse(rest)?;
     let out = match command.as_str() {
         "export" => export(&flags)?,
         "ingest" => ingest(&flags)?,
         "rebuild" => rebuild(&flags)?,
+        "as-of" => as_of(&flags)?,
         other => bail!("unknown subcommand {other:?}"),
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
@@ -446,6 +453,106 @@ fn rebuild(flags: &Flags) -> anyhow::Result<Value> {
         "changes_per_second": stats.changes as f64 / seconds,
         "digest_equal": before == after,
         "footprint_after_rebuild": footprint(&dir)?,
+        "peak_rss_kib": peak_rss_kib(),
+    }))
+}
+
+/// Latency percentiles of `reads` calls of `read`, after a warm-up of a tenth of them.
+fn timed_reads(reads: usize, mut read: impl FnMut(usize) -> anyhow::Result<()>) -> anyhow::Result<Value> {
+    for i in 0..reads / 10 {
+        read(i)?;
+    }
+    let mut latencies = Vec::with_capacity(reads);
+    for i in 0..reads {
+        let t = Instant::now();
+        read(i)?;
+        latencies.push(t.elapsed().as_secs_f64());
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(json!({
+        "reads": reads,
+        "seconds_p50": percentile(&latencies, 0.5),
+        "seconds_p90": percentile(&latencies, 0.9),
+        "seconds_p99": percentile(&latencies, 0.99),
+        "seconds_max": latencies.last().copied().unwrap_or(f64::NAN),
+    }))
+}
+
+fn as_of(flags: &Flags) -> anyhow::Result<Value> {
+    let backend = flags.backend()?;
+    let dir = PathBuf::from(flags.str("dir")?);
+    let versions = flags.num("versions", Some(100))?.max(1) as usize;
+    let reads = flags.num("reads", Some(2000))?.max(1) as usize;
+    let store = Store::open(&dir, StoreOptions { backend, ..StoreOptions::default() })?;
+    let stats = store.stats()?;
+    let request = |changes: Vec<ChangeRequest>| TransactionRequest {
+        actor: "bench".into(),
+        role: "council".into(),
+        source: Source { council: Some("305".into()), system: Some("bench".into()), batch: None, file: None },
+        idempotency_key: None,
+        reason: None,
+        changes,
+    };
+    // No identifiers: the store already holds the demo's, and these people need none.
+    let person = |i: usize| {
+        ChangeRequest::create(format!("as-of-{i}"), "person")
+            .with("family_name", format!("Versioned{i}"))
+            .with("given_name", "Ada")
+            .with("gender", "1")
+    };
+    let commit = |changes| -> anyhow::Result<pole_store::Committed> {
+        store.commit(request(changes))?.map_err(|r| anyhow::anyhow!("refused: {r}"))
+    };
+    let created = commit(vec![person(0)])?;
+    let id = created.refs.values().next().context("create returned no id")?.clone();
+    for v in 1..versions {
+        let update = ChangeRequest::update(Target::Entity(id.clone()))
+            .with("given_name", format!("Ada{v}"))
+            .with("gender", if v % 2 == 0 { "1" } else { "2" });
+        commit(vec![update, person(v)])?;
+    }
+    let seqs: Vec<u64> = store.history(&id)?.iter().map(|v| v.seq).collect();
+    if seqs.len() != versions {
+        bail!("the versioned person has {} versions, not {versions}", seqs.len());
+    }
+    let (first, last) = (seqs[0], seqs[seqs.len() - 1]);
+    // A fixed sequence of instants, the same at every data size.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let points: Vec<u64> = (0..reads)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            first + state % (last - first + 1)
+        })
+        .collect();
+    let as_of = timed_reads(reads, |i| {
+        std::hint::black_box(store.entity(&id, ReadAt::as_of_seq(points[i]))?.context("as-of read found nothing")?);
+        Ok(())
+    })?;
+    let now = timed_reads(reads, |_| {
+        std::hint::black_box(store.entity(&id, ReadAt::NOW)?.context("read found nothing")?);
+        Ok(())
+    })?;
+    // Entities spread over the store: every k-th person in index order.
+    let (people, _) = store.list(None, Some("person"), None, usize::MAX)?;
+    let step = (people.len() / reads).max(1);
+    let spread: Vec<&EntityId> = people.iter().step_by(step).take(reads).collect();
+    let by_id = timed_reads(reads, |i| {
+        std::hint::black_box(store.entity(spread[i % spread.len()], ReadAt::NOW)?);
+        Ok(())
+    })?;
+    store.close()?;
+    drop(store);
+    Ok(json!({
+        "backend": flags.str("backend")?,
+        "changes_in_store": stats.changes,
+        "entities_in_store": stats.entities,
+        "versions": versions,
+        "as_of_100_versions": as_of,
+        "now_100_versions": now,
+        "entity_now_spread": by_id,
+        "people_listed": people.len(),
         "peak_rss_kib": peak_rss_kib(),
     }))
 }
