@@ -17,9 +17,6 @@
 //! could hold as a store still shows the streaming path's memory).
 
 use std::fmt::Write as _;
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use pole_ingest::{Format, Options, Profile};
@@ -27,6 +24,10 @@ use pole_model::nhs_check_digit;
 use pole_store::{BackendKind, Store, StoreOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// The product's allocator (`src/main.rs`), so ingest is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const HEADER: &str = "Local Authority Identifier,Council Client Identifier,Client NHS Number,Client Date of Birth,Client Postcode,Council Safeguarding Referral Identifier,CQC Safeguarding Referral Identifier,Known to Council,Client Gender,Client Age at Start of Referral,Primary Client Group,Client Ethnicity,Date Referral Initiated,Consent to Investigation,Repeat Referral,Date Incident Occurred,Type of Risk,Risk Reported by,Source of Risk,Location of Risk,CQC Provider Identifier,CQC Location Identifier,CQC Location Postcode,Action and Result,Conclusion,Conclusion Date,Lacking Capacity,Advocate Support,Desired Outcome Expressed,Desired Outcome Achieved,Client Involvement in Safeguarding Meetings,Client Involvement in Decision Making,Serious Case Review,Serious Case Review Reason";
 

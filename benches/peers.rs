@@ -41,6 +41,10 @@ use pole_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+/// The product's allocator (`src/main.rs`), so the store is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Transactions kept in flight while exporting, as `pole-ods demo` does.
 const WINDOW: usize = 32;
 

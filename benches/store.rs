@@ -45,6 +45,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tempfile::TempDir;
 
+/// The product's allocator (`src/main.rs`), so the store is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Changes of demo data committed per `durable_ingest/demo` iteration.
 const DEMO_INGEST_CHANGES: u64 = 20_000;
 /// Changes of demo data the rebuild group's store holds.
