@@ -8,7 +8,7 @@
 //! closed before its rows could make more than [`pole_store::MAX_CHANGES`] changes.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use pole_model::{EntityId, EntityState, Identifier, Source, Status, Timestamp};
 use pole_store::{ChangeRequest, OpRequest, ReadAt, Rejection, Store, Target, TransactionRequest};
@@ -91,6 +91,14 @@ struct Builder<'s> {
     by_link: HashMap<(String, &'static str, String), Target>,
     /// Single-valued roles as the file has left them: where each points and since when.
     single_links: HashMap<(String, String), (Target, Timestamp)>,
+    /// What the transaction already asks of each target at each valid time. A row that
+    /// repeats it (the client and the concern again on each allegation's row) asks nothing
+    /// new, and leaving it out spares the store judging a no-op, often a late one that it
+    /// refolds the entity's history for. Leaving out an exact repeat changes no outcome:
+    /// the fold orders by valid time, and a value set twice at one time is set once.
+    said: HashMap<(String, Timestamp), BTreeMap<String, Value>>,
+    said_keys: HashSet<(String, Identifier)>,
+    said_links: HashSet<(String, String, String, Timestamp)>,
     /// Warnings about a row's rows that only resolution can find (ambiguous keys).
     warnings: Vec<(u64, String, String)>,
 }
@@ -104,6 +112,9 @@ impl<'s> Builder<'s> {
             by_identifier: HashMap::new(),
             by_link: HashMap::new(),
             single_links: HashMap::new(),
+            said: HashMap::new(),
+            said_keys: HashSet::new(),
+            said_links: HashSet::new(),
             warnings: Vec::new(),
         }
     }
@@ -164,13 +175,15 @@ impl<'s> Builder<'s> {
         for entity in &plan.entities {
             let target = match self.find(plan.row, entity, &slots)? {
                 Some(target) => {
-                    let mut update = ChangeRequest::update(target.clone()).valid_at(entity.valid);
-                    update.row = Some(plan.row);
-                    if let OpRequest::Update { set, add_identifiers, .. } = &mut update.op {
-                        set.extend(entity.set.clone());
-                        add_identifiers.extend(entity.keys.iter().cloned());
-                    }
-                    if !entity.set.is_empty() || !entity.keys.is_empty() {
+                    let new_set = self.unsaid(&target, entity.valid, &entity.set);
+                    let new_keys = self.unsaid_keys(&target, &entity.keys);
+                    if !new_set.is_empty() || !new_keys.is_empty() {
+                        let mut update = ChangeRequest::update(target.clone()).valid_at(entity.valid);
+                        update.row = Some(plan.row);
+                        if let OpRequest::Update { set, add_identifiers, .. } = &mut update.op {
+                            *set = new_set;
+                            *add_identifiers = new_keys;
+                        }
                         self.changes.push(update);
                     }
                     target
@@ -186,16 +199,22 @@ impl<'s> Builder<'s> {
                         set.extend(entity.set.clone());
                         identifiers.extend(entity.keys.iter().cloned());
                     }
+                    let target = Target::Ref(name);
+                    if let OpRequest::Create { set, identifiers, .. } = &create.op {
+                        self.unsaid(&target, entity.valid, set);
+                        self.unsaid_keys(&target, identifiers);
+                    }
                     self.changes.push(create);
-                    Target::Ref(name)
+                    target
                 }
             };
             if let Some((when, later)) = &entity.later {
-                if !later.is_empty() {
+                let new_set = self.unsaid(&target, *when, later);
+                if !new_set.is_empty() {
                     let mut update = ChangeRequest::update(target.clone()).valid_at(*when);
                     update.row = Some(plan.row);
                     if let OpRequest::Update { set, .. } = &mut update.op {
-                        set.extend(later.clone());
+                        *set = new_set;
                     }
                     self.changes.push(update);
                 }
@@ -212,6 +231,10 @@ impl<'s> Builder<'s> {
         }
         for link in &plan.links {
             let (Some(from), Some(to)) = (slots.get(link.from), slots.get(link.to)) else { continue };
+            let said = (key_of(from), link.role.to_string(), key_of(to), link.valid);
+            if !self.said_links.insert(said) {
+                continue;
+            }
             let ends = match link.single {
                 true => self.move_single(plan.row, from, &link.role, to, link.valid)?,
                 false => None,
@@ -224,6 +247,26 @@ impl<'s> Builder<'s> {
             }
         }
         Ok(())
+    }
+
+    /// The values of `set` this transaction does not already set on `target` at `valid`,
+    /// noted as said.
+    fn unsaid(&mut self, target: &Target, valid: Timestamp, set: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+        let said = self.said.entry((key_of(target), valid)).or_default();
+        let mut new = BTreeMap::new();
+        for (name, value) in set {
+            if said.get(name) != Some(value) {
+                said.insert(name.clone(), value.clone());
+                new.insert(name.clone(), value.clone());
+            }
+        }
+        new
+    }
+
+    /// The identifiers this transaction does not already give `target`, noted as given.
+    fn unsaid_keys(&mut self, target: &Target, keys: &[Identifier]) -> Vec<Identifier> {
+        let target = key_of(target);
+        keys.iter().filter(|key| self.said_keys.insert((target.clone(), (*key).clone()))).cloned().collect()
     }
 
     /// Moves a single-valued role to `to` as of `valid`: the link it holds now (from the store

@@ -572,3 +572,29 @@ fn two_ingests_at_once_about_the_same_new_people_make_each_person_once() {
     }
     assert_eq!(store.stats().unwrap().entities, 40);
 }
+
+#[test]
+fn a_plan_repeats_nothing_a_client_s_earlier_rows_already_asked() {
+    // Two allegation rows per client: the second repeats the client and the concern.
+    let bytes = generated_file(5);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let profile = Profile::load("safeguarding").unwrap();
+    let mut options = Options {
+        file_name: "generated.csv",
+        format: Format::Csv,
+        council: "305",
+        profile: &profile,
+        dry_run: true,
+        today: NaiveDate::from_ymd_opt(2025, 1, 1),
+        sheet: None,
+        actor: "pole-ods ingest",
+        role: "council",
+        chunk_rows: 1000,
+    };
+    let planned = ingest(&store, &bytes, &options, &|_| {}).unwrap();
+    options.dry_run = false;
+    let committed = ingest(&store, &bytes, &options, &|_| {}).unwrap();
+    assert_eq!(committed.status, Status::Committed);
+    assert_eq!(planned.changes, committed.changes, "every change asked for is one the store makes");
+}
