@@ -586,7 +586,9 @@ impl<'a> Reader<'a> {
                 value: Value::String(postcode),
             });
             plan.entities.push(address);
-            plan.links.push(link(0, "resides_at", plan.entities.len() - 1, false));
+            // One home address, as HL7's PID-11 keeps it: a client who moved between rows
+            // or submissions moves, from the row's date, rather than living at both.
+            plan.links.push(link(0, "resides_at", plan.entities.len() - 1, true));
         }
         let provider_slot = provider.map(|id| {
             let mut org = entity("organisation", vec![Identifier::new("cqc-provider", id.clone())], BTreeMap::new());

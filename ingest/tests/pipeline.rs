@@ -598,3 +598,22 @@ fn a_plan_repeats_nothing_a_client_s_earlier_rows_already_asked() {
     assert_eq!(committed.status, Status::Committed);
     assert_eq!(planned.changes, committed.changes, "every change asked for is one the store makes");
 }
+
+#[test]
+fn a_client_who_moved_has_one_home_address_from_the_later_row() {
+    let text = String::from_utf8(generated_file(1)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // The second allegation row, a week later, gives a new postcode.
+    assert!(lines[2].contains("br6 8nd"), "{}", lines[2]);
+    lines[2] = lines[2].replace("br6 8nd", "LS1 4AB");
+    let bytes = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let report = run_chunked(&store, bytes.as_bytes(), 1000);
+    assert_eq!((report.status, report.rejected), (Status::Committed, 0), "{}", report.to_text());
+    let person = store.find_by_identifier(&Identifier::new("council:305:client", "C-0")).unwrap();
+    let homes = store.links(&person[0], Some(pole_store::Direction::Out), Some("resides_at"), ReadAt::NOW).unwrap();
+    assert_eq!(homes.len(), 1, "one current home address: {homes:?}");
+    let home = store.entity(&homes[0].other, ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(home.attribute("postcode").unwrap(), "LS1 4AB");
+}
