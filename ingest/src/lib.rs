@@ -546,7 +546,7 @@ pub(crate) fn commit_rows<P: PlannedRow>(
     report: &mut Report,
     rows: &mut [RowReport],
     mut plans: Vec<P>,
-    key: Option<String>,
+    mut key: Option<String>,
     build: impl Fn(&Store, &[P]) -> Result<Built>,
 ) -> Result<TxOutcome> {
     let (Some(first_row), Some(last_row)) = (plans.first().map(P::row), plans.last().map(P::row)) else {
@@ -621,6 +621,9 @@ pub(crate) fn commit_rows<P: PlannedRow>(
                 match (row, slot) {
                     (Some(row), Some(slot)) if refusals < MAX_STORE_REFUSALS => {
                         refusals += 1;
+                        // What is stored is no longer what the rows read as: a resubmission
+                        // must plan this chunk again, and may then store the refused row.
+                        key = None;
                         if let Some(r) = rows.get_mut(slot) {
                             r.error("", "", format!("the store refused this row: {rejection}"));
                         }
