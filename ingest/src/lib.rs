@@ -348,7 +348,12 @@ fn ingest_records(
         for piece in ready {
             match piece.failure {
                 None => {
+                    let last_row = piece.chunk.rows.last().map_or(0, |r| r.row);
                     if !run.commit(store, options, &mut report, piece.chunk, &source)? {
+                        report.file_problems.push(format!(
+                            "no row after row {last_row} was read or stored: resubmit the file once the cause is \
+                             fixed (rows already stored change nothing)"
+                        ));
                         // Dropping `ready` stops the reader at its next chunk.
                         break;
                     }
