@@ -15,12 +15,14 @@
 //! ([`delimited`], [`spreadsheet`], [`xml::safeguarding`]) reads records one at a time,
 //! [`profile`] maps the submitter's columns and values, the profile's [`reader`]
 //! ([`safeguarding`] or [`generic`]) turns a row into a plan of entities and links and
-//! [`validate`] checks single values,
-//! [`commit`] resolves natural keys and commits one transaction, and [`report`] is what
-//! the submitter gets back.
+//! [`validate`] checks single values, [`commit`] resolves natural keys and builds one
+//! transaction per chunk of rows, and [`report`] is what the submitter gets back.
+//! [`ingest`] takes a file held in memory; [`ingest_file`] streams delimited text and HL7
+//! from disk in bounded memory. Every path resolves and commits under one process-wide
+//! lock, so concurrent ingests never create the same new entity twice.
 //!
-//! This crate must never know about HTTP: the API and the command line hand it bytes and a
-//! council, and it answers with a report after committing through `pole-store`.
+//! This crate must never know about HTTP: the API and the command line hand it bytes (or a
+//! path) and a council, and it answers with a report after committing through `pole-store`.
 
 pub mod commit;
 pub mod delimited;

@@ -1,7 +1,7 @@
 //! `mapping suggest`: the local values a council's data holds that no profile mapped to a
 //! national code (ingest keeps them verbatim, with a warning, in attributes of type `code`
 //! whose list is not strict), each with how often it is held and the national codes most
-//! like it ([`rank`]), rendered as a profile fragment to edit ([`fragment`]) or merged into
+//! like it ([`rank`](mod@rank)), rendered as a profile fragment to edit ([`fragment`]) or merged into
 //! a council's profile file ([`merge`]).
 //!
 //! The store is read through its public API only: the council's entities
