@@ -82,9 +82,59 @@ fn key_of(target: &Target) -> String {
     }
 }
 
+/// What a chunk's plan hands to the plan of the next chunk, which is made while this one
+/// commits and so cannot yet find this chunk's entities in the store: the targets it gave
+/// natural keys, matched links and single-valued roles (its new entities named by their
+/// refs), and the next free ref. Once the chunk is stored, [`Built::resolve_refs`] names
+/// those entities by the ids the store gave them.
+#[derive(Debug, Default)]
+pub struct Carry {
+    by_identifier: HashMap<Identifier, Target>,
+    by_link: HashMap<(String, &'static str, String), Target>,
+    single_links: HashMap<(String, String), (Target, Timestamp)>,
+    next_ref: usize,
+}
+
+impl Carry {
+    fn resolve_refs(&mut self, refs: &BTreeMap<String, EntityId>) {
+        for target in self.by_identifier.values_mut().chain(self.by_link.values_mut()) {
+            resolve(target, refs);
+        }
+        self.by_link = std::mem::take(&mut self.by_link)
+            .into_iter()
+            .map(|((owner, role, value), target)| ((resolve_key(owner, refs), role, value), target))
+            .collect();
+        self.single_links = std::mem::take(&mut self.single_links)
+            .into_iter()
+            .map(|((from, role), (mut target, since))| {
+                resolve(&mut target, refs);
+                ((resolve_key(from, refs), role), (target, since))
+            })
+            .collect();
+    }
+}
+
+/// A ref the store has given an id becomes that id.
+fn resolve(target: &mut Target, refs: &BTreeMap<String, EntityId>) {
+    if let Target::Ref(name) = target {
+        if let Some(id) = refs.get(name.as_str()) {
+            *target = Target::Entity(id.clone());
+        }
+    }
+}
+
+fn resolve_key(key: String, refs: &BTreeMap<String, EntityId>) -> String {
+    match key.strip_prefix("r:").and_then(|name| refs.get(name)) {
+        Some(id) => key_of(&Target::Entity(id.clone())),
+        None => key,
+    }
+}
+
 /// Builds the change requests of a file, row by row.
-struct Builder<'s> {
+struct Builder<'s, 'c> {
     store: &'s Store,
+    /// The previous chunk's plan, while that chunk commits.
+    previous: &'c Carry,
     changes: Vec<ChangeRequest>,
     next_ref: usize,
     by_identifier: HashMap<Identifier, Target>,
@@ -103,12 +153,13 @@ struct Builder<'s> {
     warnings: Vec<(u64, String, String)>,
 }
 
-impl<'s> Builder<'s> {
-    fn new(store: &'s Store) -> Self {
+impl<'s, 'c> Builder<'s, 'c> {
+    fn new(store: &'s Store, previous: &'c Carry) -> Self {
         Builder {
             store,
+            previous,
             changes: Vec::new(),
-            next_ref: 0,
+            next_ref: previous.next_ref,
             by_identifier: HashMap::new(),
             by_link: HashMap::new(),
             single_links: HashMap::new(),
@@ -125,7 +176,7 @@ impl<'s> Builder<'s> {
 
     fn find(&mut self, row: u64, plan: &EntityPlan, slots: &[Target]) -> Result<Option<Target>> {
         for key in &plan.keys {
-            if let Some(target) = self.by_identifier.get(key) {
+            if let Some(target) = self.by_identifier.get(key).or_else(|| self.previous.by_identifier.get(key)) {
                 return Ok(Some(target.clone()));
             }
         }
@@ -153,17 +204,34 @@ impl<'s> Builder<'s> {
         let Some(m) = &plan.linked_match else { return Ok(None) };
         let Some(owner) = slots.get(m.owner) else { return Ok(None) };
         let local = (key_of(owner), m.role, m.value.to_string());
-        if let Some(target) = self.by_link.get(&local) {
+        if let Some(target) = self.by_link.get(&local).or_else(|| self.previous.by_link.get(&local)) {
             return Ok(Some(target.clone()));
         }
         if let Target::Entity(owner_id) = owner {
             if let Some(state) = self.active(owner_id)? {
-                for link in state.links.iter().filter(|l| l.role == m.role) {
-                    if let Some(other) = self.active(&link.to)? {
-                        if other.entity_type == plan.entity_type && other.attribute(m.attribute) == Some(&m.value) {
-                            return Ok(Some(Target::Entity(other.id)));
-                        }
+                if let Some(found) = self.linked_from(&state, plan, m)? {
+                    return Ok(Some(found));
+                }
+                // An older row may name what the owner was linked to then and is no longer
+                // (a former home address): found in the owner as it was at the row's time.
+                if plan.valid < state.last_valid_time {
+                    let then = ReadAt { as_of: None, valid_at: Some(plan.valid) };
+                    if let Some(then) = self.store.entity(&state.id, then)? {
+                        return self.linked_from(&then, plan, m);
                     }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The entity of `plan`'s type that `owner` links to by the match's role, with the
+    /// match's attribute value.
+    fn linked_from(&self, owner: &EntityState, plan: &EntityPlan, m: &LinkedMatch) -> Result<Option<Target>> {
+        for link in owner.links.iter().filter(|l| l.role == m.role) {
+            if let Some(other) = self.active(&link.to)? {
+                if other.entity_type == plan.entity_type && other.attribute(m.attribute) == Some(&m.value) {
+                    return Ok(Some(Target::Entity(other.id)));
                 }
             }
         }
@@ -283,7 +351,7 @@ impl<'s> Builder<'s> {
         valid: Timestamp,
     ) -> Result<Option<Timestamp>> {
         let slot = (key_of(from), role.to_owned());
-        let current = match self.single_links.get(&slot) {
+        let current = match self.single_links.get(&slot).or_else(|| self.previous.single_links.get(&slot)) {
             Some(current) => Some(current.clone()),
             None => self.stored_single(row, from, role, to, valid)?,
         };
@@ -367,11 +435,31 @@ pub struct Built {
     /// Rows the builder could not include, with the reason (a link to an entity whose own
     /// row was refused): the caller rejects them and builds again without them.
     pub dropped: Vec<(u64, String)>,
+    /// What the next chunk's plan needs of this one.
+    pub carry: Carry,
 }
 
-/// Builds the transaction for `plans`.
-pub fn build(store: &Store, plans: &[RowPlan], source: Source) -> Result<Built> {
-    let mut builder = Builder::new(store);
+impl Built {
+    /// Names the entities the previous chunk created, which this plan knows by their refs,
+    /// by the ids the store gave them.
+    pub fn resolve_refs(&mut self, refs: &BTreeMap<String, EntityId>) {
+        for change in &mut self.request.changes {
+            resolve(&mut change.target, refs);
+            match &mut change.op {
+                OpRequest::Link { to, .. } | OpRequest::Unlink { to, .. } | OpRequest::Merge { into: to } => {
+                    resolve(to, refs)
+                }
+                _ => {}
+            }
+        }
+        self.carry.resolve_refs(refs);
+    }
+}
+
+/// Builds the transaction for `plans`, after the chunk `previous` was planned (and while it
+/// may still be committing).
+pub fn build(store: &Store, plans: &[RowPlan], source: Source, previous: &Carry) -> Result<Built> {
+    let mut builder = Builder::new(store, previous);
     for plan in plans {
         builder.add_row(plan)?;
     }
@@ -384,7 +472,13 @@ pub fn build(store: &Store, plans: &[RowPlan], source: Source) -> Result<Built> 
         reason,
         changes: builder.changes,
     };
-    Ok(Built { request, warnings: builder.warnings, dropped: Vec::new() })
+    let carry = Carry {
+        by_identifier: builder.by_identifier,
+        by_link: builder.by_link,
+        single_links: builder.single_links,
+        next_ref: builder.next_ref,
+    };
+    Ok(Built { request, warnings: builder.warnings, dropped: Vec::new(), carry })
 }
 
 /// The row a store refusal names, when it names a change: `rows` are the rows of the

@@ -56,8 +56,7 @@ pub use error::{IngestError, Result};
 pub use profile::Profile;
 pub use report::{Outcome, Report, RowReport, Severity, Status};
 
-use crate::commit::Built;
-use crate::commit::RowPlan;
+use crate::commit::{Built, Carry, RowPlan};
 use crate::delimited::Delimiter;
 use crate::reader::RowReader;
 use crate::report::CommitInfo;
@@ -347,11 +346,19 @@ fn ingest_records(
     std::thread::scope(|scope| -> Result<()> {
         let (chunks, ready) = std::sync::mpsc::sync_channel::<Piece>(1);
         scope.spawn(move || read_chunks(&mut records, &mut reader, options, progress, &chunks));
-        for piece in ready {
+        let mut pieces = ready.into_iter().peekable();
+        let mut ahead = None;
+        while let Some(piece) = pieces.next() {
             match piece.failure {
                 None => {
                     let last_row = piece.chunk.rows.last().map_or(0, |r| r.row);
-                    if !run.commit(store, options, &mut report, piece.chunk, &source)? {
+                    // The next chunk is planned while this one commits.
+                    let next = pieces.peek().filter(|p| p.failure.is_none()).map(|p| p.chunk.plans.as_slice());
+                    let lookahead = Lookahead { ahead: ahead.take(), next };
+                    let (stored, next_ahead) =
+                        run.commit(store, options, &mut report, piece.chunk, &source, lookahead)?;
+                    ahead = next_ahead;
+                    if !stored {
                         report.file_problems.push(format!(
                             "no row after row {last_row} was read or stored: resubmit the file once the cause is \
                              fixed (rows already stored change nothing)"
@@ -449,8 +456,9 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// Commits one chunk (or plans it, in a dry run) and adds its rows to the report. False
-    /// when the chunk was refused: no later chunk may be stored.
+    /// Commits one chunk (or plans it, in a dry run) and adds its rows to the report; plans
+    /// the next chunk while this one commits. False when the chunk was refused: no later
+    /// chunk may be stored.
     fn commit(
         &mut self,
         store: &Store,
@@ -458,17 +466,26 @@ impl Run {
         report: &mut Report,
         mut chunk: Chunk,
         source: &Source,
-    ) -> Result<bool> {
+        lookahead: Lookahead<'_>,
+    ) -> Result<(bool, Option<Ahead>)> {
         let key = resume_key(options, &chunk.plans);
         let accepted = !chunk.plans.is_empty();
-        let outcome = commit_rows(store, options, report, &mut chunk.rows, chunk.plans, Some(key), |store, plans| {
-            commit::build(store, plans, source.clone())
-        })?;
+        let mut plan_next =
+            lookahead.next.map(|plans| move |carry: &Carry| commit::build(store, plans, source.clone(), carry).ok());
+        let tx = ChunkTx {
+            key: Some(key),
+            ahead: lookahead.ahead,
+            next: plan_next.as_mut().map(|f| f as &mut PlanNext<'_>),
+        };
+        let (outcome, ahead) =
+            commit_rows(store, options, report, &mut chunk.rows, chunk.plans, tx, |store, plans| {
+                commit::build(store, plans, source.clone(), &Carry::default())
+            })?;
         for row in chunk.rows {
             report.add(row);
         }
         self.record(&outcome, accepted);
-        Ok(!self.refused)
+        Ok((!self.refused, ahead))
     }
 
     /// Notes what one transaction came to.
@@ -542,38 +559,83 @@ pub(crate) enum TxOutcome {
     Refused,
 }
 
+/// A chunk's plan made while the chunk before it committed. It holds while the store's
+/// head is still `after_seq` (that chunk's transaction) when the resolution lock is taken:
+/// nothing else was stored in between.
+#[derive(Debug)]
+pub(crate) struct Ahead {
+    built: Built,
+    after_seq: u64,
+}
+
+/// The chunk pipeline's look-ahead for one chunk: its plan if one was made ahead, and the
+/// next chunk's rows, to plan while this chunk commits.
+pub(crate) struct Lookahead<'a> {
+    ahead: Option<Ahead>,
+    next: Option<&'a [RowPlan]>,
+}
+
+/// Plans the next chunk from this chunk's [`Carry`]; `None` when it cannot be planned now.
+pub(crate) type PlanNext<'a> = dyn FnMut(&Carry) -> Option<Built> + 'a;
+
+/// How one chunk's transaction is committed besides its rows.
+pub(crate) struct ChunkTx<'a> {
+    /// A transaction stored before under this key is not planned again.
+    pub key: Option<String>,
+    /// This chunk's plan, made while the previous chunk committed.
+    pub ahead: Option<Ahead>,
+    /// Plans the next chunk from this one's [`Carry`], while this one commits.
+    pub next: Option<&'a mut PlanNext<'a>>,
+}
+
+impl ChunkTx<'_> {
+    /// A transaction on its own: no key, nothing planned ahead.
+    pub(crate) fn single() -> Self {
+        ChunkTx { key: None, ahead: None, next: None }
+    }
+}
+
 /// Commits the accepted rows' plans as one transaction (or plans it, in a dry run). `rows`
 /// are the report rows the plans came from, in order. When the store refuses a change
 /// that names a row, that row is rejected and the rest is tried again; a refusal that
 /// names no row refuses the transaction, and then none of its rows reads as stored. With
-/// `key`, a transaction stored before under the same key is not planned again.
+/// a key, a transaction stored before under the same key is not planned again. The
+/// answer's second part is the next chunk's plan when `tx.next` made one that still holds
+/// once this transaction is stored.
 pub(crate) fn commit_rows<P: PlannedRow>(
     store: &Store,
     options: &Options<'_>,
     report: &mut Report,
     rows: &mut [RowReport],
     mut plans: Vec<P>,
-    mut key: Option<String>,
+    tx: ChunkTx<'_>,
     build: impl Fn(&Store, &[P]) -> Result<Built>,
-) -> Result<TxOutcome> {
+) -> Result<(TxOutcome, Option<Ahead>)> {
+    let ChunkTx { mut key, ahead, mut next } = tx;
     let (Some(first_row), Some(last_row)) = (plans.first().map(P::row), plans.last().map(P::row)) else {
-        return Ok(TxOutcome::Nothing);
+        return Ok((TxOutcome::Nothing, None));
     };
     if !options.dry_run {
         if let Some(earlier) = key.as_deref().map(|key| store.idempotent(key)).transpose()?.flatten() {
             let info = CommitInfo { seq: earlier.seq, changes: 0, first_row, last_row, already_stored: true };
             report.transactions.push(info.clone());
-            return Ok(TxOutcome::Stored(info));
+            return Ok((TxOutcome::Stored(info), None));
         }
     }
     let row_index: HashMap<u64, usize> = rows.iter().enumerate().map(|(i, r)| (r.row, i)).collect();
     let _resolving = resolving();
+    let mut ahead = ahead.filter(|a| store.head().seq == a.after_seq).map(|a| a.built);
     let mut refusals = 0;
     loop {
         if plans.is_empty() {
-            return Ok(TxOutcome::Nothing);
+            return Ok((TxOutcome::Nothing, None));
         }
-        let mut built = build(store, &plans)?;
+        let planning = std::time::Instant::now();
+        let mut built = match ahead.take() {
+            Some(built) => built,
+            None => build(store, &plans)?,
+        };
+        let planned_in = planning.elapsed();
         built.request.actor = options.actor.to_owned();
         built.request.role = options.role.to_owned();
         built.request.idempotency_key = key.clone();
@@ -596,11 +658,26 @@ pub(crate) fn commit_rows<P: PlannedRow>(
         if options.dry_run {
             warn(rows);
             report.changes += built.request.changes.len();
-            return Ok(TxOutcome::Planned(built.request.changes.len()));
+            let after_seq = store.head().seq;
+            let next_plan = next.take().and_then(|plan| plan(&built.carry)).map(|built| Ahead { built, after_seq });
+            return Ok((TxOutcome::Planned(built.request.changes.len()), next_plan));
         }
         // The request is large: keep only which row each change came from.
         let change_rows: Vec<Option<u64>> = built.request.changes.iter().map(|c| c.row).collect();
-        match store.commit(built.request)? {
+        let committing = std::time::Instant::now();
+        let before = store.head().seq;
+        let pending = store.submit(built.request)?;
+        // The writer commits this chunk while this thread plans the next one.
+        let next_plan = next.take().and_then(|plan| plan(&built.carry));
+        let outcome = pending.wait()?;
+        tracing::debug!(
+            first_row,
+            last_row,
+            planned_ms = planned_in.as_millis() as u64,
+            committed_ms = committing.elapsed().as_millis() as u64,
+            "chunk"
+        );
+        match outcome {
             Ok(committed) => {
                 warn(rows);
                 let info = CommitInfo {
@@ -614,13 +691,23 @@ pub(crate) fn commit_rows<P: PlannedRow>(
                 if committed.changes > 0 || committed.replayed {
                     report.transactions.push(info.clone());
                 }
-                return Ok(TxOutcome::Stored(info));
+                // The next plan saw the store before this transaction and this chunk's own
+                // plan: it holds if this transaction is the only one stored since.
+                let alone = match committed.changes {
+                    0 => committed.seq == before,
+                    _ => committed.seq == before + 1,
+                };
+                let next_ahead = next_plan.filter(|_| alone && !committed.replayed).map(|mut built| {
+                    built.resolve_refs(&committed.refs);
+                    Ahead { built, after_seq: committed.seq }
+                });
+                return Ok((TxOutcome::Stored(info), next_ahead));
             }
             // The same rows were stored under this key while this run planned them.
             Err(Rejection::IdempotencyKeyReused { seq, .. }) => {
                 let info = CommitInfo { seq, changes: 0, first_row, last_row, already_stored: true };
                 report.transactions.push(info.clone());
-                return Ok(TxOutcome::Stored(info));
+                return Ok((TxOutcome::Stored(info), None));
             }
             Err(rejection) => {
                 let row = commit::refused_row(&change_rows, &rejection);
@@ -648,7 +735,7 @@ pub(crate) fn commit_rows<P: PlannedRow>(
                                 "not stored: the transaction holding this row was refused (see the file problems)",
                             );
                         }
-                        return Ok(TxOutcome::Refused);
+                        return Ok((TxOutcome::Refused, None));
                     }
                 }
             }

@@ -23,7 +23,7 @@ use crate::commit::{self, Built};
 use crate::error::Result;
 use crate::report::{Report, RowReport};
 use crate::xml::submission::{self as shape, Element, EntityElement, LinkElement};
-use crate::{commit_rows, rejected, Options, PlannedRow, Run};
+use crate::{commit_rows, rejected, ChunkTx, Options, PlannedRow, Run};
 
 /// The report's profile for a submission: the mapping is fixed by the format.
 pub const PROFILE: &str = "pole-submission";
@@ -126,9 +126,10 @@ pub fn ingest(
         file: Some(options.file_name.to_owned()),
     };
     let accepted = !plans.is_empty();
-    let outcome = commit_rows(store, options, &mut report, &mut rows, plans, None, |store, plans| {
-        build(store, plans, source.clone())
-    })?;
+    let (outcome, _) =
+        commit_rows(store, options, &mut report, &mut rows, plans, ChunkTx::single(), |store, plans| {
+            build(store, plans, source.clone())
+        })?;
     for row in rows {
         report.add(row);
     }
@@ -343,7 +344,7 @@ fn build(store: &Store, plans: &[Plan], source: Source) -> Result<Built> {
         reason,
         changes,
     };
-    Ok(Built { request, warnings, dropped })
+    Ok(Built { request, warnings, dropped, carry: Default::default() })
 }
 
 /// The entity an earlier row of this submission or the store holds under one of the

@@ -1,8 +1,13 @@
-//! The journal payload encoding: a transaction's canonical JSON. The encoding is versioned
-//! by the segment header (`journal::SEGMENT_VERSION`); a newer version adds a decoder here
-//! and upgrades older payloads as it reads them.
+//! Encodings. The journal payload is a transaction's canonical JSON, versioned by the
+//! segment header (`journal::SEGMENT_VERSION`); a newer version adds a decoder here and
+//! upgrades older payloads as it reads them. Projection values (entity states, history
+//! entries, link records, transaction facts) are MessagePack with field names: the store's
+//! own, rebuilt from the journal when their format changes (`keys::PROJECTION_VERSION`),
+//! and written and read on every commit and read, where JSON's text costs the most.
 
 use pole_model::Transaction;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::{Result, StoreError};
 
@@ -19,4 +24,14 @@ pub fn decode_transaction(payload: &[u8], seq: u64) -> Result<Transaction> {
         return Err(StoreError::Journal(format!("frame seq {seq} holds a transaction that says seq {}", tx.seq)));
     }
     Ok(tx)
+}
+
+/// A projection value. Field names are kept, so optional fields may be left out and a
+/// reader may take only the fields it needs, as with JSON.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Encoding(e.to_string()))
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Encoding(e.to_string()))
 }

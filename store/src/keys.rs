@@ -22,8 +22,9 @@ pub const APPLIED: &[u8] = b"m/applied";
 pub const STATS: &[u8] = b"m/stats";
 pub const PROJECTION_FORMAT: &[u8] = b"m/format";
 /// The projections' own format: a store whose projections were built by an older one
-/// rebuilds them from the journal on open. 2: the opt-out index.
-pub const PROJECTION_VERSION: u32 = 2;
+/// rebuilds them from the journal on open. 2: the opt-out index. 3: values in MessagePack
+/// (`codec::encode`), no longer JSON.
+pub const PROJECTION_VERSION: u32 = 3;
 
 pub fn opted_out(id: &EntityId) -> Vec<u8> {
     join("o/", &[id.as_str().as_bytes()])

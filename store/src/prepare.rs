@@ -108,7 +108,11 @@ impl Tx<'_, '_, '_> {
     /// Moves the transaction's view of the entity past an accepted change, refolding in
     /// valid-time order when the change is late, exactly as the projections will.
     fn accept(&mut self, idx: usize, change: &Change) -> Result<()> {
-        let before = self.current(&change.entity)?;
+        // Taken, not cloned: the state after the change replaces it below.
+        let before = match self.local.remove(&change.entity) {
+            Some(state) => Some(state),
+            None => self.ctx.stage.entity(&change.entity)?,
+        };
         let entry = HistoryEntry {
             seq: u64::MAX,
             change_idx: idx,
@@ -136,6 +140,14 @@ impl Tx<'_, '_, '_> {
         let mut history = self.ctx.stage.history(id)?;
         history.extend(self.local_history.get(id).into_iter().flatten().cloned());
         Ok(history)
+    }
+
+    /// Whether the entity's history already ends its `role` link to `to` at `valid`.
+    fn unlinked_at(&self, id: &EntityId, role: &str, to: &EntityId, valid: Timestamp) -> Result<bool> {
+        Ok(self.history_with_local(id)?.iter().any(|entry| {
+            matches!(&entry.change.op, ChangeOp::Unlink { role: r, to: t } if r == role && t == to)
+                && entry.change.valid_time_or(entry.recorded_at) == valid
+        }))
     }
 
     /// The state a change with `valid_time` is judged against: the current state, or, for a
@@ -365,10 +377,18 @@ impl Tx<'_, '_, '_> {
                 if let Some((name, _)) = attributes.iter().find(|(_, v)| v.is_null() || v.is_array() || v.is_object()) {
                     return Ok(Err(invalid(Some(name), "link attributes are text, numbers or booleans".into())));
                 }
-                let unchanged = state.link(role, &to).is_some_and(|l| {
+                let same = |l: &pole_model::LinkValue| {
                     l.valid_from == *valid_from && l.valid_to == *valid_to && l.attributes == *attributes
-                });
-                if unchanged {
+                };
+                if state.link(role, &to).is_some_and(same) {
+                    return Ok(Ok(None));
+                }
+                // A link about an earlier time is judged against what held then, as an
+                // update is: a link that held then (and was ended since) is a repeat.
+                let valid = request.valid_time.unwrap_or(self.ctx.recorded_at);
+                if valid < state.last_valid_time
+                    && self.base_for(state, valid)?.is_some_and(|base| base.link(role, &to).is_some_and(same))
+                {
                     return Ok(Ok(None));
                 }
                 ChangeOp::Link {
@@ -385,6 +405,12 @@ impl Tx<'_, '_, '_> {
                     Err(r) => return Ok(Err(r)),
                 };
                 if state.link(role, &to).is_none() {
+                    // The same unlink at the same valid time, stored or earlier in this
+                    // transaction, is a repeat: it changes nothing, as a repeated set does.
+                    let valid = request.valid_time.unwrap_or(self.ctx.recorded_at);
+                    if self.unlinked_at(id, role, &to, valid)? {
+                        return Ok(Ok(None));
+                    }
                     return Ok(Err(invalid(Some("role"), format!("there is no {role:?} link to {to}"))));
                 }
                 ChangeOp::Unlink { role: role.clone(), to }

@@ -11,6 +11,7 @@ use pole_model::{
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, WriteBatch};
+use crate::codec;
 use crate::journal::FrameLocation;
 use crate::keys::{self, Direction};
 use crate::vault::{self, KeyRing};
@@ -66,6 +67,18 @@ pub struct IdempotencyRecord {
     pub changes: usize,
 }
 
+/// A [`HistoryEntry`] as written, borrowing its change rather than cloning it: the same
+/// fields under the same names, so it reads back as a `HistoryEntry` (tested).
+#[derive(Serialize)]
+struct HistoryEntryRef<'a> {
+    seq: u64,
+    change_idx: usize,
+    recorded_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    council: Option<&'a str>,
+    change: &'a pole_model::Change,
+}
+
 /// Writes staged over a backend for one group of transactions: reads see the staged writes,
 /// and the group lands in the backend as one atomic batch.
 pub struct Stage<'a> {
@@ -118,13 +131,22 @@ impl<'a> Stage<'a> {
         Ok(merged.into_iter().collect())
     }
 
+    /// The current state of an entity, taken out of the group's states (the caller puts
+    /// the state after its change back): saves a clone per change.
+    fn take_entity(&mut self, id: &EntityId) -> Result<Option<EntityState>> {
+        match self.states.remove(id) {
+            Some(state) => Ok(Some(state)),
+            None => self.entity(id),
+        }
+    }
+
     /// The current state of an entity, including this group's changes.
     pub fn entity(&self, id: &EntityId) -> Result<Option<EntityState>> {
         if let Some(state) = self.states.get(id) {
             return Ok(Some(state.clone()));
         }
         match self.get(&keys::entity(id))? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -132,7 +154,7 @@ impl<'a> Stage<'a> {
     fn counts(&mut self) -> Result<&mut Counts> {
         if self.counts.is_none() {
             let counts = match self.get(keys::STATS)? {
-                Some(bytes) => serde_json::from_slice(&bytes)?,
+                Some(bytes) => codec::decode(&bytes)?,
                 None => Counts::default(),
             };
             self.counts = Some(counts);
@@ -143,10 +165,10 @@ impl<'a> Stage<'a> {
     /// Turns the staged writes into one atomic batch.
     pub fn into_batch(mut self) -> Result<WriteBatch> {
         for (id, state) in std::mem::take(&mut self.states) {
-            self.writes.insert(keys::entity(&id), Some(serde_json::to_vec(&state)?));
+            self.writes.insert(keys::entity(&id), Some(codec::encode(&state)?));
         }
         if let Some(counts) = self.counts {
-            self.writes.insert(keys::STATS.to_vec(), Some(serde_json::to_vec(&counts)?));
+            self.writes.insert(keys::STATS.to_vec(), Some(codec::encode(&counts)?));
         }
         let mut batch = WriteBatch::default();
         for (key, value) in self.writes {
@@ -170,15 +192,9 @@ impl<'a> Stage<'a> {
         let council = tx.source.council.as_deref();
         let mut created = 0u64;
         for (idx, change) in tx.changes.iter().enumerate() {
-            let before = self.entity(&change.entity)?;
-            let entry = HistoryEntry {
-                seq: tx.seq,
-                change_idx: idx,
-                recorded_at: tx.recorded_at,
-                council: tx.source.council.clone(),
-                change: change.clone(),
-            };
-            self.put(keys::history(&change.entity, tx.seq, idx), serde_json::to_vec(&entry)?);
+            let before = self.take_entity(&change.entity)?;
+            let entry = HistoryEntryRef { seq: tx.seq, change_idx: idx, recorded_at: tx.recorded_at, council, change };
+            self.put(keys::history(&change.entity, tx.seq, idx), codec::encode(&entry)?);
             let late = before.as_ref().is_some_and(|s| change.valid_time_or(tx.recorded_at) < s.last_valid_time);
             let after = if late {
                 // A late-recorded change: refold in valid-time order (its history entry is staged).
@@ -224,7 +240,7 @@ impl<'a> Stage<'a> {
             reason: tx.reason.clone(),
             changes: tx.changes.len(),
         };
-        self.put(keys::transaction(tx.seq), serde_json::to_vec(&meta)?);
+        self.put(keys::transaction(tx.seq), codec::encode(&meta)?);
         self.put(keys::recorded(tx.recorded_at), tx.seq.to_be_bytes().to_vec());
         if let Some(key) = &tx.idempotency_key {
             let record = IdempotencyRecord {
@@ -233,7 +249,7 @@ impl<'a> Stage<'a> {
                 refs: tx.refs.clone(),
                 changes: tx.changes.len(),
             };
-            self.put(keys::idempotency(key), serde_json::to_vec(&record)?);
+            self.put(keys::idempotency(key), codec::encode(&record)?);
         }
         self.put(keys::APPLIED.to_vec(), tx.seq.to_be_bytes().to_vec());
         let counts = self.counts()?;
@@ -245,10 +261,7 @@ impl<'a> Stage<'a> {
 
     /// Every history entry of an entity, staged ones included, in sequence order.
     pub fn history(&self, id: &EntityId) -> Result<Vec<HistoryEntry>> {
-        self.scan_prefix(&keys::history_prefix(id))?
-            .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(StoreError::from))
-            .collect()
+        self.scan_prefix(&keys::history_prefix(id))?.into_iter().map(|(_, v)| codec::decode(&v)).collect()
     }
 
     fn update_lookup_indexes(
@@ -304,7 +317,7 @@ impl<'a> Stage<'a> {
                     attributes: link.attributes.clone(),
                     council: link.provenance.council.clone(),
                 };
-                let bytes = serde_json::to_vec(&record)?;
+                let bytes = codec::encode(&record)?;
                 self.put(keys::link(Direction::Out, &after.id, &link.role, &link.to, seq), bytes.clone());
                 self.put(keys::link(Direction::In, &link.to, &link.role, &after.id, seq), bytes);
             }
@@ -316,7 +329,7 @@ impl<'a> Stage<'a> {
         let base_len = keys::link_prefix(Direction::Out, from, None, None).len();
         let prefix = keys::link_prefix(Direction::Out, from, Some(&link.role), Some(&link.to));
         for (key, value) in self.scan_prefix(&prefix)? {
-            let mut record: LinkRecord = serde_json::from_slice(&value)?;
+            let mut record: LinkRecord = codec::decode(&value)?;
             if record.removed_seq.is_some() {
                 continue;
             }
@@ -324,7 +337,7 @@ impl<'a> Stage<'a> {
             let Some((_, _, added)) = keys::parse_link(&key, base_len) else {
                 return Err(StoreError::Journal(format!("unreadable link key under entity {from}")));
             };
-            let bytes = serde_json::to_vec(&record)?;
+            let bytes = codec::encode(&record)?;
             self.put(keys::link(Direction::In, &link.to, &link.role, from, added), bytes.clone());
             self.put(key, bytes);
         }
@@ -440,4 +453,34 @@ fn lookup_keys(
         out.insert(keys::search(search.as_str(), &entry, &state.id));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pole_model::{Change, ChangeOp, Delta, Kind};
+
+    #[test]
+    fn a_borrowed_history_entry_reads_back_as_the_owned_one() {
+        let change = Change {
+            entity: EntityId::new("01J0000000000000000000000A").unwrap(),
+            op: ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: Delta::default() },
+            valid_time: Some(Timestamp::from_micros(1_700_000_000_000_000)),
+            row: Some(7),
+        };
+        for council in [None, Some("E08000025")] {
+            let owned = HistoryEntry {
+                seq: 9,
+                change_idx: 2,
+                recorded_at: Timestamp::from_micros(1_800_000_000_000_000),
+                council: council.map(str::to_owned),
+                change: change.clone(),
+            };
+            let borrowed =
+                HistoryEntryRef { seq: 9, change_idx: 2, recorded_at: owned.recorded_at, council, change: &change };
+            let bytes = codec::encode(&borrowed).unwrap();
+            assert_eq!(bytes, codec::encode(&owned).unwrap());
+            assert_eq!(codec::decode::<HistoryEntry>(&bytes).unwrap(), owned);
+        }
+    }
 }

@@ -10,6 +10,7 @@ use pole_model::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::keys::{self, Direction};
 use crate::projection::LinkRecord;
 use crate::store::Store;
@@ -151,7 +152,7 @@ impl Store {
         let mut out = Vec::new();
         for item in self.backend().scan_prefix(&keys::history_prefix(id)) {
             let (_, bytes) = item?;
-            let entry: HistoryEntry = serde_json::from_slice(&bytes)?;
+            let entry: HistoryEntry = codec::decode(&bytes)?;
             if as_of_seq.is_some_and(|seq| entry.seq > seq) {
                 break;
             }
@@ -165,7 +166,7 @@ impl Store {
         let as_of_seq = self.resolve_as_of(at.as_of)?;
         if as_of_seq.is_none() && at.valid_at.is_none() {
             return match self.backend().get(&keys::entity(id))? {
-                Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+                Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
                 None => Ok(None),
             };
         }
@@ -185,7 +186,7 @@ impl Store {
         }
         Ok(match self.backend().get(&keys::entity(id))? {
             Some(bytes) => {
-                let stored: Stored = serde_json::from_slice(&bytes)?;
+                let stored: Stored = codec::decode(&bytes)?;
                 Some(EntityHead {
                     kind: stored.kind,
                     entity_type: stored.entity_type,
@@ -333,7 +334,7 @@ impl Store {
                 let Some((role, other, added_seq)) = keys::parse_link(&key, base_len) else {
                     return Err(StoreError::Journal(format!("unreadable link key under {id}")));
                 };
-                let record: LinkRecord = serde_json::from_slice(&bytes)?;
+                let record: LinkRecord = codec::decode(&bytes)?;
                 let visible = match as_of_seq {
                     None => record.removed_seq.is_none(),
                     Some(seq) => added_seq <= seq && record.removed_seq.is_none_or(|r| r > seq),

@@ -12,7 +12,7 @@ use pole_model::{ChangeOp, SchemaRegistry, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, MemoryBackend, RedbBackend, SledBackend};
-use crate::codec::decode_transaction;
+use crate::codec::{self, decode_transaction};
 use crate::journal::{JournalReader, JournalWriter, Recovery};
 use crate::outcome::{Committed, Rejection};
 use crate::projection::{Counts, IdempotencyRecord, Stage, TxMeta};
@@ -217,7 +217,7 @@ impl Store {
         }
         catch_up(&journal_dir(&dir), backend.as_ref(), &schema, &vault, true, applied, |_| {})?;
         let recorded_at = match backend.get(&keys::transaction(journal_head.seq))? {
-            Some(bytes) => serde_json::from_slice::<TxMeta>(&bytes)?.recorded_at,
+            Some(bytes) => codec::decode::<TxMeta>(&bytes)?.recorded_at,
             None => Timestamp::from_micros(0),
         };
         let head = Arc::new(RwLock::new(Head { seq: journal_head.seq, hash: journal_head.hash, recorded_at }));
@@ -301,7 +301,7 @@ impl Store {
 
     pub fn stats(&self) -> Result<Stats> {
         let counts: Counts = match self.inner.backend.get(keys::STATS)? {
-            Some(bytes) => serde_json::from_slice(&bytes)?,
+            Some(bytes) => codec::decode(&bytes)?,
             None => Counts::default(),
         };
         let head = self.head();
@@ -401,7 +401,7 @@ impl Store {
     /// resubmitter can tell before building a request that it was stored already.
     pub fn idempotent(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
         match self.inner.backend.get(&keys::idempotency(key))? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -409,7 +409,7 @@ impl Store {
     /// Facts of a committed transaction.
     pub fn transaction_meta(&self, seq: u64) -> Result<Option<TxMeta>> {
         match self.inner.backend.get(&keys::transaction(seq))? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -491,7 +491,7 @@ pub(crate) fn catch_up(
     let mut reader = match applied {
         0 => JournalReader::open(journal)?,
         seq => match backend.get(&keys::transaction(seq))? {
-            Some(bytes) => JournalReader::open_at(journal, serde_json::from_slice::<TxMeta>(&bytes)?.location)?,
+            Some(bytes) => JournalReader::open_at(journal, codec::decode::<TxMeta>(&bytes)?.location)?,
             None => JournalReader::open(journal)?,
         },
     };

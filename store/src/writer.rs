@@ -21,6 +21,7 @@ use pole_audit::Hash;
 use pole_model::{EntityId, SchemaRegistry, Timestamp, Transaction};
 
 use crate::backend::Backend;
+use crate::codec;
 use crate::journal::{JournalWriter, MAX_PAYLOAD_BYTES};
 use crate::outcome::{Committed, Rejection};
 use crate::prepare::{prepare, Context, Keys, Prepared};
@@ -220,12 +221,13 @@ impl Writer {
             debug_assert_eq!(a.tx.seq, frame.seq);
             let key = keys::transaction(frame.seq);
             if let Some(bytes) = stage.get(&key)? {
-                let mut meta: crate::projection::TxMeta = serde_json::from_slice(&bytes)?;
+                let mut meta: crate::projection::TxMeta = codec::decode(&bytes)?;
                 meta.location = frame.location;
-                stage.put(key, serde_json::to_vec(&meta)?);
+                stage.put(key, codec::encode(&meta)?);
             }
         }
         let batch = stage.into_batch()?;
+        tracing::debug!(transactions = accepted.len(), keys = batch.len(), bytes = batch.bytes(), "projection batch");
         // Keys of erased entities go before the projections record the erasure as applied:
         // after a crash in between, start-up re-applies the erasure and finds no key left;
         // the other order could leave a key behind for good.
@@ -271,14 +273,14 @@ impl Writer {
                 }
                 let fingerprint = Hash::of(&serde_json::to_vec(request)?).to_hex();
                 if let Some(bytes) = stage.get(&keys::idempotency(key))? {
-                    let record: IdempotencyRecord = serde_json::from_slice(&bytes)?;
+                    let record: IdempotencyRecord = codec::decode(&bytes)?;
                     if record.fingerprint != fingerprint {
                         return Ok(Err(Rejection::IdempotencyKeyReused { key: key.clone(), seq: record.seq }));
                     }
                     let meta = stage.get(&keys::transaction(record.seq))?.ok_or_else(|| {
                         StoreError::Journal(format!("idempotency key {key:?} names missing seq {}", record.seq))
                     })?;
-                    let meta: crate::projection::TxMeta = serde_json::from_slice(&meta)?;
+                    let meta: crate::projection::TxMeta = codec::decode(&meta)?;
                     return Ok(Ok(Outcome::Replayed(Committed {
                         seq: record.seq,
                         recorded_at: meta.recorded_at,

@@ -636,6 +636,37 @@ fn a_late_recorded_unlink_leaves_the_link_index_agreeing_with_the_entity() {
     assert_eq!(inn, vec![p.to_string()], "links(In) at the address disagrees with the entity");
 }
 
+#[test]
+fn an_unlink_repeated_at_the_same_valid_time_changes_nothing() {
+    // A file not in date order ends an older address where the newer one starts; a later
+    // row (or a resubmission) ends it there again. That repeat changes nothing, as a
+    // repeated set does, in the same transaction or a later one; an unlink of a link that
+    // was never there, or at another time, is still refused.
+    let t = TempStore::memory();
+    let s = t.store();
+    let c = must_commit(s, tx(vec![person("p", "Ash", "Ann"), address("a", "1 High Street", "LS1 4AP")]));
+    let (p, a) = (c.refs["p"].clone(), c.refs["a"].clone());
+    let at = |day: &str| ts(day);
+    let first = must_commit(
+        s,
+        tx(vec![
+            ChangeRequest::link(ent(&p), "resides_at", ent(&a)).valid_at(at("2020-01-01")),
+            unlink(ent(&p), "resides_at", ent(&a)).valid_at(at("2020-06-01")),
+            unlink(ent(&p), "resides_at", ent(&a)).valid_at(at("2020-06-01")),
+        ]),
+    );
+    assert_eq!(first.changes, 2, "the repeat in the same transaction is left out");
+    let before = s.stats().unwrap();
+    let again = must_commit(s, tx(vec![unlink(ent(&p), "resides_at", ent(&a)).valid_at(at("2020-06-01"))]));
+    assert_eq!(again.changes, 0);
+    assert_eq!(s.stats().unwrap(), before, "nothing was written");
+    assert!(must_entity(s, &p).links.is_empty());
+    let other_time = must_reject(s, tx(vec![unlink(ent(&p), "resides_at", ent(&a)).valid_at(at("2020-07-01"))]));
+    assert_invalid(&other_time, 0, "unlink", Some(p.as_str()), "role");
+    let never = must_reject(s, tx(vec![unlink(ent(&a), "resides_at", ent(&p)).valid_at(at("2020-06-01"))]));
+    assert_invalid(&never, 0, "unlink", Some(a.as_str()), "role");
+}
+
 // ------------------------------------------------------------------ indexes
 
 #[test]

@@ -33,6 +33,11 @@ impl WriteBatch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+
+    /// Bytes of the keys and values written.
+    pub fn bytes(&self) -> usize {
+        self.ops.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum()
+    }
 }
 
 /// Key-value pairs in key order.
