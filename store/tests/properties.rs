@@ -619,8 +619,11 @@ impl Harness {
                         refused = Some(Predicted::Conflict(idx));
                     } else if !spec.allowed {
                         refused = Some(Predicted::Invalid(idx));
-                    } else if work[f].current().links.get(&link) != Some(&period) {
-                        // Links are compared with the current state, late or not.
+                    } else if work[f].current().links.get(&link) != Some(&period)
+                        && valid.is_none_or(|at| work[f].base(Valid::At(at)).links.get(&link) != Some(&period))
+                    {
+                        // Links are compared with the current state and, late, with the state
+                        // valid at their time: a link that held then is a repeat.
                         work[f].changes.push(MChange { key: key(valid, seq, idx), ops: vec![MOp::Link(link, period)] });
                         written += 1;
                     }
@@ -648,11 +651,17 @@ impl Harness {
                     }
                     changes.push(change);
                     let link = (role, t);
-                    // An unlink is compared with the current state, late or not.
+                    // An unlink is compared with the current state, late or not; the same
+                    // unlink at the same valid time again is a repeat.
+                    let at = key(valid, seq, idx).0;
+                    let repeat = work[f]
+                        .changes
+                        .iter()
+                        .any(|c| c.key.0 == at && c.ops.iter().any(|op| matches!(op, MOp::Unlink(l) if *l == link)));
                     if work[f].current().links.contains_key(&link) {
                         work[f].changes.push(MChange { key: key(valid, seq, idx), ops: vec![MOp::Unlink(link)] });
                         written += 1;
-                    } else {
+                    } else if !repeat {
                         refused = Some(Predicted::Invalid(idx));
                     }
                 }
