@@ -611,11 +611,17 @@ fn a_client_who_moved_has_one_home_address_from_the_later_row() {
     let store = store(dir.path());
     let report = run_chunked(&store, bytes.as_bytes(), 1000);
     assert_eq!((report.status, report.rejected), (Status::Committed, 0), "{}", report.to_text());
-    let person = store.find_by_identifier(&Identifier::new("council:305:client", "C-0")).unwrap();
+    assert_eq!(home_postcode(&store, "C-0"), "LS1 4AB");
+}
+
+/// The postcode of a client's one current home address.
+fn home_postcode(store: &Store, client: &str) -> String {
+    let person = store.find_by_identifier(&Identifier::new("council:305:client", client)).unwrap();
+    assert_eq!(person.len(), 1, "{client} is one person");
     let homes = store.links(&person[0], Some(pole_store::Direction::Out), Some("resides_at"), ReadAt::NOW).unwrap();
-    assert_eq!(homes.len(), 1, "one current home address: {homes:?}");
+    assert_eq!(homes.len(), 1, "{client}: one current home address: {homes:?}");
     let home = store.entity(&homes[0].other, ReadAt::NOW).unwrap().unwrap();
-    assert_eq!(home.attribute("postcode").unwrap(), "LS1 4AB");
+    home.attribute("postcode").unwrap().as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -638,13 +644,7 @@ fn a_move_planned_while_the_previous_chunk_commits_ends_that_chunk_s_address() {
     let (a, b) = (chunked.stats().unwrap(), whole.stats().unwrap());
     assert_eq!((a.entities, a.changes), (b.entities, b.changes));
     for client in ["C-0", "C-1", "C-2"] {
-        let person = chunked.find_by_identifier(&Identifier::new("council:305:client", client)).unwrap();
-        assert_eq!(person.len(), 1, "{client} is one person");
-        let homes =
-            chunked.links(&person[0], Some(pole_store::Direction::Out), Some("resides_at"), ReadAt::NOW).unwrap();
-        assert_eq!(homes.len(), 1, "{client}: one current home address: {homes:?}");
-        let home = chunked.entity(&homes[0].other, ReadAt::NOW).unwrap().unwrap();
-        assert_eq!(home.attribute("postcode").unwrap(), "LS1 4AB");
+        assert_eq!(home_postcode(&chunked, client), "LS1 4AB");
     }
     // The same file again, in the same chunks, changes nothing.
     let again = run_chunked(&chunked, bytes.as_bytes(), 1);
@@ -675,11 +675,7 @@ fn older_rows_at_an_earlier_address_after_a_newer_row_are_all_stored() {
         let store = store(dir.path());
         let report = run_chunked(&store, bytes.as_bytes(), chunk_rows);
         assert_eq!((report.status, report.rejected), (Status::Committed, 0), "{}", report.to_text());
-        let person = store.find_by_identifier(&Identifier::new("council:305:client", "C-0")).unwrap();
-        let homes = store.links(&person[0], Some(pole_store::Direction::Out), Some("resides_at"), ReadAt::NOW).unwrap();
-        assert_eq!(homes.len(), 1, "one current home address: {homes:?}");
-        let home = store.entity(&homes[0].other, ReadAt::NOW).unwrap().unwrap();
-        assert_eq!(home.attribute("postcode").unwrap(), "LS1 4AB");
+        assert_eq!(home_postcode(&store, "C-0"), "LS1 4AB");
         let again = run_chunked(&store, bytes.as_bytes(), 1000 + chunk_rows);
         assert_eq!((again.status, again.rejected), (Status::Unchanged, 0), "{}", again.to_text());
     }
