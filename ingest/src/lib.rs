@@ -16,7 +16,8 @@
 //! [`profile`] maps the submitter's columns and values, the profile's [`reader`]
 //! ([`safeguarding`] or [`generic`]) turns a row into a plan of entities and links and
 //! [`validate`] checks single values, [`commit`] resolves natural keys and builds one
-//! transaction per chunk of rows, and [`report`] is what the submitter gets back.
+//! transaction per chunk of rows (each chunk planned while the previous one commits, from
+//! that chunk's [`commit::Carry`]), and [`report`] is what the submitter gets back.
 //! [`ingest`] takes a file held in memory; [`ingest_file`] streams delimited text and HL7
 //! from disk in bounded memory. Every path resolves and commits under one process-wide
 //! lock, so concurrent ingests never create the same new entity twice.
