@@ -156,18 +156,7 @@ fn run(plan: &Plan) -> serde_json::Value {
         // Generation is outside the timed part: only the file path is measured.
         write_file(&path, format, first, count, &mut rng);
         bytes += std::fs::metadata(&path).unwrap().len();
-        let options = Options {
-            file_name: &name,
-            format,
-            council: "305",
-            profile: &profile,
-            dry_run,
-            today: None,
-            sheet: None,
-            actor: "bench",
-            role: "council",
-            chunk_rows,
-        };
+        let options = Options { dry_run, actor: "bench", chunk_rows, ..Options::new(&name, format, "305", &profile) };
         let started = Instant::now();
         let report = pole_ingest::ingest_file(&store, &path, &options, &|_| {}).unwrap();
         elapsed += started.elapsed().as_secs_f64();

@@ -432,16 +432,8 @@ fn a_file_streamed_from_disk_reports_as_the_same_file_held_in_memory() {
     let bytes = std::fs::read(example()).unwrap();
     let profile = pole_ingest::Profile::builtin("safeguarding").unwrap();
     let options = pole_ingest::Options {
-        file_name: "adt-batch.hl7",
-        format: pole_ingest::Format::Hl7,
-        council: "",
-        profile: &profile,
         dry_run: true,
-        today: None,
-        sheet: None,
-        actor: "pole-ods ingest",
-        role: "council",
-        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
+        ..pole_ingest::Options::new("adt-batch.hl7", pole_ingest::Format::Hl7, "", &profile)
     };
     let store = pole_store::Store::open(dir.path().join("memory"), Default::default()).unwrap();
     let held = pole_ingest::ingest(&store, &bytes, &options, &|_| {}).unwrap();

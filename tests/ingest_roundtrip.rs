@@ -48,16 +48,10 @@ fn run_in_chunks(
     chunk_rows: usize,
 ) -> Report {
     let options = Options {
-        file_name,
-        format,
-        council: "305",
-        profile,
-        dry_run: false,
         today: Some(today()),
-        sheet: None,
         actor: "ingest_roundtrip",
-        role: "council",
         chunk_rows,
+        ..Options::new(file_name, format, "305", profile)
     };
     ingest(store, bytes, &options, &|_| {}).unwrap()
 }

@@ -139,6 +139,26 @@ pub struct Options<'a> {
     pub chunk_rows: usize,
 }
 
+impl<'a> Options<'a> {
+    /// A file to commit for `council` through `profile`, with the defaults every other field
+    /// has on the command line: not a dry run, judged against today, the first sheet, written
+    /// by `pole-ods ingest` as a council, in chunks of [`DEFAULT_CHUNK_ROWS`].
+    pub fn new(file_name: &'a str, format: Format, council: &'a str, profile: &'a Profile) -> Self {
+        Options {
+            file_name,
+            format,
+            council,
+            profile,
+            dry_run: false,
+            today: None,
+            sheet: None,
+            actor: "pole-ods ingest",
+            role: "council",
+            chunk_rows: DEFAULT_CHUNK_ROWS,
+        }
+    }
+}
+
 /// How many times the store may refuse a row before the transaction is given up on: each
 /// refusal removes the row it names and tries again.
 const MAX_STORE_REFUSALS: usize = 100;
@@ -308,6 +328,9 @@ struct Chunk {
     plans: Vec<RowPlan>,
     /// An upper bound of the changes the plans make, to keep under the store's cap.
     changes: usize,
+    /// The idempotency key of its transaction ([`resume_key`]), digested on the reading
+    /// thread rather than between two commits.
+    key: String,
 }
 
 impl Chunk {
@@ -431,6 +454,7 @@ fn read_chunks(
         }
         chunk.rows.push(row);
         if chunk.is_full(options) {
+            chunk.key = resume_key(options, &chunk.plans);
             let piece = Piece { chunk: std::mem::take(&mut chunk), failure: None };
             if chunks.send(piece).is_err() {
                 return;
@@ -439,6 +463,7 @@ fn read_chunks(
     }
     let failure = records.failure();
     if !chunk.rows.is_empty() || failure.is_some() {
+        chunk.key = resume_key(options, &chunk.plans);
         let _ = chunks.send(Piece { chunk, failure });
     }
 }
@@ -469,12 +494,11 @@ impl Run {
         source: &Source,
         lookahead: Lookahead<'_>,
     ) -> Result<(bool, Option<Ahead>)> {
-        let key = resume_key(options, &chunk.plans);
         let accepted = !chunk.plans.is_empty();
         let mut plan_next =
             lookahead.next.map(|plans| move |carry: &Carry| commit::build(store, plans, source.clone(), carry).ok());
         let tx = ChunkTx {
-            key: Some(key),
+            key: Some(std::mem::take(&mut chunk.key)),
             ahead: lookahead.ahead,
             next: plan_next.as_mut().map(|f| f as &mut PlanNext<'_>),
         };
@@ -754,18 +778,7 @@ mod tests {
 
     fn status(outcomes: &[TxOutcome], dry_run: bool) -> Status {
         let profile = Profile::builtin("safeguarding").unwrap();
-        let options = Options {
-            file_name: "f.csv",
-            format: Format::Csv,
-            council: "305",
-            profile: &profile,
-            dry_run,
-            today: None,
-            sheet: None,
-            actor: "test",
-            role: "council",
-            chunk_rows: DEFAULT_CHUNK_ROWS,
-        };
+        let options = Options { dry_run, actor: "test", ..Options::new("f.csv", Format::Csv, "305", &profile) };
         let mut run = Run::default();
         for outcome in outcomes {
             run.record(outcome, !matches!(outcome, TxOutcome::Nothing));

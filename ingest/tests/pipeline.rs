@@ -21,18 +21,8 @@ fn store(dir: &Path) -> Store {
 
 fn run(store: &Store, file: &str, format: Format, profile: &str, dry_run: bool) -> Report {
     let profile = Profile::load(profile).unwrap();
-    let options = Options {
-        file_name: file,
-        format,
-        council: "305",
-        profile: &profile,
-        dry_run,
-        today: NaiveDate::from_ymd_opt(2025, 1, 1),
-        sheet: None,
-        actor: "pole-ods ingest",
-        role: "council",
-        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
-    };
+    let options =
+        Options { dry_run, today: NaiveDate::from_ymd_opt(2025, 1, 1), ..Options::new(file, format, "305", &profile) };
     ingest(store, &example(file), &options, &|_| {}).unwrap()
 }
 
@@ -163,18 +153,7 @@ fn dry_run_writes_nothing_and_bad_files_are_reported() {
     assert_eq!(store.stats().unwrap().transactions, 0);
 
     let profile = Profile::builtin("safeguarding").unwrap();
-    let options = Options {
-        file_name: "x",
-        format: Format::Xml,
-        council: "305",
-        profile: &profile,
-        dry_run: false,
-        today: None,
-        sheet: None,
-        actor: "pole-ods ingest",
-        role: "council",
-        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
-    };
+    let options = Options::new("x", Format::Xml, "305", &profile);
     let unknown = ingest(&store, b"<x/>", &options, &|_| {}).unwrap();
     assert_eq!(unknown.status, Status::Rejected);
     assert!(unknown.file_problems[0].contains("root element is <x>"), "{:?}", unknown.file_problems);
@@ -196,16 +175,9 @@ fn arbitrary_bytes_never_panic_and_every_row_is_reported() {
             bytes[at] = [b',', b'"', b'\n', b'|', 0xff, b'9', b' '][(seed >> 13) as usize % 7];
         }
         let options = Options {
-            file_name: "fuzzed.csv",
-            format: Format::Csv,
-            council: "305",
-            profile: &profile,
             dry_run: true,
             today: NaiveDate::from_ymd_opt(2025, 1, 1),
-            sheet: None,
-            actor: "pole-ods ingest",
-            role: "council",
-            chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
+            ..Options::new("fuzzed.csv", Format::Csv, "305", &profile)
         };
         let report = ingest(&store, &bytes, &options, &|_| {}).unwrap();
         assert_eq!(report.rows_read, report.accepted + report.warnings + report.rejected);
@@ -306,16 +278,9 @@ fn generated_file(clients: usize) -> Vec<u8> {
 fn run_chunked(store: &Store, bytes: &[u8], chunk_rows: usize) -> Report {
     let profile = Profile::load("safeguarding").unwrap();
     let options = Options {
-        file_name: "generated.csv",
-        format: Format::Csv,
-        council: "305",
-        profile: &profile,
-        dry_run: false,
         today: NaiveDate::from_ymd_opt(2025, 1, 1),
-        sheet: None,
-        actor: "pole-ods ingest",
-        role: "council",
         chunk_rows,
+        ..Options::new("generated.csv", Format::Csv, "305", &profile)
     };
     ingest(store, bytes, &options, &|_| {}).unwrap()
 }
@@ -433,18 +398,7 @@ fn admission(facility: &str) -> String {
 
 fn ingest_hl7_text(store: &Store, text: &str) -> Report {
     let profile = Profile::builtin("safeguarding").unwrap();
-    let options = Options {
-        file_name: "messages.hl7",
-        format: Format::Hl7,
-        council: "",
-        profile: &profile,
-        dry_run: false,
-        today: None,
-        sheet: None,
-        actor: "pole-ods ingest",
-        role: "council",
-        chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
-    };
+    let options = Options::new("messages.hl7", Format::Hl7, "", &profile);
     ingest(store, text.as_bytes(), &options, &|_| {}).unwrap()
 }
 
@@ -581,16 +535,10 @@ fn a_plan_repeats_nothing_a_client_s_earlier_rows_already_asked() {
     let store = store(dir.path());
     let profile = Profile::load("safeguarding").unwrap();
     let mut options = Options {
-        file_name: "generated.csv",
-        format: Format::Csv,
-        council: "305",
-        profile: &profile,
         dry_run: true,
         today: NaiveDate::from_ymd_opt(2025, 1, 1),
-        sheet: None,
-        actor: "pole-ods ingest",
-        role: "council",
         chunk_rows: 1000,
+        ..Options::new("generated.csv", Format::Csv, "305", &profile)
     };
     let planned = ingest(&store, &bytes, &options, &|_| {}).unwrap();
     options.dry_run = false;
