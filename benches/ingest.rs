@@ -5,7 +5,7 @@
 //! messages) per second over the whole run, with the peak resident memory.
 //!
 //! ```sh
-//! cargo bench --bench ingest -- [--rows N] [--file-rows N] [--chunk-rows N] [--format csv|hl7|both] [--backend redb|sled] [--dry-run]
+//! cargo bench --bench ingest -- [--rows N] [--file-rows N] [--chunk-rows N] [--format csv|hl7|both] [--backend redb|sled] [--dry-run] [--keep-files DIR]
 //! ```
 //!
 //! `--rows` are written to disk as files of `--file-rows` rows (default: one file) and
@@ -14,7 +14,9 @@
 //! (default `pole_ingest::DEFAULT_CHUNK_ROWS`), HL7 one transaction a message. Prints one
 //! JSON document; BENCHMARKS.md has the figures and the machine. `--dry-run` reads, maps,
 //! validates and plans every chunk without writing (a file far larger than the disk
-//! could hold as a store still shows the streaming path's memory).
+//! could hold as a store still shows the streaming path's memory). `--keep-files DIR` writes
+//! the generated files into DIR and leaves them there, to ingest again with the binary
+//! (under `perf`, or with debug logs).
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -139,10 +141,11 @@ struct Plan {
     chunk_rows: usize,
     backend: BackendKind,
     dry_run: bool,
+    keep_files: Option<std::path::PathBuf>,
 }
 
 fn run(plan: &Plan) -> serde_json::Value {
-    let Plan { format, rows, file_rows, chunk_rows, backend, dry_run } = *plan;
+    let Plan { format, rows, file_rows, chunk_rows, backend, dry_run, ref keep_files } = *plan;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store"), StoreOptions { backend, ..Default::default() }).unwrap();
     let profile = Profile::builtin("safeguarding").unwrap();
@@ -152,7 +155,7 @@ fn run(plan: &Plan) -> serde_json::Value {
     while first < rows {
         let count = file_rows.min(rows - first);
         let name = format!("bench-{first}.{}", format.as_str());
-        let path = dir.path().join(&name);
+        let path = keep_files.as_deref().unwrap_or(dir.path()).join(&name);
         // Generation is outside the timed part: only the file path is measured.
         write_file(&path, format, first, count, &mut rng);
         bytes += std::fs::metadata(&path).unwrap().len();
@@ -173,7 +176,9 @@ fn run(plan: &Plan) -> serde_json::Value {
         warnings += report.warnings;
         rejected += report.rejected;
         changes += report.changes;
-        std::fs::remove_file(&path).unwrap();
+        if keep_files.is_none() {
+            std::fs::remove_file(&path).unwrap();
+        }
         first += count;
     }
     let stats = store.stats().unwrap();
@@ -208,6 +213,7 @@ fn main() {
         _ => BackendKind::Redb,
     };
     let dry_run = args.iter().any(|a| a == "--dry-run");
+    let keep_files = arg(&args, "--keep-files").map(std::path::PathBuf::from);
     let formats = match arg(&args, "--format").as_deref() {
         Some("csv") => vec![Format::Csv],
         Some("hl7") => vec![Format::Hl7],
@@ -215,7 +221,9 @@ fn main() {
     };
     let results: Vec<_> = formats
         .into_iter()
-        .map(|format| run(&Plan { format, rows, file_rows, chunk_rows, backend, dry_run }))
+        .map(|format| {
+            run(&Plan { format, rows, file_rows, chunk_rows, backend, dry_run, keep_files: keep_files.clone() })
+        })
         .collect();
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
 }

@@ -365,7 +365,9 @@ fn ingest(flags: &Flags) -> anyhow::Result<Value> {
     for chunk in lines.chunks(batch.max(1)) {
         let request = batch_request(chunk, &ids)?;
         let t = Instant::now();
-        let outcome = store.commit(request)?;
+        // Acknowledged once durable, as a commit to the peers is; the next batch is then
+        // prepared while this one is applied. Reads wait for it below.
+        let outcome = store.submit(request)?.wait_durable()?;
         commit_latencies.push(t.elapsed().as_secs_f64());
         match outcome {
             Ok(committed) => {
@@ -383,6 +385,7 @@ fn ingest(flags: &Flags) -> anyhow::Result<Value> {
             }
         }
     }
+    store.wait_applied(store.durable_seq())?;
     let seconds = started.elapsed().as_secs_f64();
     let ingest_rss = peak_rss_kib();
     commit_latencies.sort_by(f64::total_cmp);

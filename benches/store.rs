@@ -164,7 +164,7 @@ fn load_demo_pipelined(store: &Store, changes: u64) -> (u64, Duration) {
             in_flight.push_back(store.submit(request).unwrap());
         }
         let Some(pending) = in_flight.pop_front() else { break };
-        match pending.wait().unwrap() {
+        match pending.wait_durable().unwrap() {
             Ok(c) => {
                 committed += c.changes as u64;
                 generator.committed(&c.refs);
@@ -172,6 +172,7 @@ fn load_demo_pipelined(store: &Store, changes: u64) -> (u64, Duration) {
             Err(rejection) => generator.rejected(&rejection),
         }
     }
+    store.wait_applied(store.durable_seq()).unwrap();
     (committed, started.elapsed())
 }
 

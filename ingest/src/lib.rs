@@ -407,6 +407,8 @@ fn ingest_records(
         }
         Ok(())
     })?;
+    // A run cut short leaves its last stored chunk maybe still being applied.
+    store.wait_applied(store.durable_seq())?;
     if report.rows_read == 0 && report.file_problems.is_empty() {
         report.file_problems.push("the file has a header row but no data rows".into());
     }
@@ -637,6 +639,8 @@ pub(crate) fn commit_rows<P: PlannedRow>(
     build: impl Fn(&Store, &[P]) -> Result<Built>,
 ) -> Result<(TxOutcome, Option<Ahead>)> {
     let ChunkTx { mut key, ahead, mut next } = tx;
+    // No chunk follows: the caller may read the store once this returns.
+    let last = next.is_none();
     let (Some(first_row), Some(last_row)) = (plans.first().map(P::row), plans.last().map(P::row)) else {
         return Ok((TxOutcome::Nothing, None));
     };
@@ -649,7 +653,9 @@ pub(crate) fn commit_rows<P: PlannedRow>(
     }
     let row_index: HashMap<u64, usize> = rows.iter().enumerate().map(|(i, r)| (r.row, i)).collect();
     let _resolving = resolving();
-    let mut ahead = ahead.filter(|a| store.head().seq == a.after_seq).map(|a| a.built);
+    // The plan made ahead holds only if no other transaction was stored since the one it
+    // followed. Durable, not applied: this chunk is submitted while that one is applied.
+    let mut ahead = ahead.filter(|a| store.durable_seq() == a.after_seq).map(|a| a.built);
     let mut refusals = 0;
     loop {
         if plans.is_empty() {
@@ -658,7 +664,11 @@ pub(crate) fn commit_rows<P: PlannedRow>(
         let planning = std::time::Instant::now();
         let mut built = match ahead.take() {
             Some(built) => built,
-            None => build(store, &plans)?,
+            None => {
+                // Planning reads the store: it must show every stored transaction.
+                store.wait_applied(store.durable_seq())?;
+                build(store, &plans)?
+            }
         };
         let planned_in = planning.elapsed();
         built.request.actor = options.actor.to_owned();
@@ -683,18 +693,28 @@ pub(crate) fn commit_rows<P: PlannedRow>(
         if options.dry_run {
             warn(rows);
             report.changes += built.request.changes.len();
-            let after_seq = store.head().seq;
+            let after_seq = store.durable_seq();
             let next_plan = next.take().and_then(|plan| plan(&built.carry)).map(|built| Ahead { built, after_seq });
             return Ok((TxOutcome::Planned(built.request.changes.len()), next_plan));
         }
         // The request is large: keep only which row each change came from.
         let change_rows: Vec<Option<u64>> = built.request.changes.iter().map(|c| c.row).collect();
         let committing = std::time::Instant::now();
-        let before = store.head().seq;
+        let before = store.durable_seq();
         let pending = store.submit(built.request)?;
-        // The writer commits this chunk while this thread plans the next one.
-        let next_plan = next.take().and_then(|plan| plan(&built.carry));
-        let outcome = pending.wait()?;
+        // The writer commits this chunk while this thread plans the next one, from the store
+        // as it was before this chunk (the previous chunk may still be being applied) and
+        // this chunk's carry.
+        let next_plan = match next.take() {
+            Some(plan) => {
+                store.wait_applied(before)?;
+                plan(&built.carry)
+            }
+            None => None,
+        };
+        // Durable is enough to go on: the writer judges the next chunk against this one
+        // while it is applied. The last chunk waits until reads show it (below).
+        let outcome = pending.wait_durable()?;
         tracing::debug!(
             first_row,
             last_row,
@@ -704,6 +724,9 @@ pub(crate) fn commit_rows<P: PlannedRow>(
         );
         match outcome {
             Ok(committed) => {
+                if last {
+                    store.wait_applied(committed.seq)?;
+                }
                 warn(rows);
                 let info = CommitInfo {
                     seq: committed.seq,

@@ -287,14 +287,27 @@ pub struct HistoryEntry {
 /// entity did not exist under those conditions: its create is not in `history`, or no
 /// change of it is valid by `valid_at`.
 pub fn fold(history: &[HistoryEntry], valid_at: Option<Timestamp>) -> Result<Option<EntityState>, ApplyError> {
-    let Some(create) = history.iter().find(|e| matches!(e.change.op, ChangeOp::Create { .. })) else {
+    fold_entries(history, valid_at)
+}
+
+/// [`fold`] over entries held in more than one place (a stored history and the changes of
+/// a transaction being prepared), without copying them into one slice.
+pub fn fold_entries<'a>(
+    history: impl IntoIterator<Item = &'a HistoryEntry>,
+    valid_at: Option<Timestamp>,
+) -> Result<Option<EntityState>, ApplyError> {
+    let history: Vec<&HistoryEntry> = history.into_iter().collect();
+    let Some(create) = history.iter().copied().find(|e| matches!(e.change.op, ChangeOp::Create { .. })) else {
         return match history.first() {
             Some(entry) => Err(ApplyError::NotFound(entry.change.entity.clone())),
             None => Ok(None),
         };
     };
-    let mut entries: Vec<&HistoryEntry> =
-        history.iter().filter(|e| valid_at.is_none_or(|at| e.change.valid_time_or(e.recorded_at) <= at)).collect();
+    let mut entries: Vec<&HistoryEntry> = history
+        .iter()
+        .copied()
+        .filter(|e| valid_at.is_none_or(|at| e.change.valid_time_or(e.recorded_at) <= at))
+        .collect();
     if entries.is_empty() {
         return Ok(None);
     }

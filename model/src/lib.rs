@@ -23,7 +23,7 @@ pub use change::{Change, ChangeOp, Source, Transaction};
 pub use codes::{Code, CodeList};
 pub use delta::{Delta, DeltaError, FieldOp, Fields};
 pub use entity::{
-    apply_change, fold, fold_order, ApplyError, AttributeValue, ChangeContext, EntityState, HistoryEntry,
+    apply_change, fold, fold_entries, fold_order, ApplyError, AttributeValue, ChangeContext, EntityState, HistoryEntry,
     IdentifierValue, LinkValue, Provenance, Status, OPT_OUT_ATTRIBUTE,
 };
 pub use id::{is_council_code, EntityId, Identifier, SEALED_PREFIX};

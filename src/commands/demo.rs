@@ -192,7 +192,9 @@ fn load(store: &pole_store::Store, config: &Config, args: &DemoArgs) -> anyhow::
             in_flight.push_back(store.submit(request)?);
         }
         let Some(pending) = in_flight.pop_front() else { break };
-        match pending.wait()? {
+        // Durable is enough: the generator only needs the ids, and the writer judges the
+        // next transactions against this one while it is applied.
+        match pending.wait_durable()? {
             Ok(committed) => {
                 tally.changes += committed.changes as u64;
                 tally.transactions += 1;
@@ -211,6 +213,8 @@ fn load(store: &pole_store::Store, config: &Config, args: &DemoArgs) -> anyhow::
         }
         bar.set_position(tally.changes);
     }
+    // Loaded means readable: the last groups may still be being applied.
+    store.wait_applied(store.durable_seq())?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let unexpected = generator.stats().unexpected_rejections;

@@ -11,6 +11,7 @@
 //! know about HTTP, tokens or roles, and the journal logic must never name a backend type.
 
 mod access_log;
+mod applier;
 pub mod backend;
 mod codec;
 mod error;

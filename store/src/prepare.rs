@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 
 use pole_model::{
-    apply_change, fold, Change, ChangeContext, ChangeOp, Classification, Delta, EntityId, EntityState, FieldOp, Fields,
-    HistoryEntry, Identifier, SchemaRegistry, Status, Timestamp,
+    apply_change, fold_entries, Change, ChangeContext, ChangeOp, Classification, Delta, EntityId, EntityState, FieldOp,
+    Fields, HistoryEntry, Identifier, SchemaRegistry, Status, Timestamp,
 };
 use serde_json::Value;
 
@@ -123,7 +123,7 @@ impl Tx<'_, '_, '_> {
         let late = before.as_ref().is_some_and(|s| change.valid_time_or(self.ctx.recorded_at) < s.last_valid_time);
         self.local_history.entry(change.entity.clone()).or_default().push(entry);
         let after = if late {
-            fold(&self.history_with_local(&change.entity)?, None)
+            self.fold_with_local(&change.entity, None)?
         } else {
             let ctx = ChangeContext { seq: u64::MAX, recorded_at: self.ctx.recorded_at, council: None };
             apply_change(before, change, ctx).map(Some)
@@ -135,19 +135,30 @@ impl Tx<'_, '_, '_> {
         Ok(())
     }
 
-    /// The entity's stored history followed by this transaction's changes so far.
-    fn history_with_local(&self, id: &EntityId) -> Result<Vec<HistoryEntry>> {
-        let mut history = self.ctx.stage.history(id)?;
-        history.extend(self.local_history.get(id).into_iter().flatten().cloned());
-        Ok(history)
+    /// Calls `f` with the entity's stored history and this transaction's changes of it so
+    /// far, in that order.
+    fn with_local_history<R>(&self, id: &EntityId, f: impl FnOnce(&[HistoryEntry], &[HistoryEntry]) -> R) -> Result<R> {
+        let local = self.local_history.get(id).map(Vec::as_slice).unwrap_or_default();
+        self.ctx.stage.with_history(id, |stored| f(stored, local))
+    }
+
+    /// The fold of the entity's stored history and this transaction's changes so far.
+    fn fold_with_local(
+        &self,
+        id: &EntityId,
+        valid_at: Option<Timestamp>,
+    ) -> Result<Result<Option<EntityState>, pole_model::ApplyError>> {
+        self.with_local_history(id, |stored, local| fold_entries(stored.iter().chain(local), valid_at))
     }
 
     /// Whether the entity's history already ends its `role` link to `to` at `valid`.
     fn unlinked_at(&self, id: &EntityId, role: &str, to: &EntityId, valid: Timestamp) -> Result<bool> {
-        Ok(self.history_with_local(id)?.iter().any(|entry| {
-            matches!(&entry.change.op, ChangeOp::Unlink { role: r, to: t } if r == role && t == to)
-                && entry.change.valid_time_or(entry.recorded_at) == valid
-        }))
+        self.with_local_history(id, |stored, local| {
+            stored.iter().chain(local).any(|entry| {
+                matches!(&entry.change.op, ChangeOp::Unlink { role: r, to: t } if r == role && t == to)
+                    && entry.change.valid_time_or(entry.recorded_at) == valid
+            })
+        })
     }
 
     /// The state a change with `valid_time` is judged against: the current state, or, for a
@@ -156,7 +167,7 @@ impl Tx<'_, '_, '_> {
         if valid_time >= state.last_valid_time {
             return Ok(Some(state.clone()));
         }
-        fold(&self.history_with_local(&state.id)?, Some(valid_time))
+        self.fold_with_local(&state.id, Some(valid_time))?
             .map_err(|e| StoreError::Journal(format!("history of {} does not fold: {e}", state.id)))
     }
 

@@ -2,10 +2,13 @@
 //! The writer applies each transaction here right after it is sequenced, and replay applies
 //! the journal here from the start: one code path, so a rebuilt store equals the live one.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use pole_model::{
-    apply_change, fold, ChangeContext, EntityId, EntityState, HistoryEntry, LinkValue, SchemaRegistry, Status,
+    apply_change, fold_entries, ChangeContext, EntityId, EntityState, HistoryEntry, LinkValue, SchemaRegistry, Status,
     Timestamp, Transaction,
 };
 use serde::{Deserialize, Serialize};
@@ -79,32 +82,97 @@ struct HistoryEntryRef<'a> {
     change: &'a pole_model::Change,
 }
 
-/// Writes staged over a backend for one group of transactions: reads see the staged writes,
-/// and the group lands in the backend as one atomic batch.
+/// Writes staged over a backend for one group of transactions: reads see the staged writes
+/// (and the overlays of earlier groups not yet applied), and the group lands in the backend
+/// as one atomic batch.
 pub struct Stage<'a> {
     backend: &'a dyn Backend,
+    /// Earlier groups, oldest first, whose batches may not have reached the backend yet.
+    below: Vec<Arc<Overlay>>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Decoded states touched in this group; written out once at the end.
     states: HashMap<EntityId, EntityState>,
     counts: Option<Counts>,
+    /// Decoded histories read in this group, kept up to date as it stages entries: an
+    /// entity's late changes are judged and refolded against its history, often many
+    /// times in one group (every older row of a file about one concern).
+    histories: RefCell<HashMap<EntityId, Vec<HistoryEntry>>>,
+}
+
+/// A group's staged writes, sequenced and durable in the journal, frozen while its batch
+/// is applied to the backend on another thread. The next group's [`Stage`] reads through it,
+/// so preparing that group never waits for the backend. Reading an overlay after its batch
+/// is applied gives the same answers as the backend: later groups' writes sit above it.
+#[derive(Debug)]
+pub struct Overlay {
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Entity states stay decoded: the next group reads them, the batch encodes them.
+    states: HashMap<EntityId, EntityState>,
+    applied: AtomicBool,
+}
+
+impl Overlay {
+    /// The overlay as one atomic batch, in key order (the B-tree inserts go faster so).
+    pub fn to_batch(&self) -> Result<WriteBatch> {
+        let mut ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(self.writes.len() + self.states.len());
+        ops.extend(self.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (id, state) in &self.states {
+            ops.push((keys::entity(id), Some(codec::encode(state)?)));
+        }
+        // Stable, so were a key both written and a state, the state (pushed last) wins.
+        ops.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(WriteBatch { ops })
+    }
+
+    /// Marks the batch as in the backend: later stages can stop reading through it.
+    pub fn mark_applied(&self) {
+        self.applied.store(true, Ordering::Release);
+    }
+
+    pub fn is_applied(&self) -> bool {
+        self.applied.load(Ordering::Acquire)
+    }
 }
 
 impl std::fmt::Debug for Stage<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stage").field("writes", &self.writes.len()).field("states", &self.states.len()).finish()
+        f.debug_struct("Stage")
+            .field("below", &self.below.len())
+            .field("writes", &self.writes.len())
+            .field("states", &self.states.len())
+            .finish()
     }
 }
 
 impl<'a> Stage<'a> {
     pub fn new(backend: &'a dyn Backend) -> Self {
-        Stage { backend, writes: BTreeMap::new(), states: HashMap::new(), counts: None }
+        Stage::over(backend, Vec::new())
     }
 
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.writes.get(key) {
-            Some(staged) => Ok(staged.clone()),
-            None => self.backend.get(key),
+    /// A stage over `below` (oldest first) over the backend.
+    pub fn over(backend: &'a dyn Backend, below: Vec<Arc<Overlay>>) -> Self {
+        Stage {
+            backend,
+            below,
+            writes: BTreeMap::new(),
+            states: HashMap::new(),
+            counts: None,
+            histories: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// A staged value. Entity states are read with [`Stage::entity`], never here: they are
+    /// held decoded until the batch is made.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(staged) = self.writes.get(key) {
+            return Ok(staged.clone());
+        }
+        for overlay in self.below.iter().rev() {
+            if let Some(staged) = overlay.writes.get(key) {
+                return Ok(staged.clone());
+            }
+        }
+        self.backend.get(key)
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
@@ -115,18 +183,21 @@ impl<'a> Stage<'a> {
         self.writes.insert(key, None);
     }
 
-    /// Pairs under `prefix`, staged writes merged over the backend's.
+    /// Pairs under `prefix`, staged writes merged over the overlays' and the backend's.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut merged = BTreeMap::new();
         for item in self.backend.scan_prefix(prefix) {
             let (k, v) = item?;
             merged.insert(k, v);
         }
-        for (k, v) in self.writes.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
+        let layers = self.below.iter().map(|o| &o.writes).chain(std::iter::once(&self.writes));
+        for writes in layers {
+            for (k, v) in writes.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+                match v {
+                    Some(v) => merged.insert(k.clone(), v.clone()),
+                    None => merged.remove(k),
+                };
+            }
         }
         Ok(merged.into_iter().collect())
     }
@@ -145,6 +216,11 @@ impl<'a> Stage<'a> {
         if let Some(state) = self.states.get(id) {
             return Ok(Some(state.clone()));
         }
+        for overlay in self.below.iter().rev() {
+            if let Some(state) = overlay.states.get(id) {
+                return Ok(Some(state.clone()));
+            }
+        }
         match self.get(&keys::entity(id))? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
@@ -162,22 +238,13 @@ impl<'a> Stage<'a> {
         Ok(self.counts.get_or_insert_with(Counts::default))
     }
 
-    /// Turns the staged writes into one atomic batch.
-    pub fn into_batch(mut self) -> Result<WriteBatch> {
-        for (id, state) in std::mem::take(&mut self.states) {
-            self.writes.insert(keys::entity(&id), Some(codec::encode(&state)?));
-        }
+    /// Freezes the staged writes, to be applied as one batch ([`Overlay::to_batch`]) while
+    /// later stages read through them.
+    pub fn freeze(mut self) -> Result<Overlay> {
         if let Some(counts) = self.counts {
             self.writes.insert(keys::STATS.to_vec(), Some(codec::encode(&counts)?));
         }
-        let mut batch = WriteBatch::default();
-        for (key, value) in self.writes {
-            match value {
-                Some(v) => batch.put(key, v),
-                None => batch.delete(key),
-            }
-        }
-        Ok(batch)
+        Ok(Overlay { writes: self.writes, states: self.states, applied: AtomicBool::new(false) })
     }
 
     /// Applies one committed transaction to the staged projections.
@@ -195,11 +262,21 @@ impl<'a> Stage<'a> {
             let before = self.take_entity(&change.entity)?;
             let entry = HistoryEntryRef { seq: tx.seq, change_idx: idx, recorded_at: tx.recorded_at, council, change };
             self.put(keys::history(&change.entity, tx.seq, idx), codec::encode(&entry)?);
+            if let Some(history) = self.histories.get_mut().get_mut(&change.entity) {
+                // Entries are keyed by sequence: a new one sorts last.
+                history.push(HistoryEntry {
+                    seq: tx.seq,
+                    change_idx: idx,
+                    recorded_at: tx.recorded_at,
+                    council: council.map(str::to_owned),
+                    change: change.clone(),
+                });
+            }
             let late = before.as_ref().is_some_and(|s| change.valid_time_or(tx.recorded_at) < s.last_valid_time);
             let after = if late {
                 // A late-recorded change: refold in valid-time order (its history entry is staged).
-                let history = self.history(&change.entity)?;
-                fold(&history, None).map_err(|e| inconsistent(tx.seq, idx, e))?
+                self.with_history(&change.entity, |history| fold_entries(history, None))?
+                    .map_err(|e| inconsistent(tx.seq, idx, e))?
             } else {
                 let ctx = ChangeContext { seq: tx.seq, recorded_at: tx.recorded_at, council };
                 Some(apply_change(before.clone(), change, ctx).map_err(|e| inconsistent(tx.seq, idx, e))?)
@@ -259,9 +336,20 @@ impl<'a> Stage<'a> {
         Ok(())
     }
 
-    /// Every history entry of an entity, staged ones included, in sequence order.
-    pub fn history(&self, id: &EntityId) -> Result<Vec<HistoryEntry>> {
-        self.scan_prefix(&keys::history_prefix(id))?.into_iter().map(|(_, v)| codec::decode(&v)).collect()
+    /// Calls `f` with every history entry of an entity, staged ones included, in sequence
+    /// order; decoded once a group.
+    pub fn with_history<R>(&self, id: &EntityId, f: impl FnOnce(&[HistoryEntry]) -> R) -> Result<R> {
+        if let Some(history) = self.histories.borrow().get(id) {
+            return Ok(f(history));
+        }
+        let history: Vec<HistoryEntry> = self
+            .scan_prefix(&keys::history_prefix(id))?
+            .into_iter()
+            .map(|(_, v)| codec::decode(&v))
+            .collect::<Result<_>>()?;
+        let answer = f(&history);
+        self.histories.borrow_mut().insert(id.clone(), history);
+        Ok(answer)
     }
 
     fn update_lookup_indexes(
@@ -458,7 +546,124 @@ fn lookup_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pole_model::{Change, ChangeOp, Delta, Kind};
+    use crate::backend::MemoryBackend;
+    use pole_model::{Change, ChangeOp, Delta, Fields, Kind, Source};
+
+    /// No keys: the changes below carry nothing sealed or identifiable.
+    struct NoKeys;
+
+    impl KeyRing for NoKeys {
+        fn key(&self, _: &EntityId) -> Option<vault::DataKey> {
+            None
+        }
+
+        fn token(&self, _: &str, normalised: &str) -> Result<String> {
+            Ok(normalised.to_owned())
+        }
+    }
+
+    fn transaction(seq: u64, changes: Vec<Change>) -> Transaction {
+        Transaction {
+            seq,
+            recorded_at: Timestamp::from_micros(1_800_000_000_000_000 + seq as i64),
+            actor: "tester".into(),
+            role: "admin".into(),
+            source: Source { council: Some("305".into()), ..Source::default() },
+            idempotency_key: None,
+            reason: None,
+            request_fingerprint: None,
+            refs: BTreeMap::new(),
+            changes,
+        }
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        Fields {
+            attributes: pairs.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect(),
+            identifiers: BTreeSet::new(),
+        }
+    }
+
+    fn change(entity: &EntityId, op: ChangeOp, valid_days: i64) -> Change {
+        let valid = Timestamp::from_micros(1_700_000_000_000_000 + valid_days * 86_400_000_000);
+        Change { entity: entity.clone(), op, valid_time: Some(valid), row: None }
+    }
+
+    /// Three transactions: a create, a link to a second entity, and a late update (its valid
+    /// time before the entity's latest, so the history is refolded).
+    fn transactions() -> Vec<Transaction> {
+        let person = EntityId::new("01J0000000000000000000000P").unwrap();
+        let place = EntityId::new("01J0000000000000000000000A").unwrap();
+        let named = fields(&[("family_name", "Overlay"), ("given_name", "Ada")]);
+        let renamed = fields(&[("family_name", "Overlay"), ("given_name", "Ida")]);
+        let create = |ty: &str, kind: Kind, f: &Fields| ChangeOp::Create {
+            kind,
+            entity_type: ty.into(),
+            delta: Delta::diff(&Fields::default(), f),
+        };
+        vec![
+            transaction(
+                1,
+                vec![
+                    change(&person, create("person", Kind::Person, &named), 10),
+                    change(&place, create("address", Kind::Location, &fields(&[("line1", "1 Row")])), 10),
+                ],
+            ),
+            transaction(
+                2,
+                vec![change(
+                    &person,
+                    ChangeOp::Link {
+                        role: "resides_at".into(),
+                        to: place.clone(),
+                        valid_from: None,
+                        valid_to: None,
+                        attributes: BTreeMap::new(),
+                    },
+                    20,
+                )],
+            ),
+            transaction(3, vec![change(&person, ChangeOp::Update { delta: Delta::diff(&named, &renamed) }, 15)]),
+        ]
+    }
+
+    fn contents(backend: &MemoryBackend) -> Vec<(Vec<u8>, Vec<u8>)> {
+        backend.iter_all().map(|kv| kv.unwrap()).collect()
+    }
+
+    #[test]
+    fn a_stage_over_unapplied_overlays_writes_what_a_stage_over_the_applied_backend_writes() {
+        let schema = pole_model::default_registry().unwrap();
+        let location = FrameLocation { segment: 0, offset: 0 };
+        let hash = Hash([7; 32]);
+
+        // One transaction a group, each applied before the next is staged.
+        let applied = MemoryBackend::default();
+        for tx in transactions() {
+            let mut stage = Stage::new(&applied);
+            stage.apply_transaction(&schema, &NoKeys, &tx, hash, location).unwrap();
+            applied.apply(stage.freeze().unwrap().to_batch().unwrap()).unwrap();
+        }
+
+        // The same groups, each staged over the earlier ones before any reaches the backend.
+        let layered = MemoryBackend::default();
+        let mut below: Vec<Arc<Overlay>> = Vec::new();
+        for tx in transactions() {
+            let mut stage = Stage::over(&layered, below.clone());
+            stage.apply_transaction(&schema, &NoKeys, &tx, hash, location).unwrap();
+            below.push(Arc::new(stage.freeze().unwrap()));
+        }
+        assert!(contents(&layered).is_empty());
+        for overlay in &below {
+            layered.apply(overlay.to_batch().unwrap()).unwrap();
+            overlay.mark_applied();
+        }
+        assert_eq!(contents(&layered), contents(&applied));
+        let person = EntityId::new("01J0000000000000000000000P").unwrap();
+        let state: EntityState = codec::decode(&layered.get(&keys::entity(&person)).unwrap().unwrap()).unwrap();
+        assert_eq!(state.version, 3);
+        assert_eq!(state.links.len(), 1, "the link staged in the second group survives the late update's refold");
+    }
 
     #[test]
     fn a_borrowed_history_entry_reads_back_as_the_owned_one() {

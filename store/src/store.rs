@@ -11,11 +11,12 @@ use pole_audit::Hash;
 use pole_model::{ChangeOp, SchemaRegistry, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::applier::Progress;
 use crate::backend::{Backend, MemoryBackend, RedbBackend, SledBackend};
 use crate::codec::{self, decode_transaction};
 use crate::journal::{JournalReader, JournalWriter, Recovery};
 use crate::outcome::{Committed, Rejection};
-use crate::projection::{Counts, IdempotencyRecord, Stage, TxMeta};
+use crate::projection::{Counts, IdempotencyRecord, Overlay, Stage, TxMeta};
 use crate::request::TransactionRequest;
 use crate::vault::Vault;
 use crate::writer::{Head, Job, Work, Writer};
@@ -85,14 +86,29 @@ pub struct Stats {
     pub head_hash: Hash,
 }
 
-/// A submitted transaction; [`PendingCommit::wait`] answers once it is durable or refused.
+/// A submitted transaction.
 #[derive(Debug)]
 pub struct PendingCommit {
     reply: mpsc::Receiver<crate::writer::Reply>,
+    progress: Arc<Progress>,
 }
 
 impl PendingCommit {
+    /// Answers once the transaction is durable and readable (its projections applied, the
+    /// head moved past it), or refused.
     pub fn wait(self) -> Result<std::result::Result<Committed, Rejection>> {
+        let progress = Arc::clone(&self.progress);
+        let outcome = self.wait_durable()?;
+        if let Ok(committed) = &outcome {
+            progress.wait_applied(committed.seq)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Answers as soon as the transaction is durable in the journal (or refused), possibly
+    /// before reads show it: for a caller that keeps submitting and reads only after
+    /// [`Store::wait_applied`]. The writer judges later transactions against it either way.
+    pub fn wait_durable(self) -> Result<std::result::Result<Committed, Rejection>> {
         self.reply.recv().map_err(|_| StoreError::WriterStopped("the writer thread exited mid-commit".into()))?
     }
 }
@@ -104,6 +120,7 @@ pub(crate) struct Inner {
     pub backend: Arc<dyn Backend>,
     pub vault: Arc<RwLock<Vault>>,
     pub head: Arc<RwLock<Head>>,
+    progress: Arc<Progress>,
     jobs: Mutex<Option<Sender<Work>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     recovery: Recovery,
@@ -221,15 +238,16 @@ impl Store {
             None => Timestamp::from_micros(0),
         };
         let head = Arc::new(RwLock::new(Head { seq: journal_head.seq, hash: journal_head.hash, recorded_at }));
+        let progress = Arc::new(Progress::at(journal_head.seq));
         let (tx, rx) = mpsc::channel::<Work>();
-        let writer = Writer {
+        let writer = Writer::new(
             journal,
-            backend: Arc::clone(&backend),
-            schema: Arc::clone(&schema),
-            vault: Arc::clone(&vault),
-            head: Arc::clone(&head),
-            ids: ulid::Generator::new(),
-        };
+            Arc::clone(&backend),
+            Arc::clone(&schema),
+            Arc::clone(&vault),
+            Arc::clone(&head),
+            Arc::clone(&progress),
+        )?;
         let handle = std::thread::Builder::new()
             .name("pole-writer".into())
             .spawn(move || writer.run(rx))
@@ -242,6 +260,7 @@ impl Store {
                 backend,
                 vault,
                 head,
+                progress,
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 recovery,
@@ -263,8 +282,21 @@ impl Store {
         &self.inner.recovery
     }
 
+    /// The last transaction readers see.
     pub fn head(&self) -> Head {
         *self.inner.head.read()
+    }
+
+    /// The sequence of the last durable transaction; the head reaches it once the writer's
+    /// applier has applied it.
+    pub fn durable_seq(&self) -> u64 {
+        self.inner.progress.durable()
+    }
+
+    /// Blocks until reads show every transaction up to `seq` (see
+    /// [`PendingCommit::wait_durable`]).
+    pub fn wait_applied(&self, seq: u64) -> Result<()> {
+        self.inner.progress.wait_applied(seq)
     }
 
     /// Commits a transaction durably, or explains why not. Blocks until the group holding
@@ -285,9 +317,9 @@ impl Store {
         let jobs = self.inner.jobs.lock();
         let sender = jobs.as_ref().ok_or_else(|| StoreError::WriterStopped("the store is closed".into()))?;
         sender
-            .send(Work::Commit(Job { request, reply: reply_tx }))
+            .send(Work::Commit(Box::new(Job::new(request, reply_tx)?)))
             .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
-        Ok(PendingCommit { reply: reply_rx })
+        Ok(PendingCommit { reply: reply_rx, progress: Arc::clone(&self.inner.progress) })
     }
 
     /// Stops the writer after the queued transactions and flushes the projections.
@@ -495,8 +527,48 @@ pub(crate) fn catch_up(
             None => JournalReader::open(journal)?,
         },
     };
+    // Batches are applied on a second thread while the next ones are staged over them, as
+    // on the live path (`crate::applier`).
+    std::thread::scope(|scope| {
+        let (batches, queue) = mpsc::sync_channel::<Arc<Overlay>>(1);
+        let applying = scope.spawn(move || -> Result<()> {
+            for overlay in queue {
+                backend.apply(overlay.to_batch()?)?;
+                overlay.mark_applied();
+            }
+            Ok(())
+        });
+        let staged = stage_journal(&mut reader, backend, schema, vault, erase_keys, applied, &batches, &mut progress);
+        drop(batches);
+        let applied =
+            applying.join().map_err(|_| StoreError::Backend("the thread applying batches panicked".into()))?;
+        // A failed batch closes the queue, so staging stops with a send error: report the cause.
+        applied.and(staged)
+    })
+}
+
+/// The staging half of [`catch_up`]: every transaction after `applied`, staged in batches of
+/// [`REPLAY_BATCH`] over the ones still being applied.
+#[allow(clippy::too_many_arguments)]
+fn stage_journal(
+    reader: &mut JournalReader,
+    backend: &dyn Backend,
+    schema: &SchemaRegistry,
+    vault: &RwLock<Vault>,
+    erase_keys: bool,
+    applied: u64,
+    batches: &mpsc::SyncSender<Arc<Overlay>>,
+    progress: &mut impl FnMut(u64),
+) -> Result<()> {
+    let mut pending: Vec<Arc<Overlay>> = Vec::new();
     let mut stage = Stage::new(backend);
     let mut in_stage = 0;
+    let send = |overlay: Overlay, pending: &mut Vec<Arc<Overlay>>| -> Result<()> {
+        let overlay = Arc::new(overlay);
+        pending.retain(|o| !o.is_applied());
+        pending.push(Arc::clone(&overlay));
+        batches.send(overlay).map_err(|_| StoreError::Backend("applying a batch failed".into()))
+    };
     while let Some(frame) = reader.next_frame()? {
         if frame.seq <= applied {
             continue;
@@ -512,14 +584,14 @@ pub(crate) fn catch_up(
         }
         in_stage += 1;
         if in_stage >= REPLAY_BATCH {
-            backend.apply(std::mem::replace(&mut stage, Stage::new(backend)).into_batch()?)?;
+            send(stage.freeze()?, &mut pending)?;
+            stage = Stage::over(backend, pending.clone());
             in_stage = 0;
             progress(frame.seq);
         }
     }
     stage.put(keys::PROJECTION_FORMAT.to_vec(), keys::PROJECTION_VERSION.to_be_bytes().to_vec());
-    backend.apply(stage.into_batch()?)?;
-    Ok(())
+    send(stage.freeze()?, &mut pending)
 }
 
 /// The format the projections were built with (1 for stores from before it was recorded).

@@ -1,5 +1,7 @@
 //! The single writer: sequences transactions, group-commits them to the journal with one
-//! `fdatasync` per group, then applies them to the projections and answers each caller.
+//! `fdatasync` per group, answers each caller, then hands the group to the applier thread
+//! ([`crate::applier`]), which applies it to the projections while the writer prepares the
+//! next group over it.
 //!
 //! Steps for one group (numbered as in ARCHITECTURE.md):
 //! 1. take every queued request (up to a bound), in arrival order;
@@ -8,9 +10,11 @@
 //!    is answered at once and leaves no trace;
 //! 3. append the new data keys to the vault and sync it;
 //! 4. frame, chain and write the group's transactions to the journal and `fdatasync` once;
-//! 5. destroy the keys of erased entities, then apply the staged projections to the backend
-//!    in one atomic batch (with the last applied sequence), and publish the new head;
-//! 6. answer every caller. Nothing is acknowledged before step 4 completes.
+//! 5. answer every caller: nothing is acknowledged before step 4 completes;
+//! 6. (the applier) destroy the keys of erased entities, then apply the staged projections
+//!    to the backend in one atomic batch (with the last applied sequence), and publish the
+//!    new head. [`crate::PendingCommit::wait`] returns only once its transaction is applied,
+//!    so a caller reads its own write; `wait_durable` returns at step 5.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -20,12 +24,13 @@ use parking_lot::RwLock;
 use pole_audit::Hash;
 use pole_model::{EntityId, SchemaRegistry, Timestamp, Transaction};
 
+use crate::applier::{Applier, Progress, Sequenced};
 use crate::backend::Backend;
 use crate::codec;
 use crate::journal::{JournalWriter, MAX_PAYLOAD_BYTES};
 use crate::outcome::{Committed, Rejection};
 use crate::prepare::{prepare, Context, Keys, Prepared};
-use crate::projection::{IdempotencyRecord, Stage};
+use crate::projection::{IdempotencyRecord, Overlay, Stage};
 use crate::request::TransactionRequest;
 use crate::vault::{DataKey, Vault};
 use crate::{keys, Result, StoreError};
@@ -37,14 +42,29 @@ const MAX_GROUP_CHANGES: usize = 200_000;
 pub type Reply = Result<std::result::Result<Committed, Rejection>>;
 
 pub struct Job {
-    pub request: TransactionRequest,
-    pub reply: SyncSender<Reply>,
+    request: TransactionRequest,
+    /// The request's digest when it carries an idempotency key, so a resubmission can be
+    /// told from a different request under the same key.
+    fingerprint: Option<String>,
+    reply: SyncSender<Reply>,
+}
+
+impl Job {
+    /// A job for the writer's queue. The fingerprint is taken here, on the caller's thread:
+    /// for a large request it is a measurable cost the single writer need not carry.
+    pub fn new(request: TransactionRequest, reply: SyncSender<Reply>) -> Result<Job> {
+        let fingerprint = match &request.idempotency_key {
+            Some(_) => Some(Hash::of(&serde_json::to_vec(&request)?).to_hex()),
+            None => None,
+        };
+        Ok(Job { request, fingerprint, reply })
+    }
 }
 
 /// Work for the writer thread. Rebuild runs there too, so it is ordered with commits and
 /// never races a group being applied.
 pub enum Work {
-    Commit(Job),
+    Commit(Box<Job>),
     Rebuild { progress: Box<dyn FnMut(u64) + Send>, reply: SyncSender<Result<()>> },
 }
 
@@ -57,12 +77,18 @@ pub struct Head {
 }
 
 pub struct Writer {
-    pub journal: JournalWriter,
-    pub backend: Arc<dyn Backend>,
-    pub schema: Arc<SchemaRegistry>,
-    pub vault: Arc<RwLock<Vault>>,
-    pub head: Arc<RwLock<Head>>,
-    pub ids: ulid::Generator,
+    journal: JournalWriter,
+    backend: Arc<dyn Backend>,
+    schema: Arc<SchemaRegistry>,
+    vault: Arc<RwLock<Vault>>,
+    ids: ulid::Generator,
+    applier: Applier,
+    progress: Arc<Progress>,
+    /// The last transaction sequenced and durable; readers' head catches up with it as the
+    /// applier applies each group.
+    sequenced: Head,
+    /// Groups handed to the applier, oldest first, until it has applied them.
+    pending: Vec<Arc<Overlay>>,
 }
 
 struct Accepted {
@@ -73,7 +99,31 @@ struct Accepted {
 }
 
 impl Writer {
-    /// Runs until every sender is dropped.
+    /// A writer over an opened journal, with its applier thread started.
+    pub fn new(
+        journal: JournalWriter,
+        backend: Arc<dyn Backend>,
+        schema: Arc<SchemaRegistry>,
+        vault: Arc<RwLock<Vault>>,
+        head: Arc<RwLock<Head>>,
+        progress: Arc<Progress>,
+    ) -> Result<Writer> {
+        let sequenced = *head.read();
+        let applier = Applier::start(Arc::clone(&backend), Arc::clone(&vault), head, Arc::clone(&progress))?;
+        Ok(Writer {
+            journal,
+            backend,
+            schema,
+            vault,
+            ids: ulid::Generator::new(),
+            applier,
+            progress,
+            sequenced,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Runs until every sender is dropped, then lets the applier finish.
     pub fn run(mut self, work: Receiver<Work>) {
         let mut next = None;
         loop {
@@ -95,13 +145,13 @@ impl Writer {
                     }
                 }
                 Work::Commit(job) => {
-                    let mut group = vec![job];
+                    let mut group = vec![*job];
                     let mut n_changes = group[0].request.changes.len();
                     while group.len() < MAX_GROUP_REQUESTS && n_changes < MAX_GROUP_CHANGES {
                         match work.try_recv() {
                             Ok(Work::Commit(job)) => {
                                 n_changes += job.request.changes.len();
-                                group.push(job);
+                                group.push(*job);
                             }
                             Ok(other) => {
                                 next = Some(other);
@@ -133,6 +183,8 @@ impl Writer {
     }
 
     fn rebuild(&mut self, progress: Box<dyn FnMut(u64) + Send>) -> Result<()> {
+        self.applier.drain()?;
+        self.pending.clear();
         self.backend.clear()?;
         crate::store::catch_up(
             self.journal.dir(),
@@ -147,21 +199,28 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: Vec<Job>) -> Result<()> {
+        if let Some(reason) = self.applier.failure() {
+            for job in group {
+                let _ = job.reply.send(Err(StoreError::WriterStopped(reason.clone())));
+            }
+            return Err(StoreError::WriterStopped(reason));
+        }
+        self.pending.retain(|overlay| !overlay.is_applied());
         let backend = Arc::clone(&self.backend);
-        let mut stage = Stage::new(backend.as_ref());
+        let mut stage = Stage::over(backend.as_ref(), self.pending.clone());
         let mut accepted: Vec<Accepted> = Vec::with_capacity(group.len());
         // Answers that name this group's state wait until the group is durable.
         let mut deferred: Vec<(SyncSender<Reply>, Committed)> = Vec::new();
         let mut group_keys: HashMap<EntityId, DataKey> = HashMap::new();
         let mut new_keys: Vec<(EntityId, DataKey)> = Vec::new();
-        let mut last = *self.head.read();
+        let mut last = self.sequenced;
         let journal_head = self.journal.head();
         let mut prev_hash = journal_head.hash;
         let vault = Arc::clone(&self.vault);
         {
             let vault = vault.read();
             for job in group {
-                match self.prepare_one(&mut stage, &vault, &group_keys, &job.request, last)? {
+                match self.prepare_one(&mut stage, &vault, &group_keys, &job, last)? {
                     Ok(Outcome::Replayed(committed)) => deferred.push((job.reply, committed)),
                     Ok(Outcome::NoChange) => {
                         let committed = Committed {
@@ -216,7 +275,7 @@ impl Writer {
                 return Err(e);
             }
         };
-        // Now durable. Record where each frame landed, then publish the projections.
+        // Now durable. Record where each frame landed, then hand the projections over.
         for (a, frame) in accepted.iter().zip(&frames) {
             debug_assert_eq!(a.tx.seq, frame.seq);
             let key = keys::transaction(frame.seq);
@@ -226,34 +285,32 @@ impl Writer {
                 stage.put(key, codec::encode(&meta)?);
             }
         }
-        let batch = stage.into_batch()?;
-        tracing::debug!(transactions = accepted.len(), keys = batch.len(), bytes = batch.bytes(), "projection batch");
-        // Keys of erased entities go before the projections record the erasure as applied:
-        // after a crash in between, start-up re-applies the erasure and finds no key left;
-        // the other order could leave a key behind for good.
-        {
-            let mut vault = vault.write();
-            for a in &accepted {
-                for id in &a.erased {
-                    vault.destroy(id)?;
-                }
-            }
-        }
-        self.backend.apply(batch)?;
-        *self.head.write() = last;
+        let overlay = Arc::new(stage.freeze()?);
+        self.pending.push(Arc::clone(&overlay));
+        self.sequenced = last;
+        self.progress.set_durable(last.seq);
+        let mut erased = Vec::new();
         for (a, frame) in accepted.into_iter().zip(frames) {
             let committed = Committed {
                 seq: frame.seq,
                 recorded_at: a.tx.recorded_at,
                 hash: frame.hash,
                 changes: a.tx.changes.len(),
-                refs: a.tx.refs.clone(),
+                refs: a.tx.refs,
                 replayed: false,
             };
+            erased.extend(a.erased);
             let _ = a.reply.send(Ok(Ok(committed)));
         }
         for (reply, committed) in deferred {
             let _ = reply.send(Ok(Ok(committed)));
+        }
+        let erasing = !erased.is_empty();
+        self.applier.send(Sequenced { overlay, erased, head: last })?;
+        if erasing {
+            // The erased entities' keys must be gone before another group is prepared, or it
+            // could open their values again.
+            self.applier.drain()?;
         }
         Ok(())
     }
@@ -263,18 +320,18 @@ impl Writer {
         stage: &mut Stage<'_>,
         vault: &Vault,
         group_keys: &HashMap<EntityId, DataKey>,
-        request: &TransactionRequest,
+        job: &Job,
         last: Head,
     ) -> Result<std::result::Result<Outcome, Rejection>> {
-        let fingerprint = match &request.idempotency_key {
-            Some(key) => {
+        let request = &job.request;
+        let fingerprint = match (&request.idempotency_key, &job.fingerprint) {
+            (Some(key), Some(fingerprint)) => {
                 if key.is_empty() || key.len() > 256 {
                     return Ok(Err(Rejection::transaction("an idempotency key is 1 to 256 characters")));
                 }
-                let fingerprint = Hash::of(&serde_json::to_vec(request)?).to_hex();
                 if let Some(bytes) = stage.get(&keys::idempotency(key))? {
                     let record: IdempotencyRecord = codec::decode(&bytes)?;
-                    if record.fingerprint != fingerprint {
+                    if &record.fingerprint != fingerprint {
                         return Ok(Err(Rejection::IdempotencyKeyReused { key: key.clone(), seq: record.seq }));
                     }
                     let meta = stage.get(&keys::transaction(record.seq))?.ok_or_else(|| {
@@ -290,9 +347,9 @@ impl Writer {
                         replayed: true,
                     })));
                 }
-                Some(fingerprint)
+                Some(fingerprint.clone())
             }
-            None => None,
+            _ => None,
         };
         // Strictly increasing recorded time, whatever the wall clock does.
         let now = Timestamp::now();
@@ -339,4 +396,117 @@ enum Outcome {
     Replayed(Committed),
     NoChange,
     Sequenced { tx: Box<Transaction>, payload: Vec<u8>, new_keys: Vec<(EntityId, DataKey)>, erased: Vec<EntityId> },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::backend::{KvIter, MemoryBackend, WriteBatch};
+    use crate::request::{ChangeRequest, Target};
+
+    /// A backend whose batches take a while to apply, so the writer is sure to prepare the
+    /// next group while the applier still holds the previous one.
+    #[derive(Default)]
+    struct SlowBackend {
+        inner: MemoryBackend,
+        applies: AtomicUsize,
+    }
+
+    impl Backend for SlowBackend {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn scan_prefix<'a>(&'a self, prefix: &[u8]) -> KvIter<'a> {
+            self.inner.scan_prefix(prefix)
+        }
+        fn range<'a>(&'a self, start: &[u8], end: &[u8]) -> KvIter<'a> {
+            self.inner.range(start, end)
+        }
+        fn last_at_or_before(&self, prefix: &[u8], upper: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+            self.inner.last_at_or_before(prefix, upper)
+        }
+        fn iter_all<'a>(&'a self) -> KvIter<'a> {
+            self.inner.iter_all()
+        }
+        fn apply(&self, batch: WriteBatch) -> Result<()> {
+            std::thread::sleep(Duration::from_millis(15));
+            self.applies.fetch_add(1, Ordering::SeqCst);
+            self.inner.apply(batch)
+        }
+        fn clear(&self) -> Result<()> {
+            self.inner.clear()
+        }
+        fn flush(&self) -> Result<()> {
+            self.inner.flush()
+        }
+    }
+
+    fn request(changes: Vec<ChangeRequest>) -> TransactionRequest {
+        TransactionRequest {
+            actor: "tester".into(),
+            role: "admin".into(),
+            source: pole_model::Source { council: Some("305".into()), ..pole_model::Source::default() },
+            idempotency_key: None,
+            reason: None,
+            changes,
+        }
+    }
+
+    fn submit(work: &mpsc::Sender<Work>, changes: Vec<ChangeRequest>) -> Receiver<Reply> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        work.send(Work::Commit(Box::new(Job::new(request(changes), reply).unwrap()))).unwrap();
+        answer
+    }
+
+    #[test]
+    fn each_group_is_judged_against_the_groups_the_applier_has_not_applied_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = JournalWriter::open(&dir.path().join("journal")).unwrap();
+        let vault = Arc::new(RwLock::new(Vault::open(&dir.path().join("keys")).unwrap()));
+        let schema = Arc::new(pole_model::default_registry().unwrap());
+        let backend = Arc::new(SlowBackend::default());
+        let head = Arc::new(RwLock::new(Head { seq: 0, hash: Hash::GENESIS, recorded_at: Timestamp::from_micros(0) }));
+        let progress = Arc::new(Progress::at(0));
+        let writer =
+            Writer::new(journal, backend.clone(), schema, vault, Arc::clone(&head), Arc::clone(&progress)).unwrap();
+        let (work, queue) = mpsc::channel();
+        let thread = std::thread::spawn(move || writer.run(queue));
+
+        let create = ChangeRequest::create("a", "address").with("line1", "1 Row").with("postcode", "LS1 4AP");
+        let created = submit(&work, vec![create]).recv().unwrap().unwrap().unwrap();
+        let id = created.refs["a"].clone();
+        // Sent one by one and never waited for: while the applier sleeps on a batch, the
+        // writer takes what has queued as the next group, each change expecting the version
+        // the one before it made.
+        let answers: Vec<_> = (0..40u64)
+            .map(|i| {
+                let update = ChangeRequest::update(Target::Entity(id.clone())).with("line1", format!("{i} Row"));
+                let answer = submit(&work, vec![update.expecting(i + 1)]);
+                std::thread::sleep(Duration::from_millis(2));
+                answer
+            })
+            .collect();
+        for (i, answer) in answers.into_iter().enumerate() {
+            match answer.recv().unwrap().unwrap() {
+                Ok(committed) => {
+                    assert_eq!(committed.seq, i as u64 + 2);
+                    assert!(progress.durable() >= committed.seq, "answered before it was durable");
+                    progress.wait_applied(committed.seq).unwrap();
+                    assert!(head.read().seq >= committed.seq, "applied, yet the head does not show it");
+                }
+                Err(rejection) => panic!("update {i} was refused: {rejection}"),
+            }
+        }
+        drop(work);
+        thread.join().unwrap();
+        let applies = backend.applies.load(Ordering::SeqCst);
+        assert!(applies > 2 && applies < 41, "the updates went in several groups, not one or one each: {applies}");
+        let bytes = backend.get(&keys::entity(&id)).unwrap().unwrap();
+        let state: pole_model::EntityState = codec::decode(&bytes).unwrap();
+        assert_eq!(state.version, 41);
+    }
 }
