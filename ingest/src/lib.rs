@@ -705,10 +705,16 @@ pub(crate) fn commit_rows<P: PlannedRow>(
         // The writer commits this chunk while this thread plans the next one, from the store
         // as it was before this chunk (the previous chunk may still be being applied) and
         // this chunk's carry.
+        let (mut waited_ms, mut next_planned_ms) = (0, 0);
         let next_plan = match next.take() {
             Some(plan) => {
+                let waiting = std::time::Instant::now();
                 store.wait_applied(before)?;
-                plan(&built.carry)
+                waited_ms = waiting.elapsed().as_millis() as u64;
+                let planning = std::time::Instant::now();
+                let next_plan = plan(&built.carry);
+                next_planned_ms = planning.elapsed().as_millis() as u64;
+                next_plan
             }
             None => None,
         };
@@ -719,6 +725,8 @@ pub(crate) fn commit_rows<P: PlannedRow>(
             first_row,
             last_row,
             planned_ms = planned_in.as_millis() as u64,
+            waited_ms,
+            next_planned_ms,
             committed_ms = committing.elapsed().as_millis() as u64,
             "chunk"
         );

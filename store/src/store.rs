@@ -356,6 +356,13 @@ impl Store {
     /// `progress` is called with the sequence reached.
     /// Commits queued before it are applied first; commits after it wait for it.
     pub fn rebuild(&self, progress: impl FnMut(u64) + Send + 'static) -> Result<Hash> {
+        self.rebuild_projections(progress)?;
+        self.digest()
+    }
+
+    /// [`Store::rebuild`] without the digest: drops the projections, rebuilds them from the
+    /// journal and flushes them.
+    pub fn rebuild_projections(&self, progress: impl FnMut(u64) + Send + 'static) -> Result<()> {
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         {
             let jobs = self.inner.jobs.lock();
@@ -364,8 +371,7 @@ impl Store {
                 .send(Work::Rebuild { progress: Box::new(progress), reply: reply_tx })
                 .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
         }
-        reply_rx.recv().map_err(|_| StoreError::WriterStopped("the writer thread exited mid-rebuild".into()))??;
-        self.digest()
+        reply_rx.recv().map_err(|_| StoreError::WriterStopped("the writer thread exited mid-rebuild".into()))?
     }
 
     /// Replays the journal into memory and returns that digest, leaving this store as it is.
