@@ -44,8 +44,10 @@ impl Progress {
         self.durable.load(Ordering::Acquire)
     }
 
-    /// Blocks until readers see every transaction up to `seq`, or applying has failed.
+    /// Blocks until readers see every transaction up to `seq` (at most the durable
+    /// sequence: nothing later is on its way), or applying has failed.
     pub fn wait_applied(&self, seq: u64) -> Result<()> {
+        let seq = seq.min(self.durable());
         let mut applied = self.applied.lock();
         while *applied < seq {
             if let Some(reason) = self.failure() {
@@ -170,8 +172,21 @@ struct Thread {
     progress: Arc<Progress>,
 }
 
+/// Marks applying as failed if the applier thread unwinds, so no caller waits for ever on
+/// a sequence that will not be applied.
+struct FailOnPanic(Arc<Progress>);
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail("the applier thread panicked".into());
+        }
+    }
+}
+
 impl Thread {
     fn run(self, queue: Receiver<Task>) {
+        let _guard = FailOnPanic(Arc::clone(&self.progress));
         for task in queue {
             match task {
                 Task::Barrier(done) => {

@@ -7,7 +7,10 @@
 //! [`SledBackend`] and [`MemoryBackend`], and [`verify`] for the offline chain check.
 //!
 //! The journal (our own segment files, one `fdatasync` per group commit) is the only source
-//! of truth; a backend holds projections and never decides durability. This crate must never
+//! of truth; a backend holds projections and never decides durability. Writes go through two
+//! threads: the writer (prepare, journal, answer) and the applier (projections, head), so
+//! [`PendingCommit::wait`] returns once a transaction is readable and
+//! [`PendingCommit::wait_durable`] once it is durable. This crate must never
 //! know about HTTP, tokens or roles, and the journal logic must never name a backend type.
 
 mod access_log;

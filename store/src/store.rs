@@ -24,8 +24,13 @@ use crate::{keys, Result, StoreError};
 
 /// The data directory format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
-/// Transactions applied per backend batch while catching up or rebuilding.
+/// A backend batch while catching up or rebuilding closes at this many transactions, or
+/// at [`REPLAY_BATCH_CHANGES`] changes, whichever comes first: the changes bound holds
+/// memory when transactions are large (a CSV chunk is tens of thousands of changes).
 const REPLAY_BATCH: usize = 2_000;
+const REPLAY_BATCH_CHANGES: usize = 40_000;
+/// Journal bytes copied per write while materialising.
+const MATERIALISE_BATCH_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct FormatFile {
@@ -397,12 +402,15 @@ impl Store {
             let (mut writer, _) = JournalWriter::open(&journal_dir(into))?;
             let mut reader = JournalReader::open(&journal_dir(&self.inner.dir))?;
             let mut chunk: Vec<Vec<u8>> = Vec::new();
+            let mut chunk_bytes = 0;
             while let Some(frame) = reader.next_frame()? {
                 if frame.seq > as_of_seq {
                     break;
                 }
+                chunk_bytes += frame.payload.len();
                 chunk.push(frame.payload);
-                if chunk.len() >= REPLAY_BATCH {
+                if chunk.len() >= REPLAY_BATCH || chunk_bytes >= MATERIALISE_BATCH_BYTES {
+                    chunk_bytes = 0;
                     writer.append(&chunk)?;
                     chunk.clear();
                     progress(frame.seq);
@@ -554,7 +562,8 @@ pub(crate) fn catch_up(
 }
 
 /// The staging half of [`catch_up`]: every transaction after `applied`, staged in batches of
-/// [`REPLAY_BATCH`] over the ones still being applied.
+/// [`REPLAY_BATCH`] transactions or [`REPLAY_BATCH_CHANGES`] changes over the ones still
+/// being applied.
 #[allow(clippy::too_many_arguments)]
 fn stage_journal(
     reader: &mut JournalReader,
@@ -569,6 +578,7 @@ fn stage_journal(
     let mut pending: Vec<Arc<Overlay>> = Vec::new();
     let mut stage = Stage::new(backend);
     let mut in_stage = 0;
+    let mut changes_in_stage = 0;
     let send = |overlay: Overlay, pending: &mut Vec<Arc<Overlay>>| -> Result<()> {
         let overlay = Arc::new(overlay);
         pending.retain(|o| !o.is_applied());
@@ -589,10 +599,12 @@ fn stage_journal(
             }
         }
         in_stage += 1;
-        if in_stage >= REPLAY_BATCH {
+        changes_in_stage += tx.changes.len();
+        if in_stage >= REPLAY_BATCH || changes_in_stage >= REPLAY_BATCH_CHANGES {
             send(stage.freeze()?, &mut pending)?;
             stage = Stage::over(backend, pending.clone());
             in_stage = 0;
+            changes_in_stage = 0;
             progress(frame.seq);
         }
     }

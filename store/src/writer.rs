@@ -409,14 +409,18 @@ mod tests {
     use crate::request::{ChangeRequest, Target};
 
     /// A backend whose batches take a while to apply, so the writer is sure to prepare the
-    /// next group while the applier still holds the previous one.
+    /// next group while the applier still holds the previous one, and which can be made to
+    /// fail (or panic) on its n-th batch.
     #[derive(Default)]
-    struct SlowBackend {
+    struct TestBackend {
         inner: MemoryBackend,
         applies: AtomicUsize,
+        delay: Duration,
+        fail_on: Option<usize>,
+        panics: bool,
     }
 
-    impl Backend for SlowBackend {
+    impl Backend for TestBackend {
         fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
             self.inner.get(key)
         }
@@ -433,8 +437,12 @@ mod tests {
             self.inner.iter_all()
         }
         fn apply(&self, batch: WriteBatch) -> Result<()> {
-            std::thread::sleep(Duration::from_millis(15));
-            self.applies.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(self.delay);
+            let n = self.applies.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.fail_on == Some(n) {
+                assert!(!self.panics, "batch {n} panics, as the test asked");
+                return Err(StoreError::Backend(format!("batch {n} fails, as the test asked")));
+            }
             self.inner.apply(batch)
         }
         fn clear(&self) -> Result<()> {
@@ -443,6 +451,32 @@ mod tests {
         fn flush(&self) -> Result<()> {
             self.inner.flush()
         }
+    }
+
+    /// A writer running over `backend`, with what a test looks at.
+    struct Running {
+        work: mpsc::Sender<Work>,
+        head: Arc<RwLock<Head>>,
+        progress: Arc<Progress>,
+        thread: std::thread::JoinHandle<()>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn start(backend: Arc<TestBackend>) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = JournalWriter::open(&dir.path().join("journal")).unwrap();
+        let vault = Arc::new(RwLock::new(Vault::open(&dir.path().join("keys")).unwrap()));
+        let schema = Arc::new(pole_model::default_registry().unwrap());
+        let head = Arc::new(RwLock::new(Head { seq: 0, hash: Hash::GENESIS, recorded_at: Timestamp::from_micros(0) }));
+        let progress = Arc::new(Progress::at(0));
+        let writer = Writer::new(journal, backend, schema, vault, Arc::clone(&head), Arc::clone(&progress)).unwrap();
+        let (work, queue) = mpsc::channel();
+        let thread = std::thread::spawn(move || writer.run(queue));
+        Running { work, head, progress, thread, _dir: dir }
+    }
+
+    fn address(line1: &str) -> ChangeRequest {
+        ChangeRequest::create("a", "address").with("line1", line1).with("postcode", "LS1 4AP")
     }
 
     fn request(changes: Vec<ChangeRequest>) -> TransactionRequest {
@@ -464,20 +498,10 @@ mod tests {
 
     #[test]
     fn each_group_is_judged_against_the_groups_the_applier_has_not_applied_yet() {
-        let dir = tempfile::tempdir().unwrap();
-        let (journal, _) = JournalWriter::open(&dir.path().join("journal")).unwrap();
-        let vault = Arc::new(RwLock::new(Vault::open(&dir.path().join("keys")).unwrap()));
-        let schema = Arc::new(pole_model::default_registry().unwrap());
-        let backend = Arc::new(SlowBackend::default());
-        let head = Arc::new(RwLock::new(Head { seq: 0, hash: Hash::GENESIS, recorded_at: Timestamp::from_micros(0) }));
-        let progress = Arc::new(Progress::at(0));
-        let writer =
-            Writer::new(journal, backend.clone(), schema, vault, Arc::clone(&head), Arc::clone(&progress)).unwrap();
-        let (work, queue) = mpsc::channel();
-        let thread = std::thread::spawn(move || writer.run(queue));
+        let backend = Arc::new(TestBackend { delay: Duration::from_millis(15), ..TestBackend::default() });
+        let Running { work, head, progress, thread, _dir } = start(Arc::clone(&backend));
 
-        let create = ChangeRequest::create("a", "address").with("line1", "1 Row").with("postcode", "LS1 4AP");
-        let created = submit(&work, vec![create]).recv().unwrap().unwrap().unwrap();
+        let created = submit(&work, vec![address("1 Row")]).recv().unwrap().unwrap().unwrap();
         let id = created.refs["a"].clone();
         // Sent one by one and never waited for: while the applier sleeps on a batch, the
         // writer takes what has queued as the next group, each change expecting the version
@@ -508,5 +532,24 @@ mod tests {
         let bytes = backend.get(&keys::entity(&id)).unwrap().unwrap();
         let state: pole_model::EntityState = codec::decode(&bytes).unwrap();
         assert_eq!(state.version, 41);
+    }
+
+    #[test]
+    fn a_failed_apply_reaches_every_waiter_and_stops_the_writer() {
+        for panics in [false, true] {
+            let backend = Arc::new(TestBackend { fail_on: Some(2), panics, ..TestBackend::default() });
+            let Running { work, head, progress, thread, _dir } = start(backend);
+            let first = submit(&work, vec![address("1 Row")]).recv().unwrap().unwrap().unwrap();
+            progress.wait_applied(first.seq).unwrap();
+            // Durable, so answered; its projections then fail to apply.
+            let second = submit(&work, vec![address("2 Row")]).recv().unwrap().unwrap().unwrap();
+            let failure = progress.wait_applied(second.seq).unwrap_err();
+            assert!(matches!(failure, StoreError::WriterStopped(_)), "{failure}");
+            assert_eq!(head.read().seq, first.seq, "the head stays at the last applied group");
+            let third = submit(&work, vec![address("3 Row")]).recv().unwrap();
+            assert!(matches!(third, Err(StoreError::WriterStopped(_))), "panics: {panics}, {third:?}");
+            drop(work);
+            thread.join().unwrap();
+        }
     }
 }
