@@ -5,6 +5,7 @@
 //! sequenced, so the head only moves forward and never past what the backend holds.
 //! [`Progress`] is how callers wait for their transaction to be readable.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
@@ -117,7 +118,7 @@ impl Applier {
         progress: Arc<Progress>,
     ) -> Result<Applier> {
         let (tasks, queue) = mpsc::sync_channel(QUEUED_GROUPS);
-        let thread = Thread { backend, vault, head, progress: Arc::clone(&progress) };
+        let thread = Thread { backend, vault, head, progress: Arc::clone(&progress), unapplied: Vec::new() };
         let handle = std::thread::Builder::new()
             .name("pole-applier".into())
             .spawn(move || thread.run(queue))
@@ -170,6 +171,10 @@ struct Thread {
     vault: Arc<RwLock<Vault>>,
     head: Arc<RwLock<Head>>,
     progress: Arc<Progress>,
+    /// Overlays that were not applied (after a failure). Kept, because the writer reads
+    /// through them until it stops: a group prepared meanwhile must see them, as the journal
+    /// (replayed at start-up) will.
+    unapplied: Vec<Arc<Overlay>>,
 }
 
 /// Marks applying as failed if the applier thread unwinds, so no caller waits for ever on
@@ -185,7 +190,7 @@ impl Drop for FailOnPanic {
 }
 
 impl Thread {
-    fn run(self, queue: Receiver<Task>) {
+    fn run(mut self, queue: Receiver<Task>) {
         let _guard = FailOnPanic(Arc::clone(&self.progress));
         for task in queue {
             match task {
@@ -194,11 +199,20 @@ impl Thread {
                 }
                 // After a failure nothing more is applied: the journal holds it, and start-up
                 // re-applies it.
-                Task::Apply(_) if self.progress.failure().is_some() => {}
+                Task::Apply(group) if self.progress.failure().is_some() => self.unapplied.push(group.overlay),
+                // Applied, the group is dropped here: later stages read the backend instead.
+                // A panic is caught so the overlay is kept (and the failure recorded) before
+                // any stage could miss it.
                 Task::Apply(group) => {
-                    if let Err(e) = self.apply(&group) {
-                        tracing::error!(error = %e, "applying a durable group to the projections failed; the writer stops");
-                        self.progress.fail(e.to_string());
+                    let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(&group))) {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(_) => Some("the applier panicked while applying a group".to_owned()),
+                    };
+                    if let Some(reason) = failure {
+                        tracing::error!(error = %reason, "applying a durable group to the projections failed; the writer stops");
+                        self.progress.fail(reason);
+                        self.unapplied.push(group.overlay);
                     }
                 }
             }
@@ -215,7 +229,6 @@ impl Thread {
             }
         }
         self.backend.apply(batch)?;
-        group.overlay.mark_applied();
         *self.head.write() = group.head;
         self.progress.set_applied(group.head.seq);
         Ok(())

@@ -4,8 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use pole_model::{
     apply_change, fold_entries, ChangeContext, EntityId, EntityState, HistoryEntry, LinkValue, SchemaRegistry, Status,
@@ -101,14 +100,16 @@ pub struct Stage<'a> {
 
 /// A group's staged writes, sequenced and durable in the journal, frozen while its batch
 /// is applied to the backend on another thread. The next group's [`Stage`] reads through it,
-/// so preparing that group never waits for the backend. Reading an overlay after its batch
-/// is applied gives the same answers as the backend: later groups' writes sit above it.
+/// so preparing that group never waits for the backend. Whoever applies it holds the last
+/// strong reference and drops it once the backend holds the batch; stages keep only weak
+/// ones between groups, so a dropped overlay means "read the backend". Reading an overlay
+/// after its batch is applied gives the same answers as the backend: later groups' writes
+/// sit above it.
 #[derive(Debug)]
 pub struct Overlay {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Entity states stay decoded: the next group reads them, the batch encodes them.
     states: HashMap<EntityId, EntityState>,
-    applied: AtomicBool,
 }
 
 impl Overlay {
@@ -123,15 +124,12 @@ impl Overlay {
         ops.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(WriteBatch { ops })
     }
+}
 
-    /// Marks the batch as in the backend: later stages can stop reading through it.
-    pub fn mark_applied(&self) {
-        self.applied.store(true, Ordering::Release);
-    }
-
-    pub fn is_applied(&self) -> bool {
-        self.applied.load(Ordering::Acquire)
-    }
+/// The overlays of `pending` (oldest first) that are still being applied; forgets the rest.
+pub fn live_overlays(pending: &mut Vec<Weak<Overlay>>) -> Vec<Arc<Overlay>> {
+    pending.retain(|overlay| overlay.strong_count() > 0);
+    pending.iter().filter_map(Weak::upgrade).collect()
 }
 
 impl std::fmt::Debug for Stage<'_> {
@@ -244,7 +242,7 @@ impl<'a> Stage<'a> {
         if let Some(counts) = self.counts {
             self.writes.insert(keys::STATS.to_vec(), Some(codec::encode(&counts)?));
         }
-        Ok(Overlay { writes: self.writes, states: self.states, applied: AtomicBool::new(false) })
+        Ok(Overlay { writes: self.writes, states: self.states })
     }
 
     /// Applies one committed transaction to the staged projections.
@@ -656,7 +654,6 @@ mod tests {
         assert!(contents(&layered).is_empty());
         for overlay in &below {
             layered.apply(overlay.to_batch().unwrap()).unwrap();
-            overlay.mark_applied();
         }
         assert_eq!(contents(&layered), contents(&applied));
         let person = EntityId::new("01J0000000000000000000000P").unwrap();

@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use parking_lot::{Mutex, RwLock};
@@ -16,7 +16,7 @@ use crate::backend::{Backend, MemoryBackend, RedbBackend, SledBackend};
 use crate::codec::{self, decode_transaction};
 use crate::journal::{JournalReader, JournalWriter, Recovery};
 use crate::outcome::{Committed, Rejection};
-use crate::projection::{Counts, IdempotencyRecord, Overlay, Stage, TxMeta};
+use crate::projection::{live_overlays, Counts, IdempotencyRecord, Overlay, Stage, TxMeta};
 use crate::request::TransactionRequest;
 use crate::vault::Vault;
 use crate::writer::{Head, Job, Work, Writer};
@@ -546,9 +546,9 @@ pub(crate) fn catch_up(
     std::thread::scope(|scope| {
         let (batches, queue) = mpsc::sync_channel::<Arc<Overlay>>(1);
         let applying = scope.spawn(move || -> Result<()> {
+            // Each overlay is dropped once applied: staging then reads the backend instead.
             for overlay in queue {
                 backend.apply(overlay.to_batch()?)?;
-                overlay.mark_applied();
             }
             Ok(())
         });
@@ -575,14 +575,13 @@ fn stage_journal(
     batches: &mpsc::SyncSender<Arc<Overlay>>,
     progress: &mut impl FnMut(u64),
 ) -> Result<()> {
-    let mut pending: Vec<Arc<Overlay>> = Vec::new();
+    let mut pending: Vec<Weak<Overlay>> = Vec::new();
     let mut stage = Stage::new(backend);
     let mut in_stage = 0;
     let mut changes_in_stage = 0;
-    let send = |overlay: Overlay, pending: &mut Vec<Arc<Overlay>>| -> Result<()> {
+    let send = |overlay: Overlay, pending: &mut Vec<Weak<Overlay>>| -> Result<()> {
         let overlay = Arc::new(overlay);
-        pending.retain(|o| !o.is_applied());
-        pending.push(Arc::clone(&overlay));
+        pending.push(Arc::downgrade(&overlay));
         batches.send(overlay).map_err(|_| StoreError::Backend("applying a batch failed".into()))
     };
     while let Some(frame) = reader.next_frame()? {
@@ -602,7 +601,7 @@ fn stage_journal(
         changes_in_stage += tx.changes.len();
         if in_stage >= REPLAY_BATCH || changes_in_stage >= REPLAY_BATCH_CHANGES {
             send(stage.freeze()?, &mut pending)?;
-            stage = Stage::over(backend, pending.clone());
+            stage = Stage::over(backend, live_overlays(&mut pending));
             in_stage = 0;
             changes_in_stage = 0;
             progress(frame.seq);

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
 use pole_audit::Hash;
@@ -30,7 +30,7 @@ use crate::codec;
 use crate::journal::{JournalWriter, MAX_PAYLOAD_BYTES};
 use crate::outcome::{Committed, Rejection};
 use crate::prepare::{prepare, Context, Keys, Prepared};
-use crate::projection::{IdempotencyRecord, Overlay, Stage};
+use crate::projection::{live_overlays, IdempotencyRecord, Overlay, Stage};
 use crate::request::TransactionRequest;
 use crate::vault::{DataKey, Vault};
 use crate::{keys, Result, StoreError};
@@ -87,8 +87,9 @@ pub struct Writer {
     /// The last transaction sequenced and durable; readers' head catches up with it as the
     /// applier applies each group.
     sequenced: Head,
-    /// Groups handed to the applier, oldest first, until it has applied them.
-    pending: Vec<Arc<Overlay>>,
+    /// Groups handed to the applier, oldest first; the applier drops each once applied, so
+    /// the writer never keeps one alive between groups.
+    pending: Vec<Weak<Overlay>>,
 }
 
 struct Accepted {
@@ -205,9 +206,8 @@ impl Writer {
             }
             return Err(StoreError::WriterStopped(reason));
         }
-        self.pending.retain(|overlay| !overlay.is_applied());
         let backend = Arc::clone(&self.backend);
-        let mut stage = Stage::over(backend.as_ref(), self.pending.clone());
+        let mut stage = Stage::over(backend.as_ref(), live_overlays(&mut self.pending));
         let mut accepted: Vec<Accepted> = Vec::with_capacity(group.len());
         // Answers that name this group's state wait until the group is durable.
         let mut deferred: Vec<(SyncSender<Reply>, Committed)> = Vec::new();
@@ -286,7 +286,7 @@ impl Writer {
             }
         }
         let overlay = Arc::new(stage.freeze()?);
-        self.pending.push(Arc::clone(&overlay));
+        self.pending.push(Arc::downgrade(&overlay));
         self.sequenced = last;
         self.progress.set_durable(last.seq);
         let mut erased = Vec::new();
