@@ -312,7 +312,7 @@ def growth_tables(md: list[str], sizes: list[int], metrics: dict[int, dict[str, 
           [(b, f"rebuild.{b}.changes_per_second", "rate") for b in BACKENDS]
           + [(f"{b} digest s", f"rebuild.{b}.digest_seconds", "s") for b in BACKENDS],
           "Rebuild: drop, replay, flush; the digest over every projection is timed apart. "
-          "The sled rebuild is skipped above 100,000 changes unless POLE_BENCH_SLED_REBUILD=1.")
+          "The sled rebuild is skipped above 1,000,000 changes unless POLE_BENCH_SLED_REBUILD=1.")
     table("Disk footprint ÷ the journal's raw JSON (after the batch-of-1,000 load; target under 3x)",
           [(f"{b} ratio", f"footprint.{b}.ratio", "x") for b in BACKENDS]
           + [(f"{b} store MB", f"footprint.{b}.store_mb", "mb") for b in BACKENDS]
