@@ -385,7 +385,7 @@ fn ingest(flags: &Flags) -> anyhow::Result<Value> {
             }
         }
     }
-    store.wait_applied(store.durable_seq())?;
+    store.wait_readable()?;
     let seconds = started.elapsed().as_secs_f64();
     let ingest_rss = peak_rss_kib();
     commit_latencies.sort_by(f64::total_cmp);

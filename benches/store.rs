@@ -172,7 +172,7 @@ fn load_demo_pipelined(store: &Store, changes: u64) -> (u64, Duration) {
             Err(rejection) => generator.rejected(&rejection),
         }
     }
-    store.wait_applied(store.durable_seq()).unwrap();
+    store.wait_readable().unwrap();
     (committed, started.elapsed())
 }
 

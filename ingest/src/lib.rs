@@ -407,8 +407,8 @@ fn ingest_records(
         }
         Ok(())
     })?;
-    // A run cut short leaves its last stored chunk maybe still being applied.
-    store.wait_applied(store.durable_seq())?;
+    // The last stored chunk may still be being applied: the caller may read next.
+    store.wait_readable()?;
     if report.rows_read == 0 && report.file_problems.is_empty() {
         report.file_problems.push("the file has a header row but no data rows".into());
     }
@@ -639,8 +639,6 @@ pub(crate) fn commit_rows<P: PlannedRow>(
     build: impl Fn(&Store, &[P]) -> Result<Built>,
 ) -> Result<(TxOutcome, Option<Ahead>)> {
     let ChunkTx { mut key, ahead, mut next } = tx;
-    // No chunk follows: the caller may read the store once this returns.
-    let last = next.is_none();
     let (Some(first_row), Some(last_row)) = (plans.first().map(P::row), plans.last().map(P::row)) else {
         return Ok((TxOutcome::Nothing, None));
     };
@@ -666,7 +664,7 @@ pub(crate) fn commit_rows<P: PlannedRow>(
             Some(built) => built,
             None => {
                 // Planning reads the store: it must show every stored transaction.
-                store.wait_applied(store.durable_seq())?;
+                store.wait_readable()?;
                 build(store, &plans)?
             }
         };
@@ -719,7 +717,8 @@ pub(crate) fn commit_rows<P: PlannedRow>(
             None => None,
         };
         // Durable is enough to go on: the writer judges the next chunk against this one
-        // while it is applied. The last chunk waits until reads show it (below).
+        // while it is applied. Callers wait until reads show it before they return
+        // (`Store::wait_readable`).
         let outcome = pending.wait_durable()?;
         tracing::debug!(
             first_row,
@@ -732,9 +731,6 @@ pub(crate) fn commit_rows<P: PlannedRow>(
         );
         match outcome {
             Ok(committed) => {
-                if last {
-                    store.wait_applied(committed.seq)?;
-                }
                 warn(rows);
                 let info = CommitInfo {
                     seq: committed.seq,

@@ -130,6 +130,8 @@ pub fn ingest(
         commit_rows(store, options, &mut report, &mut rows, plans, ChunkTx::single(), |store, plans| {
             build(store, plans, source.clone())
         })?;
+    // Stored at durability: the caller may read next.
+    store.wait_readable()?;
     for row in rows {
         report.add(row);
     }

@@ -214,7 +214,7 @@ fn load(store: &pole_store::Store, config: &Config, args: &DemoArgs) -> anyhow::
         bar.set_position(tally.changes);
     }
     // Loaded means readable: the last groups may still be being applied.
-    store.wait_applied(store.durable_seq())?;
+    store.wait_readable()?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let unexpected = generator.stats().unexpected_rejections;

@@ -136,14 +136,10 @@ impl Applier {
         let (done, wait) = mpsc::sync_channel(1);
         self.sender()?.send(Task::Barrier(done)).map_err(|_| self.stopped())?;
         wait.recv().map_err(|_| self.stopped())?;
-        match self.failure() {
+        match self.progress.failure() {
             Some(reason) => Err(StoreError::WriterStopped(reason)),
             None => Ok(()),
         }
-    }
-
-    pub fn failure(&self) -> Option<String> {
-        self.progress.failure()
     }
 
     fn sender(&self) -> Result<&SyncSender<Task>> {
@@ -151,7 +147,7 @@ impl Applier {
     }
 
     fn stopped(&self) -> StoreError {
-        StoreError::WriterStopped(self.failure().unwrap_or_else(|| "the applier thread has exited".into()))
+        StoreError::WriterStopped(self.progress.failure().unwrap_or_else(|| "the applier thread has exited".into()))
     }
 }
 

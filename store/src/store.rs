@@ -304,6 +304,12 @@ impl Store {
         self.inner.progress.wait_applied(seq)
     }
 
+    /// Blocks until reads show every transaction durable so far: what a caller that went on
+    /// at durability ([`PendingCommit::wait_durable`]) calls before it reads.
+    pub fn wait_readable(&self) -> Result<()> {
+        self.wait_applied(self.durable_seq())
+    }
+
     /// Commits a transaction durably, or explains why not. Blocks until the group holding
     /// it is synced; call from a blocking context.
     pub fn commit(&self, request: TransactionRequest) -> Result<std::result::Result<Committed, Rejection>> {

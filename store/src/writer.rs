@@ -200,7 +200,7 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: Vec<Job>) -> Result<()> {
-        if let Some(reason) = self.applier.failure() {
+        if let Some(reason) = self.progress.failure() {
             for job in group {
                 let _ = job.reply.send(Err(StoreError::WriterStopped(reason.clone())));
             }
