@@ -229,6 +229,8 @@ def size_metrics(n: int, reps: list[int], res: Any, peer_labels: dict[str, str])
         out[f"rebuild.{backend}.changes_per_second"] = median_of([x["changes_per_second"] for x in rb])
         out[f"rebuild.{backend}.digest_seconds"] = median_of([x["digest_seconds"] for x in rb if "digest_seconds" in x])
         out[f"rebuild.{backend}.peak_rss_mib"] = median_of([x["peak_rss_kib"] / 1024 for x in rb])
+        after = median_of([x["footprint_after_rebuild"]["total_allocated_bytes"] for x in rb if "footprint_after_rebuild" in x])
+        out[f"footprint.{backend}.after_rebuild_ratio"] = after / jj if after and jj else None
     for fmt in ("csv", "hl7"):
         xs = [x[0] for x in each(f"file-{fmt}") if isinstance(x, list) and x]
         out[f"file.{fmt}.rows_per_second"] = median_of([x["rows_per_second"] for x in xs])
@@ -315,6 +317,7 @@ def growth_tables(md: list[str], sizes: list[int], metrics: dict[int, dict[str, 
           "The sled rebuild is skipped above 1,000,000 changes unless POLE_BENCH_SLED_REBUILD=1.")
     table("Disk footprint ÷ the journal's raw JSON (after the batch-of-1,000 load; target under 3x)",
           [(f"{b} ratio", f"footprint.{b}.ratio", "x") for b in BACKENDS]
+          + [(f"{b} ratio after rebuild", f"footprint.{b}.after_rebuild_ratio", "x") for b in BACKENDS]
           + [(f"{b} store MB", f"footprint.{b}.store_mb", "mb") for b in BACKENDS]
           + [("journal JSON MB", "footprint.redb.journal_json_mb", "mb")])
     table("Peak resident memory (MiB, `VmHWM` of each harness process)",

@@ -4,7 +4,7 @@
 //! | prefix | key | value |
 //! |---|---|---|
 //! | `m/` | `applied`, `stats`, `format` | last applied seq, counters, projection format |
-//! | `e/` | id | current [`EntityState`](pole_model::EntityState), sealed values as in the journal |
+//! | `e/` | id | current [`EntityState`](pole_model::EntityState), sealed values as in the journal, LZ4-compressed |
 //! | `h/` | id `\0` seq:be8 idx:be4 | [`HistoryEntry`](pole_model::HistoryEntry) |
 //! | `t/` | seq:be8 | transaction facts and its frame's location |
 //! | `r/` | recorded micros:be8 | seq (as-of by time) |
@@ -23,8 +23,8 @@ pub const STATS: &[u8] = b"m/stats";
 pub const PROJECTION_FORMAT: &[u8] = b"m/format";
 /// The projections' own format: a store whose projections were built by an older one
 /// rebuilds them from the journal on open. 2: the opt-out index. 3: values in MessagePack
-/// (`codec::encode`), no longer JSON.
-pub const PROJECTION_VERSION: u32 = 3;
+/// (`codec::encode`), no longer JSON. 4: entity states LZ4-compressed (`codec::encode_state`).
+pub const PROJECTION_VERSION: u32 = 4;
 
 pub fn opted_out(id: &EntityId) -> Vec<u8> {
     join("o/", &[id.as_str().as_bytes()])

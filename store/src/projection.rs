@@ -118,7 +118,7 @@ impl Overlay {
         let mut ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(self.writes.len() + self.states.len());
         ops.extend(self.writes.iter().map(|(k, v)| (k.clone(), v.clone())));
         for (id, state) in &self.states {
-            ops.push((keys::entity(id), Some(codec::encode(state)?)));
+            ops.push((keys::entity(id), Some(codec::encode_state(state)?)));
         }
         // Stable, so were a key both written and a state, the state (pushed last) wins.
         ops.sort_by(|a, b| a.0.cmp(&b.0));
@@ -220,7 +220,7 @@ impl<'a> Stage<'a> {
             }
         }
         match self.get(&keys::entity(id))? {
-            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            Some(bytes) => Ok(Some(codec::decode_state(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -657,7 +657,7 @@ mod tests {
         }
         assert_eq!(contents(&layered), contents(&applied));
         let person = EntityId::new("01J0000000000000000000000P").unwrap();
-        let state: EntityState = codec::decode(&layered.get(&keys::entity(&person)).unwrap().unwrap()).unwrap();
+        let state: EntityState = codec::decode_state(&layered.get(&keys::entity(&person)).unwrap().unwrap()).unwrap();
         assert_eq!(state.version, 3);
         assert_eq!(state.links.len(), 1, "the link staged in the second group survives the late update's refold");
     }

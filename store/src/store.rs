@@ -555,6 +555,11 @@ pub(crate) fn catch_up(
             // Each overlay is dropped once applied: staging then reads the backend instead.
             for overlay in queue {
                 backend.apply(overlay.to_batch()?)?;
+                // Durable after each batch (one sync a batch of up to 40,000 changes): redb
+                // reuses the pages a commit frees only after a durable one, so a rebuild
+                // committing non-durably left a file a tenth larger (1,865 against 1,693 MB
+                // for a million changes).
+                backend.flush()?;
             }
             Ok(())
         });
