@@ -16,7 +16,11 @@ use crate::{Result, StoreError};
 /// Canonical: struct fields in declaration order, maps sorted, no whitespace. The hash
 /// chain covers exactly these bytes.
 pub fn encode_transaction(tx: &Transaction) -> Result<Vec<u8>> {
-    Ok(serde_json::to_vec(tx)?)
+    // A change encodes to about 350 bytes: sized once, a large transaction's payload is not
+    // copied into fresh memory at every doubling.
+    let mut payload = Vec::with_capacity(512 * (tx.changes.len() + 1));
+    serde_json::to_writer(&mut payload, tx)?;
+    Ok(payload)
 }
 
 pub fn decode_transaction(payload: &[u8], seq: u64) -> Result<Transaction> {

@@ -82,8 +82,10 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
     let mut tx = Tx {
         ctx,
         refs: BTreeMap::new(),
-        local: HashMap::new(),
-        local_history: HashMap::new(),
+        // Sized for the worst case (every change a different entity): growing these maps of
+        // whole states rehashed them repeatedly, into fresh memory, for large transactions.
+        local: HashMap::with_capacity(request.changes.len()),
+        local_history: HashMap::with_capacity(request.changes.len()),
         new_keys: HashMap::new(),
         erased: Vec::new(),
     };

@@ -200,6 +200,12 @@ impl<'a> Stage<'a> {
         Ok(merged.into_iter().collect())
     }
 
+    /// Makes room for the states of `changes` more changes, so a large group does not
+    /// rehash its map of whole states as it grows.
+    pub fn reserve(&mut self, changes: usize) {
+        self.states.reserve(changes);
+    }
+
     /// The current state of an entity, taken out of the group's states (the caller puts
     /// the state after its change back): saves a clone per change.
     fn take_entity(&mut self, id: &EntityId) -> Result<Option<EntityState>> {

@@ -208,6 +208,7 @@ impl Writer {
         }
         let backend = Arc::clone(&self.backend);
         let mut stage = Stage::over(backend.as_ref(), live_overlays(&mut self.pending));
+        stage.reserve(group.iter().map(|job| job.request.changes.len()).sum());
         let mut accepted: Vec<Accepted> = Vec::with_capacity(group.len());
         // Answers that name this group's state wait until the group is durable.
         let mut deferred: Vec<(SyncSender<Reply>, Committed)> = Vec::new();
