@@ -91,6 +91,10 @@ pub struct Stage<'a> {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Decoded states touched in this group; written out once at the end.
     states: HashMap<EntityId, EntityState>,
+    /// States read from the overlays or the backend in this group and not yet changed,
+    /// decoded once: a change's entity is read when the change is checked, again when its
+    /// transaction moves past it, and a last time when it is applied.
+    read: RefCell<HashMap<EntityId, EntityState>>,
     counts: Option<Counts>,
     /// Decoded histories read in this group, kept up to date as it stages entries: an
     /// entity's late changes are judged and refolded against its history, often many
@@ -154,6 +158,7 @@ impl<'a> Stage<'a> {
             below,
             writes: BTreeMap::new(),
             states: HashMap::new(),
+            read: RefCell::new(HashMap::new()),
             counts: None,
             histories: RefCell::new(HashMap::new()),
         }
@@ -209,10 +214,13 @@ impl<'a> Stage<'a> {
     /// The current state of an entity, taken out of the group's states (the caller puts
     /// the state after its change back): saves a clone per change.
     fn take_entity(&mut self, id: &EntityId) -> Result<Option<EntityState>> {
-        match self.states.remove(id) {
-            Some(state) => Ok(Some(state)),
-            None => self.entity(id),
+        if let Some(state) = self.states.remove(id) {
+            return Ok(Some(state));
         }
+        if let Some(state) = self.read.get_mut().remove(id) {
+            return Ok(Some(state));
+        }
+        self.stored_entity(id)
     }
 
     /// The current state of an entity, including this group's changes.
@@ -220,6 +228,18 @@ impl<'a> Stage<'a> {
         if let Some(state) = self.states.get(id) {
             return Ok(Some(state.clone()));
         }
+        if let Some(state) = self.read.borrow().get(id) {
+            return Ok(Some(state.clone()));
+        }
+        let state = self.stored_entity(id)?;
+        if let Some(state) = &state {
+            self.read.borrow_mut().insert(id.clone(), state.clone());
+        }
+        Ok(state)
+    }
+
+    /// The state of an entity before this group: from the overlays, else the backend.
+    fn stored_entity(&self, id: &EntityId) -> Result<Option<EntityState>> {
         for overlay in self.below.iter().rev() {
             if let Some(state) = overlay.states.get(id) {
                 return Ok(Some(state.clone()));
