@@ -59,6 +59,9 @@ pub struct GlobalArgs {
     /// Seconds an MLLP connection may stay silent before it is closed [default: 300]
     #[arg(long, global = true, env = "POLE_MLLP_IDLE_TIMEOUT_SECS", value_name = "SECS")]
     pub mllp_idle_timeout_secs: Option<u64>,
+    /// Threads that run HTTP requests' store work, in all [default: 4 per core]
+    #[arg(long, global = true, env = "POLE_STORE_THREADS", value_name = "N")]
+    pub store_threads: Option<usize>,
 }
 
 /// The configuration file's shape; every field is optional.
@@ -82,6 +85,7 @@ pub struct FileConfig {
     pub metrics_public: Option<bool>,
     pub mllp_max_connections: Option<usize>,
     pub mllp_idle_timeout_secs: Option<u64>,
+    pub store_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +106,12 @@ pub struct Config {
     pub log_format: LogFormat,
     pub auth: AuthConfig,
     pub mllp: MllpConfig,
+    /// Threads that run HTTP requests' store work (reads and commits never run on the
+    /// server's workers), shared among the workers. A few per core: more let requests
+    /// that wait on the disk overlap, many more only queue on the cores (BENCHMARKS.md,
+    /// session 6: on 2 cores, with 512, actix's default, reads by id at 64 connections had
+    /// a p99 of 10–30 ms, against 4–5 ms with 8).
+    pub store_threads: usize,
 }
 
 /// Limits of the MLLP listener (`serve --mllp`), so that senders cannot hold unbounded
@@ -174,8 +184,14 @@ impl Default for Config {
             log_format: LogFormat::Text,
             auth: AuthConfig::default(),
             mllp: MllpConfig::default(),
+            store_threads: 4 * cores(),
         }
     }
+}
+
+/// The cores this process may run on (1 when the system cannot say).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 impl Config {
@@ -227,6 +243,7 @@ impl Config {
                     .or(file.mllp_idle_timeout_secs)
                     .unwrap_or(defaults.mllp.idle_timeout_secs),
             },
+            store_threads: args.store_threads.or(file.store_threads).unwrap_or(defaults.store_threads),
         };
         config.validate()?;
         Ok(config)
@@ -250,6 +267,9 @@ impl Config {
         }
         if !(1..=24 * 60 * 60).contains(&self.mllp.idle_timeout_secs) {
             bail!("mllp_idle_timeout_secs must be between 1 and 86400, got {}", self.mllp.idle_timeout_secs);
+        }
+        if !(1..=1024).contains(&self.store_threads) {
+            bail!("store_threads must be between 1 and 1024, got {}", self.store_threads);
         }
         if self.auth.token_secret.as_ref().is_some_and(|s| s.len() < 32) {
             bail!("the token secret must be at least 32 bytes long");
@@ -313,6 +333,20 @@ mod tests {
         ] {
             assert!(format!("{:#}", Config::resolve(&bad).unwrap_err()).contains("mllp_"));
         }
+    }
+
+    #[test]
+    fn store_threads_come_from_the_file_and_flags_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pole.toml");
+        std::fs::write(&path, "store_threads = 4\n").unwrap();
+        assert_eq!(Config::resolve(&GlobalArgs::default()).unwrap().store_threads, 4 * cores());
+        let config = Config::resolve(&GlobalArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(config.store_threads, 4);
+        let flag = GlobalArgs { config: Some(path), store_threads: Some(32), ..Default::default() };
+        assert_eq!(Config::resolve(&flag).unwrap().store_threads, 32);
+        let bad = GlobalArgs { store_threads: Some(0), ..Default::default() };
+        assert!(format!("{:#}", Config::resolve(&bad).unwrap_err()).contains("store_threads"));
     }
 
     #[test]

@@ -61,9 +61,13 @@ pub fn serve(
     let mllp_store = store.clone();
     let served = actix_web::rt::System::new().block_on(async move {
         let app_config = api_config.clone();
+        // actix's own default, named so the store threads can be shared out among them.
+        let workers = crate::config::cores();
         let server = actix_web::HttpServer::new(move || create_app(state.clone(), app_config.clone()))
             // A client has this long to send its request head (then 408), and in-flight
             // requests this long to finish after SIGINT/SIGTERM.
+            .workers(workers)
+            .worker_max_blocking_threads(config.store_threads.div_ceil(workers))
             .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
             .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
             .bind(&args.bind)
