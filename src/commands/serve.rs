@@ -64,10 +64,10 @@ pub fn serve(
         // actix's own default, named so the store threads can be shared out among them.
         let workers = crate::config::cores();
         let server = actix_web::HttpServer::new(move || create_app(state.clone(), app_config.clone()))
-            // A client has this long to send its request head (then 408), and in-flight
-            // requests this long to finish after SIGINT/SIGTERM.
             .workers(workers)
             .worker_max_blocking_threads(config.store_threads.div_ceil(workers))
+            // A client has this long to send its request head (then 408), and in-flight
+            // requests this long to finish after SIGINT/SIGTERM.
             .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
             .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
             .bind(&args.bind)

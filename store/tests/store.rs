@@ -1625,3 +1625,28 @@ fn the_opt_out_index_follows_the_current_state_and_is_rebuilt_for_older_projecti
     assert!(s.opted_out(&id).unwrap(), "older projections are rebuilt on open");
     assert_eq!(s.digest().unwrap(), digest);
 }
+
+#[test]
+fn projections_of_format_3_with_uncompressed_states_are_rebuilt_not_misread() {
+    use pole_store::{Backend, BackendKind, RedbBackend, SledBackend, WriteBatch};
+    let mut t = TempStore::on_disk();
+    let id = must_create(t.store(), person("p", "Ash", "Ann"));
+    let before = must_entity(t.store(), &id);
+    let digest = t.store().digest().unwrap();
+    t.close();
+    {
+        let backend: Box<dyn Backend> = match t.backend {
+            BackendKind::Redb => Box::new(RedbBackend::open(&t.path().join("projections.redb"), 1 << 20).unwrap()),
+            _ => Box::new(SledBackend::open(&t.path().join("projections"), 1 << 20).unwrap()),
+        };
+        // Format 3 kept states as plain MessagePack, which the LZ4 reader cannot read.
+        let mut batch = WriteBatch::default();
+        batch.put(pole_store::keys::PROJECTION_FORMAT.to_vec(), 3u32.to_be_bytes().to_vec());
+        batch.put(pole_store::keys::entity(&id), b"\x8a\xa2id\xb1not a compressed state".to_vec());
+        backend.apply(batch).unwrap();
+        backend.flush().unwrap();
+    }
+    let s = t.reopen();
+    assert_eq!(must_entity(s, &id), before, "the state is rebuilt from the journal");
+    assert_eq!(s.digest().unwrap(), digest);
+}
