@@ -7,7 +7,7 @@
 //! Entity states, the largest values by far (field names and provenance repeat in every
 //! value), are also LZ4-compressed: a third of their size, for about a microsecond each.
 
-use pole_model::Transaction;
+use pole_model::{EntityId, Transaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -51,15 +51,17 @@ pub fn encode_state<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     Ok(lz4_flex::compress_prepend_size(&encode(value)?))
 }
 
-/// Reads what [`encode_state`] wrote, into the state or a view of some of its fields.
-pub fn decode_state<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let claimed = bytes.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-    match claimed {
-        Some(len) if len <= MAX_STATE_BYTES => {}
-        _ => return Err(StoreError::Encoding("an entity state's compressed header is damaged".into())),
+/// Reads what [`encode_state`] wrote for entity `id`, into the state or a view of some of
+/// its fields; an error names the entity and what is wrong with its stored state.
+pub fn decode_state<T: DeserializeOwned>(id: &EntityId, bytes: &[u8]) -> Result<T> {
+    let damaged = |what: String| StoreError::Encoding(format!("the stored state of entity {id}: {what}"));
+    match lz4_flex::block::uncompressed_size(bytes) {
+        Ok((len, _)) if len <= MAX_STATE_BYTES => {}
+        Ok((len, _)) => return Err(damaged(format!("claims {len} bytes uncompressed, over {MAX_STATE_BYTES}"))),
+        Err(e) => return Err(damaged(e.to_string())),
     }
-    let plain = lz4_flex::decompress_size_prepended(bytes).map_err(|e| StoreError::Encoding(e.to_string()))?;
-    decode(&plain)
+    let plain = lz4_flex::decompress_size_prepended(bytes).map_err(|e| damaged(e.to_string()))?;
+    decode(&plain).map_err(|e| damaged(e.to_string()))
 }
 
 #[cfg(test)]
@@ -68,11 +70,13 @@ mod tests {
 
     #[test]
     fn states_round_trip_compressed_and_damage_is_an_error() {
+        let id = EntityId::new("01J0000000000000000000000P").unwrap();
         let value = serde_json::json!({"attributes": {"name": {"value": "Ashdown Lodge", "seq": 7}}, "version": 3});
         let bytes = encode_state(&value).unwrap();
-        assert_eq!(decode_state::<serde_json::Value>(&bytes).unwrap(), value);
-        assert!(decode_state::<serde_json::Value>(&bytes[..2]).is_err());
-        assert!(decode_state::<serde_json::Value>(&[0xff, 0xff, 0xff, 0x7f, 0]).is_err(), "a huge claimed size");
-        assert!(decode_state::<serde_json::Value>(&bytes[..bytes.len() - 1]).is_err(), "a truncated block");
+        assert_eq!(decode_state::<serde_json::Value>(&id, &bytes).unwrap(), value);
+        assert!(decode_state::<serde_json::Value>(&id, &bytes[..2]).is_err());
+        assert!(decode_state::<serde_json::Value>(&id, &[0xff, 0xff, 0xff, 0x7f, 0]).is_err(), "a huge claimed size");
+        let truncated = decode_state::<serde_json::Value>(&id, &bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(truncated.to_string().contains(id.as_str()), "the error names the entity: {truncated}");
     }
 }

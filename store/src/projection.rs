@@ -246,7 +246,7 @@ impl<'a> Stage<'a> {
             }
         }
         match self.get(&keys::entity(id))? {
-            Some(bytes) => Ok(Some(codec::decode_state(&bytes)?)),
+            Some(bytes) => Ok(Some(codec::decode_state(id, &bytes)?)),
             None => Ok(None),
         }
     }
@@ -683,7 +683,8 @@ mod tests {
         }
         assert_eq!(contents(&layered), contents(&applied));
         let person = EntityId::new("01J0000000000000000000000P").unwrap();
-        let state: EntityState = codec::decode_state(&layered.get(&keys::entity(&person)).unwrap().unwrap()).unwrap();
+        let state: EntityState =
+            codec::decode_state(&person, &layered.get(&keys::entity(&person)).unwrap().unwrap()).unwrap();
         assert_eq!(state.version, 3);
         assert_eq!(state.links.len(), 1, "the link staged in the second group survives the late update's refold");
     }

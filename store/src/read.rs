@@ -166,7 +166,7 @@ impl Store {
         let as_of_seq = self.resolve_as_of(at.as_of)?;
         if as_of_seq.is_none() && at.valid_at.is_none() {
             return match self.backend().get(&keys::entity(id))? {
-                Some(bytes) => Ok(Some(codec::decode_state(&bytes)?)),
+                Some(bytes) => Ok(Some(codec::decode_state(id, &bytes)?)),
                 None => Ok(None),
             };
         }
@@ -186,7 +186,7 @@ impl Store {
         }
         Ok(match self.backend().get(&keys::entity(id))? {
             Some(bytes) => {
-                let stored: Stored = codec::decode_state(&bytes)?;
+                let stored: Stored = codec::decode_state(id, &bytes)?;
                 Some(EntityHead {
                     kind: stored.kind,
                     entity_type: stored.entity_type,

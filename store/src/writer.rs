@@ -531,7 +531,7 @@ mod tests {
         let applies = backend.applies.load(Ordering::SeqCst);
         assert!(applies > 2 && applies < 41, "the updates went in several groups, not one or one each: {applies}");
         let bytes = backend.get(&keys::entity(&id)).unwrap().unwrap();
-        let state: pole_model::EntityState = codec::decode_state(&bytes).unwrap();
+        let state: pole_model::EntityState = codec::decode_state(&id, &bytes).unwrap();
         assert_eq!(state.version, 41);
     }
 

@@ -1597,9 +1597,21 @@ fn erased_values_cannot_be_recovered_from_their_blind_index_tokens() {
     }
 }
 
+/// Writes `batch` straight into a closed store's projections, as an older pole-ods (or
+/// damage) would have left them.
+fn write_projections(t: &TempStore, batch: pole_store::WriteBatch) {
+    use pole_store::{Backend, BackendKind, RedbBackend, SledBackend};
+    let backend: Box<dyn Backend> = match t.backend {
+        BackendKind::Redb => Box::new(RedbBackend::open(&t.path().join("projections.redb"), 1 << 20).unwrap()),
+        _ => Box::new(SledBackend::open(&t.path().join("projections"), 1 << 20).unwrap()),
+    };
+    backend.apply(batch).unwrap();
+    backend.flush().unwrap();
+}
+
 #[test]
 fn the_opt_out_index_follows_the_current_state_and_is_rebuilt_for_older_projections() {
-    use pole_store::{Backend, BackendKind, RedbBackend, SledBackend, WriteBatch};
+    use pole_store::WriteBatch;
     let mut t = TempStore::on_disk();
     let id = must_create(t.store(), person("p", "Ash", "Ann").with("opted_out", true));
     assert!(t.store().opted_out(&id).unwrap());
@@ -1610,17 +1622,10 @@ fn the_opt_out_index_follows_the_current_state_and_is_rebuilt_for_older_projecti
     let digest = t.store().digest().unwrap();
     t.close();
     // Projections from before the index existed: no index entry and no format marker.
-    {
-        let backend: Box<dyn Backend> = match t.backend {
-            BackendKind::Redb => Box::new(RedbBackend::open(&t.path().join("projections.redb"), 1 << 20).unwrap()),
-            _ => Box::new(SledBackend::open(&t.path().join("projections"), 1 << 20).unwrap()),
-        };
-        let mut batch = WriteBatch::default();
-        batch.delete(pole_store::keys::opted_out(&id));
-        batch.delete(pole_store::keys::PROJECTION_FORMAT.to_vec());
-        backend.apply(batch).unwrap();
-        backend.flush().unwrap();
-    }
+    let mut batch = WriteBatch::default();
+    batch.delete(pole_store::keys::opted_out(&id));
+    batch.delete(pole_store::keys::PROJECTION_FORMAT.to_vec());
+    write_projections(&t, batch);
     let s = t.reopen();
     assert!(s.opted_out(&id).unwrap(), "older projections are rebuilt on open");
     assert_eq!(s.digest().unwrap(), digest);
@@ -1628,24 +1633,17 @@ fn the_opt_out_index_follows_the_current_state_and_is_rebuilt_for_older_projecti
 
 #[test]
 fn projections_of_format_3_with_uncompressed_states_are_rebuilt_not_misread() {
-    use pole_store::{Backend, BackendKind, RedbBackend, SledBackend, WriteBatch};
+    use pole_store::WriteBatch;
     let mut t = TempStore::on_disk();
     let id = must_create(t.store(), person("p", "Ash", "Ann"));
     let before = must_entity(t.store(), &id);
     let digest = t.store().digest().unwrap();
     t.close();
-    {
-        let backend: Box<dyn Backend> = match t.backend {
-            BackendKind::Redb => Box::new(RedbBackend::open(&t.path().join("projections.redb"), 1 << 20).unwrap()),
-            _ => Box::new(SledBackend::open(&t.path().join("projections"), 1 << 20).unwrap()),
-        };
-        // Format 3 kept states as plain MessagePack, which the LZ4 reader cannot read.
-        let mut batch = WriteBatch::default();
-        batch.put(pole_store::keys::PROJECTION_FORMAT.to_vec(), 3u32.to_be_bytes().to_vec());
-        batch.put(pole_store::keys::entity(&id), b"\x8a\xa2id\xb1not a compressed state".to_vec());
-        backend.apply(batch).unwrap();
-        backend.flush().unwrap();
-    }
+    // Format 3 kept states as plain MessagePack, which the LZ4 reader cannot read.
+    let mut batch = WriteBatch::default();
+    batch.put(pole_store::keys::PROJECTION_FORMAT.to_vec(), 3u32.to_be_bytes().to_vec());
+    batch.put(pole_store::keys::entity(&id), b"\x8a\xa2id\xb1not a compressed state".to_vec());
+    write_projections(&t, batch);
     let s = t.reopen();
     assert_eq!(must_entity(s, &id), before, "the state is rebuilt from the journal");
     assert_eq!(s.digest().unwrap(), digest);
