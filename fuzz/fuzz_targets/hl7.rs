@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 use pole_ingest::hl7::{
-    build_ack, build_ack_for_bytes, map_adt, split_batch, to_request, AckCode, AckError, Message, MllpDecoder,
+    build_ack, build_ack_for_bytes, map_adt, split_batch, to_request, AckCode, AckError, Message, MllpDecoder, NewEntities,
 };
 use pole_model::Timestamp;
 
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(again.as_ref().ok(), Some(&message), "encode round trip");
                     match map_adt(&message, None) {
                         Ok(record) => {
-                            let _ = to_request(&record, |_| None, &[]);
+                            let _ = to_request(&record, |_| None, &[], &NewEntities::refs());
                             let ack = build_ack(&message, AckCode::Accept, None, "F1", at);
                             assert!(Message::parse(&ack).is_ok(), "ACK parses: {ack:?}");
                         }

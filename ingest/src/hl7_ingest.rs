@@ -28,32 +28,46 @@
 //! Those change only when a transaction (a) gives an identifier to an entity (creates a
 //! person or hospital, or adds an identifier to a person), (b) merges people, or (c) moves a
 //! person's home address. Each in-flight message therefore carries a footprint: the
-//! identifiers its plan found nobody holding (it will create or attach every one of them;
-//! `Plan::claims`), the person whose address it moves, and whether it merges. Then:
+//! identifiers its plan found nobody holding, split into those whose holder it creates
+//! (`Plan::creates`, with the id it chose for that entity) and those it adds to an existing
+//! person (`Plan::claims`); the home address of a person it creates; the person whose
+//! address it moves; and whether it merges. Then:
 //!
 //! 1. Before a message is planned, if any identifier it names is claimed by an in-flight
 //!    message, or any in-flight message merges, the window drains (every in-flight message
 //!    is waited for and reported).
-//! 2. After it is planned, if it read the addresses of a person whose address an in-flight
+//! 2. An identifier the store does not know but an in-flight message creates the holder of
+//!    resolves to that holder's chosen id, and a person created in flight has the home
+//!    address its creating message gives it (`InFlightCreations`). The message's request
+//!    must then name that entity (checked; otherwise the window drains and it is planned
+//!    again), so the store refuses it if the creation did not happen: refused for that
+//!    reason, it is planned again from the store once everything before it is answered.
+//!    This is what lets an admission follow the registration of its patient without a
+//!    sync between them.
+//! 3. After it is planned, if it read the addresses of a person whose address an in-flight
 //!    message moves, the window drains and the message is planned again.
-//! 3. An A40 is planned on an empty window (rule 1) and waited for before the next message.
+//! 4. An A40 is planned on an empty window (rule 1) and waited for before the next message.
 //!
 //! Why that is enough: an identifier held by an entity before the window started is not
-//! released or moved by any HL7 transaction except a merge (rule 1 and 3 keep merges alone),
+//! released or moved by any HL7 transaction except a merge (rule 1 and 4 keep merges alone),
 //! so its look-up is current; an identifier nobody held can gain a holder only through an
-//! in-flight message whose plan also found nobody holding it, and so claimed it (rule 1).
-//! The addresses a plan reads change only through a message that moves them (rule 2). Every
-//! other effect of an in-flight message (attribute updates, new events, links to them) is
-//! applied by the writer in submission order and computed there against the state of the
-//! time, so the plan does not depend on it. A refused in-flight message only made the rule
-//! wait when it need not have. A repeated control id inside the window names identifiers
-//! its first copy claimed (or resolves the same entities), and the store answers it by its
-//! idempotency key either way: reported as already applied.
+//! in-flight message whose plan also found nobody holding it, and so claimed it (rule 1) or
+//! creates its holder, which later plans resolve to (rule 2). The addresses a plan reads
+//! change only through a message that creates the person (rule 2) or moves them (rule 3).
+//! Every other effect of an in-flight message (attribute updates, new events, links to
+//! them) is applied by the writer in submission order and computed there against the state
+//! of the time, so the plan does not depend on it. A refused in-flight message only made
+//! the rule wait when it need not have, except a creation another plan read, which rule 2
+//! recovers from. A repeated control id inside the window names identifiers its first copy
+//! claimed (or resolves the same entities), and the store answers it by its idempotency key
+//! either way: reported as already applied.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use pole_model::{EntityId, Identifier, Source, Timestamp};
-use pole_store::{Committed, PendingCommit, ReadAt, Rejection, Store, TransactionRequest};
+use pole_store::{
+    ChangeRequest, Committed, OpRequest, PendingCommit, ReadAt, Rejection, Store, Target, TransactionRequest,
+};
 
 use crate::hl7::{
     self, AckCode, AckError, AddressDecision, AddressRecord, AdtEvent, AdtRecord, CurrentAddress, Hl7Error, Message,
@@ -168,7 +182,7 @@ pub fn process_message(store: &Store, text: &str, context: &MessageContext<'_>) 
         Read::Mapped(mapped) => *mapped,
     };
     let _resolving = crate::resolving();
-    let plan = plan(store, &mapped, context)?;
+    let plan = plan(store, &mapped, context, &InFlightCreations::default())?;
     if context.dry_run {
         return Ok(mapped.planned(plan));
     }
@@ -254,27 +268,95 @@ pub fn read_message(text: &str, context: &MessageContext<'_>) -> Read {
 pub struct Plan {
     pub request: TransactionRequest,
     pub warnings: Vec<String>,
-    /// Identifiers nobody held when resolved: this transaction creates their holder or
-    /// adds them to the person, so until it is applied a look-up of them is stale.
+    /// Identifiers nobody held when resolved that this transaction adds to an existing
+    /// person, so until it is applied a look-up of them is stale.
     pub claims: Vec<Identifier>,
+    /// Identifiers nobody held when resolved whose holder this transaction creates, by the
+    /// id it chose for it: a message queued behind it may name that holder.
+    pub creates: Vec<(Identifier, EntityId)>,
+    /// The person this transaction creates and the home address it gives them.
+    pub creates_addresses: Option<(EntityId, Vec<CurrentAddress>)>,
+    /// Entities an in-flight message creates that this plan resolved an identifier to. The
+    /// request names each one, so the store refuses it if that creation did not happen.
+    pub depends_on: Vec<EntityId>,
     /// The stored person whose current home addresses the plan read.
     pub address_of: Option<EntityId>,
     /// Whether the transaction moves that person's home address.
     pub moves_address: bool,
 }
 
+impl Plan {
+    /// Whether the request names every in-flight creation the plan read (see `depends_on`).
+    fn names_what_it_depends_on(&self) -> bool {
+        self.depends_on.iter().all(|id| self.request.changes.iter().any(|change| names(change, id)))
+    }
+}
+
+/// Whether a change targets the entity or links, unlinks or merges it.
+fn names(change: &ChangeRequest, id: &EntityId) -> bool {
+    let is = |target: &Target| matches!(target, Target::Entity(e) if e == id);
+    is(&change.target)
+        || match &change.op {
+            OpRequest::Link { to, .. } | OpRequest::Unlink { to, .. } => is(to),
+            OpRequest::Merge { into } => is(into),
+            _ => false,
+        }
+}
+
+/// What the messages in flight will have created once applied: who will hold each
+/// identifier they create the holder of, and the home addresses of the people they create.
+/// A plan made now reads these where the store does not know the identifier yet.
+#[derive(Debug, Default)]
+pub struct InFlightCreations {
+    holders: HashMap<Identifier, EntityId>,
+    addresses: HashMap<EntityId, Vec<CurrentAddress>>,
+}
+
+impl InFlightCreations {
+    fn add(&mut self, plan_creates: &[(Identifier, EntityId)], addresses: Option<(EntityId, Vec<CurrentAddress>)>) {
+        for (identifier, id) in plan_creates {
+            self.holders.insert(identifier.clone(), id.clone());
+        }
+        if let Some((person, current)) = addresses {
+            self.addresses.insert(person, current);
+        }
+    }
+
+    fn remove(&mut self, plan_creates: &[(Identifier, EntityId)], person: Option<&EntityId>) {
+        for (identifier, id) in plan_creates {
+            if self.holders.get(identifier) == Some(id) {
+                self.holders.remove(identifier);
+            }
+        }
+        if let Some(person) = person {
+            self.addresses.remove(person);
+        }
+    }
+}
+
 /// Resolves a mapped message against the store as it is now (people and hospitals by
-/// identifier, an existing person's home addresses) and builds its transaction. Reads only.
-pub fn plan(store: &Store, mapped: &Mapped, context: &MessageContext<'_>) -> pole_store::Result<Plan> {
+/// identifier, an existing person's home addresses), and what `in_flight` will create
+/// where the store does not know an identifier, and builds its transaction. Reads only.
+pub fn plan(
+    store: &Store,
+    mapped: &Mapped,
+    context: &MessageContext<'_>,
+    in_flight: &InFlightCreations,
+) -> pole_store::Result<Plan> {
     let record = &mapped.record;
     let mut warnings = record.warnings.clone();
-    let known = resolve_all(store, mapped.identifiers(), record, &mut warnings)?;
+    let (known, depends_on) = resolve_all(store, in_flight, mapped.identifiers(), record, &mut warnings)?;
     let resolve = |id: &Identifier| known.iter().find(|(k, _)| k == id).and_then(|(_, found)| found.clone());
-    let claims = known.iter().filter(|(_, found)| found.is_none()).map(|(id, _)| id.clone()).collect();
+    let unheld: Vec<Identifier> = known.iter().filter(|(_, found)| found.is_none()).map(|(id, _)| id.clone()).collect();
     let person = hl7::resolve_person(&record.person.identifiers, &resolve).target;
     let (mut addresses, mut address_of, mut moves_address) = (Vec::new(), None, false);
-    if let (Some(person), Some(address), true) = (person, &record.person.address, record.event.states_demographics()) {
-        addresses = current_addresses(store, &person)?;
+    if let (Some(person), Some(address), true) =
+        (person.clone(), &record.person.address, record.event.states_demographics())
+    {
+        addresses = match in_flight.addresses.get(&person) {
+            Some(created) => created.clone(),
+            None => current_addresses(store, &person)?,
+        };
         match hl7::address_decision(address, record.valid_time, &addresses) {
             AddressDecision::Keep => {}
             AddressDecision::Move { .. } => moves_address = true,
@@ -286,14 +368,57 @@ pub fn plan(store: &Store, mapped: &Mapped, context: &MessageContext<'_>) -> pol
         }
         address_of = Some(person);
     }
-    let mut request = hl7::to_request(record, resolve, &addresses);
+    let new = hl7::NewEntities::chosen();
+    let mut request = hl7::to_request(record, resolve, &addresses, &new);
     request.actor = context.actor.to_owned();
     request.source = Source {
         file: context.file.map(str::to_owned),
         batch: Some(format!("HL7 {} {}", record.message_type, record.control_id)),
         ..request.source
     };
-    Ok(Plan { request, warnings, claims, address_of, moves_address })
+    let (creates, claims, creates_addresses) = created_by(&request, &new, unheld, record);
+    Ok(Plan { request, warnings, claims, creates, creates_addresses, depends_on, address_of, moves_address })
+}
+
+/// Splits the identifiers nobody held into those whose holder the request creates (with
+/// its id) and those it adds to an existing entity, and says which home address a person
+/// it creates gets. Only with a valid time: the link's start is then known here.
+#[allow(clippy::type_complexity)]
+fn created_by(
+    request: &TransactionRequest,
+    new: &hl7::NewEntities,
+    unheld: Vec<Identifier>,
+    record: &AdtRecord,
+) -> (Vec<(Identifier, EntityId)>, Vec<Identifier>, Option<(EntityId, Vec<CurrentAddress>)>) {
+    let created_with = |target: &Target| {
+        request.changes.iter().find_map(|change| match (&change.op, &change.target) {
+            (OpRequest::Create { identifiers, .. }, t) if t == target => Some(identifiers.as_slice()),
+            _ => None,
+        })
+    };
+    let (mut creates, mut claims) = (Vec::new(), Vec::new());
+    for identifier in unheld {
+        let holder = [&new.person, &new.hospital]
+            .into_iter()
+            .find(|t| record.valid_time.is_some() && created_with(t).is_some_and(|ids| ids.contains(&identifier)));
+        match holder {
+            Some(Target::Entity(id)) => creates.push((identifier, id.clone())),
+            _ => claims.push(identifier),
+        }
+    }
+    let addresses = match (&new.person, &new.address, &record.person.address, record.valid_time) {
+        (Target::Entity(person), Target::Entity(address), Some(text), Some(since))
+            if created_with(&new.person).is_some() && created_with(&new.address).is_some() =>
+        {
+            let current = CurrentAddress { id: address.clone(), address: text.clone(), since: Some(since) };
+            Some((person.clone(), vec![current]))
+        }
+        (Target::Entity(person), _, _, Some(_)) if created_with(&new.person).is_some() => {
+            Some((person.clone(), Vec::new()))
+        }
+        _ => None,
+    };
+    (creates, claims, addresses)
 }
 
 /// The `address` entities a person's `resides_at` links lead to now. Care settings are left
@@ -335,6 +460,12 @@ pub struct InFlight {
 impl InFlight {
     /// Waits until the transaction is durable (or refused) and says what became of it.
     pub fn wait(self) -> pole_store::Result<Processed> {
+        let (mapped, warnings, outcome) = self.outcome()?;
+        Ok(mapped.processed(warnings, outcome))
+    }
+
+    /// As [`InFlight::wait`], keeping the mapping apart, for planning the message again.
+    fn outcome(self) -> pole_store::Result<(Mapped, Vec<String>, MessageOutcome)> {
         let outcome = match self.pending.wait()? {
             Ok(committed) if committed.replayed => MessageOutcome::AlreadyApplied { seq: committed.seq },
             Ok(committed) => MessageOutcome::Committed(committed),
@@ -343,7 +474,7 @@ impl InFlight {
             Err(Rejection::IdempotencyKeyReused { seq, .. }) => MessageOutcome::AlreadyApplied { seq },
             Err(rejection) => MessageOutcome::Refused(rejection),
         };
-        Ok(self.mapped.processed(self.warnings, outcome))
+        Ok((self.mapped, self.warnings, outcome))
     }
 }
 
@@ -351,15 +482,27 @@ impl InFlight {
 /// message instead of reading as "nobody holds it" (which would create a duplicate).
 /// Identifiers held by another person than the message's, and identifiers held by several
 /// entities, are warned about: linkage conflicts are for a human, never moved silently.
+///
+/// An identifier the store does not know but an in-flight message creates the holder of
+/// resolves to that holder, which the second list names.
+#[allow(clippy::type_complexity)]
 fn resolve_all(
     store: &Store,
+    in_flight: &InFlightCreations,
     wanted: Vec<Identifier>,
     record: &AdtRecord,
     warnings: &mut Vec<String>,
-) -> pole_store::Result<Vec<(Identifier, Option<EntityId>)>> {
+) -> pole_store::Result<(Vec<(Identifier, Option<EntityId>)>, Vec<EntityId>)> {
     let mut known: Vec<(Identifier, Option<EntityId>)> = Vec::with_capacity(wanted.len());
+    let mut depends_on: Vec<EntityId> = Vec::new();
     for identifier in wanted {
-        let found = store.find_by_identifier(&identifier)?;
+        let mut found = store.find_by_identifier(&identifier)?;
+        if let (true, Some(holder)) = (found.is_empty(), in_flight.holders.get(&identifier)) {
+            if !depends_on.contains(holder) {
+                depends_on.push(holder.clone());
+            }
+            found.push(holder.clone());
+        }
         if found.len() > 1 {
             warnings.push(format!(
                 "identifier {} is held by {} entities; the first ({}) is used",
@@ -379,7 +522,7 @@ fn resolve_all(
             identifier.system
         ));
     }
-    Ok(known)
+    Ok((known, depends_on))
 }
 
 /// Ingests an HL7 v2 file held in memory: single messages or FHS/BHS batches, each message
@@ -441,7 +584,8 @@ fn ingest_segments<S: AsRef<str>>(
 
     // The whole file: its window's rule covers its own messages, not another ingest's.
     let _resolving = crate::resolving();
-    let mut window = Window::new(progress);
+    let origin = Origin { store, council, file: options.file_name, actor: options.actor };
+    let mut window = Window::new(origin, progress);
     let mut splitter = hl7::Splitter::default();
     let mut read_failure = None;
     let mut segments = segments.fuse();
@@ -518,7 +662,7 @@ fn ingest_message(
         Read::Mapped(mapped) => *mapped,
     };
     if options.dry_run {
-        let planned = plan(store, &mapped, &context)?;
+        let planned = plan(store, &mapped, &context, &InFlightCreations::default())?;
         let processed = mapped.planned(planned);
         return window.push(row, line, size, Slot::Done(Box::new(processed)), report);
     }
@@ -527,13 +671,17 @@ fn ingest_message(
     if merges || window.merges > 0 || mapped.identifiers().iter().any(|id| window.claimed.contains_key(id)) {
         window.drain(report)?;
     }
-    let mut planned = plan(store, &mapped, &context)?;
-    if planned.address_of.as_ref().is_some_and(|person| window.moving.contains_key(person)) {
+    let mut planned = plan(store, &mapped, &context, &window.creations)?;
+    let moved = planned.address_of.as_ref().is_some_and(|person| window.moving.contains_key(person));
+    if moved || !planned.names_what_it_depends_on() {
         window.drain(report)?;
-        planned = plan(store, &mapped, &context)?;
+        planned = plan(store, &mapped, &context, &window.creations)?;
     }
     let footprint = Footprint {
         claims: std::mem::take(&mut planned.claims),
+        creates: std::mem::take(&mut planned.creates),
+        creates_addresses: planned.creates_addresses.take(),
+        depends_on: std::mem::take(&mut planned.depends_on),
         moves: planned.address_of.clone().filter(|_| planned.moves_address),
         merges,
     };
@@ -550,12 +698,22 @@ fn ingest_message(
 /// unreported and the footprints stay small.
 pub const WINDOW: usize = 256;
 
-/// What an in-flight message may change that a later message's plan could have read.
+/// What an in-flight message may change that a later message's plan could have read, and
+/// what its own plan read from the messages before it.
 #[derive(Debug)]
 struct Footprint {
     claims: Vec<Identifier>,
+    creates: Vec<(Identifier, EntityId)>,
+    creates_addresses: Option<(EntityId, Vec<CurrentAddress>)>,
+    depends_on: Vec<EntityId>,
     moves: Option<EntityId>,
     merges: bool,
+}
+
+impl Footprint {
+    fn person_created(&self) -> Option<&EntityId> {
+        self.creates_addresses.as_ref().map(|(person, _)| person)
+    }
 }
 
 /// One message of the window, in file order.
@@ -565,13 +723,29 @@ enum Slot {
     Waiting(Box<InFlight>, Footprint),
 }
 
+/// Where the window's messages come from, to plan one again.
+struct Origin<'a> {
+    store: &'a Store,
+    council: Option<&'a str>,
+    file: &'a str,
+    actor: &'a str,
+}
+
 /// The messages submitted and not yet reported, oldest first, with the union of their
 /// footprints (counted, so a footprint leaves the union when its own message is reported).
+///
+/// A message planned from an in-flight message's creations names them, so if that message
+/// is refused the store refuses this one too: it is then planned again, from the store,
+/// once every message in flight has been answered (see [`Window::replan_after_refusal`]).
 struct Window<'a> {
+    origin: Origin<'a>,
     slots: VecDeque<(u64, u64, u64, Slot)>,
     claimed: HashMap<Identifier, usize>,
+    creations: InFlightCreations,
     moving: HashMap<EntityId, usize>,
     merges: usize,
+    /// Entities an in-flight message was to create and did not (refused or already applied).
+    not_created: HashSet<EntityId>,
     changed: bool,
     /// A message was accepted (applied, already applied, or planned in a dry run).
     accepted: bool,
@@ -580,12 +754,15 @@ struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    fn new(progress: &'a mut dyn FnMut(u64)) -> Self {
+    fn new(origin: Origin<'a>, progress: &'a mut dyn FnMut(u64)) -> Self {
         Window {
+            origin,
             slots: VecDeque::new(),
             claimed: HashMap::new(),
+            creations: InFlightCreations::default(),
             moving: HashMap::new(),
             merges: 0,
+            not_created: HashSet::new(),
             changed: false,
             accepted: false,
             reported_bytes: 0,
@@ -599,6 +776,7 @@ impl<'a> Window<'a> {
             for id in &footprint.claims {
                 *self.claimed.entry(id.clone()).or_default() += 1;
             }
+            self.creations.add(&footprint.creates, footprint.creates_addresses.clone());
             if let Some(person) = &footprint.moves {
                 *self.moving.entry(person.clone()).or_default() += 1;
             }
@@ -616,7 +794,33 @@ impl<'a> Window<'a> {
         while !self.slots.is_empty() {
             self.report_oldest(report)?;
         }
+        // Nothing in flight can depend on a creation any more.
+        self.not_created.clear();
         Ok(())
+    }
+
+    /// Waits for one in-flight message and takes its footprint out of the union. A message
+    /// refused because a creation it named did not happen comes back as `Err` with its
+    /// mapping, to be planned again.
+    fn settle(&mut self, flight: InFlight, footprint: &Footprint) -> Result<std::result::Result<Processed, Mapped>> {
+        let (mapped, warnings, outcome) = flight.outcome()?;
+        for id in &footprint.claims {
+            release(&mut self.claimed, id);
+        }
+        self.creations.remove(&footprint.creates, footprint.person_created());
+        if let Some(person) = &footprint.moves {
+            release(&mut self.moving, person);
+        }
+        self.merges -= usize::from(footprint.merges);
+        if !matches!(outcome, MessageOutcome::Committed(_)) {
+            self.not_created.extend(footprint.creates.iter().map(|(_, id)| id.clone()));
+            self.not_created.extend(footprint.creates_addresses.iter().map(|(person, _)| person.clone()));
+        }
+        let lost_dependency = footprint.depends_on.iter().any(|id| self.not_created.contains(id));
+        if matches!(outcome, MessageOutcome::Refused(_)) && lost_dependency {
+            return Ok(Err(mapped));
+        }
+        Ok(Ok(mapped.processed(warnings, outcome)))
     }
 
     /// Waits for the oldest message (only then can it read as applied) and reports it.
@@ -624,17 +828,10 @@ impl<'a> Window<'a> {
         let Some((row, line, size, slot)) = self.slots.pop_front() else { return Ok(()) };
         let processed = match slot {
             Slot::Done(processed) => *processed,
-            Slot::Waiting(flight, footprint) => {
-                let processed = flight.wait()?;
-                for id in &footprint.claims {
-                    release(&mut self.claimed, id);
-                }
-                if let Some(person) = &footprint.moves {
-                    release(&mut self.moving, person);
-                }
-                self.merges -= usize::from(footprint.merges);
-                processed
-            }
+            Slot::Waiting(flight, footprint) => match self.settle(*flight, &footprint)? {
+                Ok(processed) => processed,
+                Err(mapped) => self.replan_after_refusal(row, mapped)?,
+            },
         };
         let mut row_report = RowReport::new(row, line);
         self.changed |= report_row(&mut row_report, &processed, &mut report.changes);
@@ -643,6 +840,45 @@ impl<'a> Window<'a> {
         self.reported_bytes += size;
         (self.progress)(self.reported_bytes);
         Ok(())
+    }
+
+    /// A message (the oldest) was refused because a message before it did not create what
+    /// it named. Every message still in flight is waited for (they were queued before this
+    /// one is queued again, and may be refused the same way), then this one and each such
+    /// other, in file order, is planned from the store and committed one at a time, so that
+    /// each plan reads a store that holds everything queued before it.
+    fn replan_after_refusal(&mut self, row: u64, mapped: Mapped) -> Result<Processed> {
+        let mut settled = Vec::with_capacity(self.slots.len());
+        for (row, line, size, slot) in std::mem::take(&mut self.slots) {
+            let answer = match slot {
+                Slot::Waiting(flight, footprint) => self.settle(*flight, &footprint)?,
+                Slot::Done(processed) => Ok(*processed),
+            };
+            settled.push((row, line, size, answer));
+        }
+        let processed = self.commit_alone(row, mapped)?;
+        for (row, line, size, answer) in settled {
+            let processed = match answer {
+                Ok(processed) => processed,
+                Err(mapped) => self.commit_alone(row, mapped)?,
+            };
+            self.slots.push_back((row, line, size, Slot::Done(Box::new(processed))));
+        }
+        Ok(processed)
+    }
+
+    /// Plans a message from the store alone, commits it and waits for it.
+    fn commit_alone(&self, row: u64, mapped: Mapped) -> Result<Processed> {
+        let origin = &self.origin;
+        let context = MessageContext {
+            council: origin.council,
+            file: Some(origin.file),
+            row,
+            actor: origin.actor,
+            dry_run: false,
+        };
+        let planned = plan(origin.store, &mapped, &context, &InFlightCreations::default())?;
+        Ok(submit(origin.store, mapped, planned)?.wait()?)
     }
 }
 

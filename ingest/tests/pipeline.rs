@@ -628,3 +628,91 @@ fn older_rows_at_an_earlier_address_after_a_newer_row_are_all_stored() {
         assert_eq!((again.status, again.rejected), (Status::Unchanged, 0), "{}", again.to_text());
     }
 }
+
+/// The postcodes of a person's current home addresses, sorted.
+fn hl7_home_postcodes(store: &Store, nhs_number: &str) -> Vec<String> {
+    let person = holders(store, "nhs-number", nhs_number);
+    assert_eq!(person.len(), 1, "{nhs_number} is one person");
+    let homes = store.links(&person[0], Some(pole_store::Direction::Out), Some("resides_at"), ReadAt::NOW).unwrap();
+    let mut postcodes: Vec<String> = homes
+        .iter()
+        .map(|home| {
+            let home = store.entity(&home.other, ReadAt::NOW).unwrap().unwrap();
+            home.attribute("postcode").unwrap().as_str().unwrap().to_owned()
+        })
+        .collect();
+    postcodes.sort();
+    postcodes
+}
+
+#[test]
+fn hl7_messages_naming_a_person_created_in_flight_make_what_one_at_a_time_makes() {
+    // A PAS registers each patient, admits them at once, and for some moves the address:
+    // every message after the first names the person the first creates, while it is in
+    // flight. The file must make exactly what the same messages make one file each.
+    const HOME: &str = "12 Acacia Avenue^^Leeds^^LS1 4AB^GBR^H";
+    const MOVED: &str = "1 New Street^^Leeds^^LS2 7EW^GBR^H";
+    let mut messages = Vec::new();
+    for n in 0..30u64 {
+        let pid3 = format!("{}^^^NHS^NH~K{n}^^^RR8^MR", nhs(n));
+        messages.push(adt("A28", &format!("REG-{n}"), &pid3, HOME, ""));
+        messages.push(adt("A01", &format!("ADM-{n}"), &pid3, HOME, &admission("RR8")));
+        if n % 3 == 0 {
+            messages.push(adt("A08", &format!("UPD-{n}"), &format!("K{n}^^^RR8^MR"), MOVED, ""));
+        }
+        if n % 5 == 0 {
+            messages.push(adt("A31", &format!("AGAIN-{n}"), &pid3, HOME, ""));
+        }
+    }
+    let (piped_dir, alone_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (piped, alone) = (store(piped_dir.path()), store(alone_dir.path()));
+    let report = ingest_hl7_text(&piped, &messages.concat());
+    assert_eq!((report.accepted, report.rejected), (messages.len() as u64, 0), "{}", report.to_text());
+    for message in &messages {
+        let one = ingest_hl7_text(&alone, message);
+        assert_eq!(one.rejected, 0, "{}", one.to_text());
+    }
+    let (a, b) = (piped.stats().unwrap(), alone.stats().unwrap());
+    assert_eq!((a.transactions, a.entities, a.changes), (b.transactions, b.entities, b.changes));
+    assert_eq!(holders(&piped, "ods", "RR8").len(), 1, "one hospital");
+    for n in 0..30u64 {
+        let expected = if n % 3 == 0 && n % 5 != 0 { "LS2 7EW" } else { "LS1 4AB" };
+        assert_eq!(hl7_home_postcodes(&piped, &nhs(n)), [expected], "patient {n}");
+        assert_eq!(hl7_home_postcodes(&alone, &nhs(n)), [expected], "patient {n}, one at a time");
+        assert_eq!(holders(&piped, "hospital:RR8:mrn", &format!("K{n}")), holders(&piped, "nhs-number", &nhs(n)));
+    }
+    let again = ingest_hl7_text(&piped, &messages.concat());
+    assert_eq!(again.status, Status::Unchanged, "{}", again.to_text());
+    assert_eq!(piped.stats().unwrap(), a);
+}
+
+#[test]
+fn hl7_messages_naming_a_creation_that_did_not_happen_are_planned_again() {
+    // The registration reuses a control id applied before (about another patient), so it is
+    // answered "already applied" and creates nobody. The messages queued behind it named
+    // the person it was to create; each must still be applied, to one new person, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let earlier = ingest_hl7_text(&store, &adt("A28", "REUSED", &format!("{}^^^NHS^NH", nhs(90)), "", ""));
+    assert_eq!(earlier.accepted, 1, "{}", earlier.to_text());
+    let pid3 = format!("{}^^^NHS^NH~K7^^^RR8^MR", nhs(7));
+    let mut file = adt("A28", "REUSED", &pid3, "12 Acacia Avenue^^Leeds^^LS1 4AB^GBR^H", "");
+    file += &adt("A01", "ADM-7", &pid3, "", &admission("RR8"));
+    for n in 0..5u64 {
+        file += &adt("A28", &format!("OTHER-{n}"), &format!("{}^^^NHS^NH", nhs(100 + n)), "", "");
+    }
+    file += &adt("A08", "UPD-7", "K7^^^RR8^MR", "", "").replace("Smith^Margaret", "Smith^Peggy");
+    let report = ingest_hl7_text(&store, &file);
+    assert_eq!((report.accepted, report.rejected), (8, 0), "{}", report.to_text());
+    let rows: Vec<u64> = report.rows.iter().map(|r| r.row).collect();
+    assert_eq!(rows, [1], "only the resend has a finding: {}", report.to_text());
+    assert!(report.rows[0].issues[0].reason.starts_with("already applied"), "{:?}", report.rows[0]);
+    let person = holders(&store, "nhs-number", &nhs(7));
+    assert_eq!(person.len(), 1, "the admission created the patient");
+    assert_eq!(holders(&store, "hospital:RR8:mrn", "K7"), person);
+    let state = store.entity(&person[0], ReadAt::NOW).unwrap().unwrap();
+    assert_eq!(state.attribute("given_name").unwrap().as_str(), Some("Peggy"), "the update came last");
+    let admitted = store.links(&person[0], Some(pole_store::Direction::In), Some("subject"), ReadAt::NOW).unwrap();
+    assert_eq!(admitted.len(), 1, "one admission");
+    assert_eq!(store.stats().unwrap().entities, 1 + 1 + 2 + 5, "two people, an admission, a hospital, five others");
+}

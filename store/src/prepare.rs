@@ -228,14 +228,20 @@ impl Tx<'_, '_, '_> {
     fn change(&mut self, idx: usize, request: &ChangeRequest) -> Result<Checked<Option<Change>>> {
         let op_name = request.op.name();
         let (id, current) = match (&request.op, &request.target) {
+            // A caller that must name the new entity before the store answers (a later
+            // transaction, already queued, refers to it) chooses its id; a used one is
+            // refused, whatever became of its entity, so an id never names two entities.
             (OpRequest::Create { .. }, Target::Entity(id)) => {
-                return Ok(Err(Rejection::invalid(
-                    idx,
-                    op_name,
-                    id,
-                    None,
-                    "a create names its new entity with a `ref`; the store assigns the id",
-                )))
+                if self.current(id)?.is_some() {
+                    return Ok(Err(Rejection::invalid(
+                        idx,
+                        op_name,
+                        id,
+                        None,
+                        "an entity with this id exists already; a create names a new id (or a `ref`)",
+                    )));
+                }
+                (id.clone(), None)
             }
             (OpRequest::Create { .. }, Target::Ref(name)) => {
                 if self.refs.contains_key(name) {

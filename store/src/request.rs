@@ -25,6 +25,16 @@ pub struct TransactionRequest {
     pub changes: Vec<ChangeRequest>,
 }
 
+/// A new id of the store's own form (a ULID), for a create that names its entity itself: a
+/// writer that queues a transaction referring to the entity before the store has answered
+/// the one creating it cannot learn a store-assigned id in time.
+pub fn new_entity_id() -> EntityId {
+    match EntityId::new(ulid::Ulid::new().to_string()) {
+        Ok(id) => id,
+        Err(_) => unreachable!("a ULID is 26 letters and digits"),
+    }
+}
+
 /// Names the entity a change targets: an existing id, or a local `ref` given to an entity
 /// created earlier in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +58,8 @@ impl std::fmt::Display for Target {
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequest {
     /// The entity changed. For `create`, a `Ref` names the new entity for later changes of
-    /// the same transaction (the store assigns its id); an `Entity` is refused.
+    /// the same transaction and the store assigns its id; an `Entity` gives the new entity
+    /// that id (see [`new_entity_id`]), refused when an entity has ever held it.
     pub target: Target,
     /// Refuse the whole transaction unless the entity is at this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -580,6 +580,42 @@ fn a_refused_create_is_named_by_the_ref_the_caller_gave_it() {
 // ------------------------------------------------------------------ links
 
 #[test]
+fn a_create_may_name_its_entity_by_an_unused_id_and_a_queued_transaction_may_use_it() {
+    let t = TempStore::memory();
+    let s = t.store();
+    let id = pole_store::new_entity_id();
+    // Two transactions queued back to back: the second refers to the entity the first
+    // creates, by the id the caller chose, before the first has been answered.
+    let first = s.submit(tx(vec![person("ignored", "Ash", "Ann")])).unwrap();
+    let mut create = person("ignored", "Ash", "Ann");
+    create.target = ent(&id);
+    let creating = s.submit(tx(vec![create.clone(), contact("c", "2024-03-01")])).unwrap();
+    let using = s.submit(tx(vec![ChangeRequest::update(ent(&id)).with("given_name", "Anne")])).unwrap();
+    first.wait().unwrap().unwrap();
+    let created = creating.wait().unwrap().unwrap();
+    assert!(!created.refs.values().any(|r| r == &id), "a chosen id is not a ref's");
+    using.wait().unwrap().unwrap();
+    let state = must_entity(s, &id);
+    assert_eq!((state.version, attr_str(&state, "given_name")), (2, Some("Anne")));
+
+    // Used once, the id is refused to every later create, whatever became of its entity.
+    let again = must_reject(s, tx(vec![create.clone()]));
+    let Rejection::Invalid { change_idx: 0, entity, .. } = &again else { panic!("{again:?}") };
+    assert_eq!(entity, id.as_str());
+    assert!(again.to_string().contains("exists already"), "{again}");
+    must_commit(s, tx(vec![op(ent(&id), OpRequest::Erase { reason: "erasure request 7".into() })]));
+    let after_erasure = must_reject(s, tx(vec![create.clone()]));
+    assert!(after_erasure.to_string().contains("exists already"), "{after_erasure}");
+    // Twice in one transaction: the second is refused and nothing is written.
+    let other = pole_store::new_entity_id();
+    let mut twice = person("x", "Bell", "Bo");
+    twice.target = ent(&other);
+    let both = must_reject(s, tx(vec![twice.clone(), twice]));
+    assert!(matches!(&both, Rejection::Invalid { change_idx: 1, entity, .. } if entity == other.as_str()), "{both:?}");
+    assert!(s.entity(&other, ReadAt::NOW).unwrap().is_none());
+}
+
+#[test]
 fn links_are_navigable_both_ways_by_role_and_as_of_an_instant() {
     let t = TempStore::memory();
     let s = t.store();

@@ -367,6 +367,33 @@ pub fn map_adt(message: &Message, council: Option<&str>) -> Result<AdtRecord, Hl
     })
 }
 
+/// How [`to_request`] names the entities it may create. Refs, whose ids the store assigns,
+/// serve a caller that waits for each answer; ids chosen up front serve one that queues the
+/// next message before this one is answered, so that the next can name what this one creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntities {
+    pub person: Target,
+    pub address: Target,
+    pub hospital: Target,
+}
+
+impl NewEntities {
+    /// The refs `person`, `address` and `hospital`.
+    pub fn refs() -> Self {
+        NewEntities {
+            person: Target::Ref("person".into()),
+            address: Target::Ref("address".into()),
+            hospital: Target::Ref("hospital".into()),
+        }
+    }
+
+    /// Fresh ids (see [`pole_store::new_entity_id`]).
+    pub fn chosen() -> Self {
+        let id = || Target::Entity(pole_store::new_entity_id());
+        NewEntities { person: id(), address: id(), hospital: id() }
+    }
+}
+
 /// Which stored person the record's identifiers name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PersonMatch {
@@ -404,11 +431,13 @@ pub fn resolve_person(identifiers: &[Identifier], resolve: &impl Fn(&Identifier)
 ///
 /// `addresses` are the home addresses the resolved person is linked to now (empty for a new
 /// person): the home address is single-valued, so a different one moves the link (see
-/// [`address_decision`]) and the same one changes nothing.
+/// [`address_decision`]) and the same one changes nothing. `new` names the person, home
+/// address and hospital the request creates, when it creates them.
 pub fn to_request(
     record: &AdtRecord,
     resolve: impl Fn(&Identifier) -> Option<EntityId>,
     addresses: &[CurrentAddress],
+    new: &NewEntities,
 ) -> TransactionRequest {
     let mut changes = Vec::new();
     let row = record.row;
@@ -441,8 +470,9 @@ pub fn to_request(
             for id in person.identifiers.iter().chain(moved.iter().copied()) {
                 create = create.with_identifier(id.system.clone(), id.value.clone());
             }
+            create.target = new.person.clone();
             changes.push(at(create, vt));
-            (Target::Ref("person".into()), true)
+            (new.person.clone(), true)
         }
         Some(id) => {
             let mut update = ChangeRequest::update(Target::Entity(id.clone()));
@@ -488,14 +518,15 @@ pub fn to_request(
             }
             if link_new {
                 let mut create = ChangeRequest::create("address", "address");
+                create.target = new.address.clone();
                 for (name, value) in address.attributes() {
                     if let Some(v) = value {
                         create = create.with(name, v.clone());
                     }
                 }
                 changes.push(at(create, vt));
-                let link = ChangeRequest::link(person_target.clone(), "resides_at", Target::Ref("address".into()))
-                    .link_period(vt, None);
+                let link =
+                    ChangeRequest::link(person_target.clone(), "resides_at", new.address.clone()).link_period(vt, None);
                 changes.push(at(link, vt));
             }
         }
@@ -532,11 +563,12 @@ pub fn to_request(
             let hospital = match resolve(&ods) {
                 Some(id) => Target::Entity(id),
                 None => {
-                    let create = ChangeRequest::create("hospital", "hospital")
+                    let mut create = ChangeRequest::create("hospital", "hospital")
                         .with("name", facility.name.clone())
                         .with_identifier("ods", facility.ods.clone());
+                    create.target = new.hospital.clone();
                     changes.push(at(create, None));
-                    Target::Ref("hospital".into())
+                    new.hospital.clone()
                 }
             };
             changes.push(at(ChangeRequest::link(Target::Ref("event".into()), "occurred_at", hospital), when));

@@ -33,7 +33,7 @@ use std::borrow::Cow;
 pub use ack::{build_ack, build_ack_for_bytes, AckCode, AckError};
 pub use adt::{
     address_decision, map_adt, resolve_person, to_request, AddressDecision, AddressRecord, AdtEvent, AdtRecord,
-    AdtValue, CurrentAddress, EncounterKind, EncounterRecord, FacilityRecord, PersonMatch, PersonRecord,
+    AdtValue, CurrentAddress, EncounterKind, EncounterRecord, FacilityRecord, NewEntities, PersonMatch, PersonRecord,
 };
 pub use batch::{split_batch, split_batch_text, Batch, BatchIssue, BatchMessage, SegmentReader, Splitter};
 pub use delimiters::Delimiters;

@@ -436,7 +436,7 @@ fn assert_schema_valid(request: &TransactionRequest) {
 #[test]
 fn a01_for_a_new_person_creates_everything() {
     let r = record(A01).at_row(4);
-    let request = to_request(&r, |_| None, &[]);
+    let request = to_request(&r, |_| None, &[], &NewEntities::refs());
     assert_eq!(request.idempotency_key.as_deref(), Some("hl7:PAS:RXH:MSG00001"));
     assert_eq!(request.source.system.as_deref(), Some("PAS"));
     let shape: Vec<(String, String)> = creates(&request);
@@ -470,6 +470,7 @@ fn a01_for_a_known_person_updates_and_links_to_the_known_hospital() {
             _ => None,
         },
         &[],
+        &NewEntities::refs(),
     );
     let shape = creates(&request);
     assert_eq!(shape[0], ("P1".into(), "update".into()));
@@ -484,11 +485,11 @@ fn a01_for_a_known_person_updates_and_links_to_the_known_hospital() {
 
 #[test]
 fn a08_unsets_cleared_attributes_and_writes_the_address() {
-    let request = to_request(&record(A08), |i| (i.system == "nhs-number").then(|| id("P1")), &[]);
+    let request = to_request(&record(A08), |i| (i.system == "nhs-number").then(|| id("P1")), &[], &NewEntities::refs());
     let OpRequest::Update { set, unset, .. } = &request.changes[0].op else { panic!() };
     assert_eq!(unset, &["given_name".to_owned()]);
     assert_eq!(set.get("death_date").and_then(|v| v.as_str()), Some("2024-08-01"));
-    let request = to_request(&record(A31), |i| (i.system == "nhs-number").then(|| id("P1")), &[]);
+    let request = to_request(&record(A31), |i| (i.system == "nhs-number").then(|| id("P1")), &[], &NewEntities::refs());
     assert!(creates(&request).contains(&("ref \"address\"".into(), "create address".into())));
     assert_schema_valid(&request);
 }
@@ -510,6 +511,7 @@ fn conflicting_identifiers_are_not_moved() {
             _ => Some(id("P2")),
         },
         &[],
+        &NewEntities::refs(),
     );
     let OpRequest::Update { add_identifiers, .. } = &request.changes[0].op else { panic!() };
     assert!(add_identifiers.is_empty());
@@ -526,17 +528,18 @@ fn a40_merges_the_prior_person_into_the_survivor() {
             _ => None,
         },
         &[],
+        &NewEntities::refs(),
     );
     let merge = request.changes.iter().find(|c| matches!(c.op, OpRequest::Merge { .. })).unwrap();
     assert_eq!(merge.target, Target::Entity(id("P2")));
     assert_eq!(merge.op, OpRequest::Merge { into: Target::Entity(id("P1")) });
     // The prior record unknown here: its id moves to the survivor instead.
-    let request = to_request(&r, |i| (i.value == "9990000018").then(|| id("P1")), &[]);
+    let request = to_request(&r, |i| (i.value == "9990000018").then(|| id("P1")), &[], &NewEntities::refs());
     assert!(!request.changes.iter().any(|c| matches!(c.op, OpRequest::Merge { .. })));
     let OpRequest::Update { add_identifiers, .. } = &request.changes[0].op else { panic!() };
     assert!(add_identifiers.contains(&Identifier::new("hospital:RXH:mrn", "K999")));
     // Both ids on one person already: nothing to merge.
-    let request = to_request(&r, |i| (i.system != "ods").then(|| id("P1")), &[]);
+    let request = to_request(&r, |i| (i.system != "ods").then(|| id("P1")), &[], &NewEntities::refs());
     assert!(!request.changes.iter().any(|c| matches!(c.op, OpRequest::Merge { .. })));
 }
 
@@ -563,7 +566,7 @@ fn exercise(bytes: &[u8]) {
         for m in &batch.messages {
             if let Ok(message) = Message::parse(&m.text) {
                 if let Ok(r) = map_adt(&message, None) {
-                    let _ = to_request(&r, |_| None, &[]);
+                    let _ = to_request(&r, |_| None, &[], &NewEntities::refs());
                 }
                 let _ = message.encode();
             }
@@ -692,7 +695,7 @@ fn adt_messages_apply_to_a_real_store() {
     let find = |i: &Identifier| store.find_by_identifier(i).ok().and_then(|ids| ids.into_iter().next());
     let commit = |text: &str, row: u64| {
         let r = map_adt(&parse(text), Some("305")).unwrap().at_row(row);
-        store.commit(to_request(&r, find, &[])).unwrap()
+        store.commit(to_request(&r, find, &[], &NewEntities::refs())).unwrap()
     };
     let apply = |text: &str, row: u64| commit(text, row).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
     let first = apply(A01, 1);
@@ -781,7 +784,7 @@ fn a_home_address_is_single_valued() {
     // As a request: the old link ends at the message's valid time, the new one starts there.
     let r = record(A31);
     let known = [current("A1", "LS1 4AB", "2024-01-01T00:00:00Z")];
-    let request = to_request(&r, |i| (i.system == "nhs-number").then(|| id("P1")), &known);
+    let request = to_request(&r, |i| (i.system == "nhs-number").then(|| id("P1")), &known, &NewEntities::refs());
     let unlink = request.changes.iter().find(|c| matches!(c.op, OpRequest::Unlink { .. })).unwrap();
     assert_eq!(unlink.op, OpRequest::Unlink { role: "resides_at".into(), to: Target::Entity(id("A1")) });
     assert_eq!(unlink.valid_time, r.valid_time);
