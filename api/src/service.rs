@@ -455,7 +455,8 @@ pub struct TransactionInput {
     pub reason: Option<String>,
     /// Each `{"target": {"ref": "p1"} | {"entity": "ID"}, "op": {"op": "create" | "update" |
     /// "link" | "unlink" | "retract" | "merge" | "unmerge" | "erase", ...}, "expected_version",
-    /// "valid_time", "row"}`.
+    /// "valid_time", "row"}`. A create's `ref` gets an id the store assigns; a create naming an
+    /// `entity` id gives the new entity that id, refused if any entity ever held it.
     #[schema(value_type = Vec<Object>)]
     pub changes: Vec<ChangeRequest>,
 }
