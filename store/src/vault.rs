@@ -29,6 +29,7 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
 use pole_model::{EntityId, Identifier, SEALED_PREFIX};
 use rand::RngCore;
 use serde_json::Value;
@@ -47,8 +48,9 @@ pub struct Vault {
     path: PathBuf,
     index_key: DataKey,
     keys: HashMap<EntityId, DataKey>,
-    /// The vault file opened for appending; reopened after every rewrite.
-    appender: Option<File>,
+    /// The vault file opened for appending; reopened after every rewrite. Behind its own
+    /// lock so that an append and its sync need only a shared borrow of the vault.
+    appender: Mutex<Option<File>>,
 }
 
 impl Vault {
@@ -59,7 +61,7 @@ impl Vault {
         if !path.exists() {
             let mut index_key = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut index_key);
-            let mut vault = Vault { path, index_key, keys: HashMap::new(), appender: None };
+            let mut vault = Vault { path, index_key, keys: HashMap::new(), appender: Mutex::new(None) };
             vault.rewrite()?;
             return Ok(vault);
         }
@@ -94,7 +96,7 @@ impl Vault {
             keys.insert(id, key);
             at = end;
         }
-        Ok(Vault { path, index_key, keys, appender: None })
+        Ok(Vault { path, index_key, keys, appender: Mutex::new(None) })
     }
 
     pub fn path(&self) -> &Path {
@@ -120,8 +122,18 @@ impl Vault {
         key
     }
 
-    /// Appends keys durably; called before the journal write that uses them.
+    /// Appends keys durably and adds them to the keys in memory; called before the journal
+    /// write that uses them.
     pub fn add(&mut self, new_keys: &[(EntityId, DataKey)]) -> Result<()> {
+        self.append(new_keys)?;
+        self.insert(new_keys);
+        Ok(())
+    }
+
+    /// The durable half of [`Vault::add`]: appends keys to the file and syncs it, leaving the
+    /// keys in memory as they were. It needs only a shared borrow, so a writer holding the
+    /// vault's lock for reading while the disk syncs keeps no reader of the vault waiting.
+    pub fn append(&self, new_keys: &[(EntityId, DataKey)]) -> Result<()> {
         if new_keys.is_empty() {
             return Ok(());
         }
@@ -134,15 +146,19 @@ impl Vault {
             let crc = crc32c::crc32c(&buf[start..]);
             buf.extend_from_slice(&crc.to_le_bytes());
         }
-        let file = match &mut self.appender {
+        let mut appender = self.appender.lock();
+        let file = match &mut *appender {
             Some(file) => file,
             slot => slot.insert(OpenOptions::new().append(true).open(&self.path).map_err(StoreError::io(&self.path))?),
         };
-        file.write_all(&buf).and_then(|()| file.sync_data()).map_err(StoreError::io(&self.path))?;
+        file.write_all(&buf).and_then(|()| file.sync_data()).map_err(StoreError::io(&self.path))
+    }
+
+    /// The in-memory half of [`Vault::add`], once [`Vault::append`] made the keys durable.
+    pub fn insert(&mut self, new_keys: &[(EntityId, DataKey)]) {
         for (id, key) in new_keys {
             self.keys.insert(id.clone(), *key);
         }
-        Ok(())
     }
 
     /// Destroys an entity's key. Returns whether there was one.
@@ -156,7 +172,7 @@ impl Vault {
 
     fn rewrite(&mut self) -> Result<()> {
         // The appender points at the file about to be replaced.
-        self.appender = None;
+        *self.appender.get_mut() = None;
         let mut buf = Vec::with_capacity(44 + self.keys.len() * 100);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&self.index_key);
