@@ -218,7 +218,9 @@ impl Thread {
     fn apply(&self, group: &Sequenced) -> Result<()> {
         let batch = group.overlay.to_batch()?;
         tracing::debug!(keys = batch.len(), bytes = batch.bytes(), "projection batch");
-        {
+        // Only for an erasure: an exclusive lock waits for the writer's shared one, which it
+        // holds while it prepares a group and syncs the keys, and parks every reader behind it.
+        if !group.erased.is_empty() {
             let mut vault = self.vault.write();
             for id in &group.erased {
                 vault.destroy(id)?;
