@@ -694,9 +694,11 @@ fn ingest_message(
 }
 
 /// How many messages the file path keeps in flight: enough for group commit to share one
-/// journal sync among many transactions, few enough that a store failure leaves little
-/// unreported and the footprints stay small.
-pub const WINDOW: usize = 256;
+/// journal sync among many transactions and for planning to run while groups are synced and
+/// applied (BENCHMARKS.md, log, session 7: 1,024 is faster than 256, 2,048 no faster),
+/// few enough that the messages held stay a few megabytes and a store failure leaves
+/// little unreported.
+pub const WINDOW: usize = 1024;
 
 /// What an in-flight message may change that a later message's plan could have read, and
 /// what its own plan read from the messages before it.
