@@ -716,3 +716,25 @@ fn hl7_messages_naming_a_creation_that_did_not_happen_are_planned_again() {
     assert_eq!(admitted.len(), 1, "one admission");
     assert_eq!(store.stats().unwrap().entities, 1 + 1 + 2 + 5, "two people, an admission, a hospital, five others");
 }
+
+#[test]
+fn hl7_files_that_are_not_hl7_empty_or_in_a_broken_envelope_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let not_hl7 = ingest_hl7_text(&store, "Local Authority Identifier,Client NHS Number\n305,9434765919\n");
+    assert_eq!(not_hl7.status, Status::Rejected, "{}", not_hl7.to_text());
+    assert!(not_hl7.file_problems[0].starts_with("not an HL7 v2 file"), "{:?}", not_hl7.file_problems);
+    let empty = ingest_hl7_text(&store, "");
+    assert_eq!((empty.rows_read, empty.accepted), (0, 0), "{}", empty.to_text());
+    assert!(!empty.file_problems.is_empty(), "an empty file is named as such");
+    // A batch whose trailer is missing: its messages are still applied, in order, and the
+    // envelope's fault is a finding of the file.
+    let mut batch = "BHS|^~\\&|PAS|RR8|POLE|LEEDS|20240715093000\r".to_owned();
+    for n in 0..3u64 {
+        batch += &adt("A28", &format!("B-{n}"), &format!("{}^^^NHS^NH", nhs(200 + n)), "", "");
+    }
+    let report = ingest_hl7_text(&store, &batch);
+    assert_eq!((report.status, report.accepted, report.rejected), (Status::Committed, 3, 0), "{}", report.to_text());
+    assert!(!report.file_problems.is_empty(), "the missing BTS is reported: {}", report.to_text());
+    assert_eq!(store.stats().unwrap().entities, 3);
+}
