@@ -146,13 +146,16 @@ impl Writer {
                     }
                 }
                 Work::Commit(job) => {
-                    let mut group = vec![*job];
-                    let mut n_changes = group[0].request.changes.len();
+                    // Boxed and sized once: growing a group of whole jobs moved each of them
+                    // into fresh memory several times over.
+                    let mut n_changes = job.request.changes.len();
+                    let mut group = Vec::with_capacity(MAX_GROUP_REQUESTS);
+                    group.push(job);
                     while group.len() < MAX_GROUP_REQUESTS && n_changes < MAX_GROUP_CHANGES {
                         match work.try_recv() {
                             Ok(Work::Commit(job)) => {
                                 n_changes += job.request.changes.len();
-                                group.push(*job);
+                                group.push(job);
                             }
                             Ok(other) => {
                                 next = Some(other);
@@ -199,7 +202,7 @@ impl Writer {
         self.backend.flush()
     }
 
-    fn commit_group(&mut self, group: Vec<Job>) -> Result<()> {
+    fn commit_group(&mut self, group: Vec<Box<Job>>) -> Result<()> {
         if let Some(reason) = self.progress.failure() {
             for job in group {
                 let _ = job.reply.send(Err(StoreError::WriterStopped(reason.clone())));
@@ -212,8 +215,9 @@ impl Writer {
         let mut accepted: Vec<Accepted> = Vec::with_capacity(group.len());
         // Answers that name this group's state wait until the group is durable.
         let mut deferred: Vec<(SyncSender<Reply>, Committed)> = Vec::new();
-        let mut group_keys: HashMap<EntityId, DataKey> = HashMap::new();
-        let mut new_keys: Vec<(EntityId, DataKey)> = Vec::new();
+        // About one new key a transaction when people are being registered.
+        let mut group_keys: HashMap<EntityId, DataKey> = HashMap::with_capacity(group.len());
+        let mut new_keys: Vec<(EntityId, DataKey)> = Vec::with_capacity(group.len());
         let mut last = self.sequenced;
         let journal_head = self.journal.head();
         let mut prev_hash = journal_head.hash;
