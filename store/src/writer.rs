@@ -202,6 +202,8 @@ impl Writer {
         self.backend.flush()
     }
 
+    // The jobs arrive boxed from the queue; unboxing them into the group is the copy the box saves.
+    #[allow(clippy::vec_box)]
     fn commit_group(&mut self, group: Vec<Box<Job>>) -> Result<()> {
         if let Some(reason) = self.progress.failure() {
             for job in group {
