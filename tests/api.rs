@@ -332,6 +332,27 @@ fn a_transaction_commits_with_refs_and_links() {
 }
 
 #[test]
+fn a_create_may_name_its_own_id_once() {
+    let server = Server::start();
+    let id = "01JCLIENTCHOSEN0000000000A";
+    let named =
+        json!({"target": {"entity": id}, "op": {"op": "create", "type": "person", "set": {"family_name": "Smith"}}});
+    let committed = server.commit(&tx(vec![
+        named.clone(),
+        create("e", "referral", json!({"referral_date": "2024-03-01"})),
+        link(r("e"), "subject", e(id)),
+    ]));
+    assert_eq!(committed["changes"], 3, "{committed}");
+    assert_eq!(committed["refs"].as_object().map(|refs| refs.len()), Some(1), "only the ref is in refs: {committed}");
+    assert_eq!(server.get(&format!("/v1/entities/{id}")).ok()["attributes"]["family_name"], "Smith");
+    let head = server.head();
+    let problem = server.post(&tx(vec![named])).problem(422, "invalid-change", None);
+    assert_eq!(problem["rejection"]["entity"], id, "{problem}");
+    assert!(problem["rejection"]["reason"].as_str().unwrap().contains("exists already"), "{problem}");
+    assert_eq!(server.head(), head, "nothing is written");
+}
+
+#[test]
 fn an_idempotency_key_replays_and_refuses_another_body() {
     let server = Server::start();
     let body = tx(vec![create_with_nhs("p", json!({"family_name": "Smith"}), NHS)]);

@@ -3,6 +3,7 @@
 //! before and after values, and seals identifiable values. Reads only; nothing is written
 //! until the whole transaction is known to be valid.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -92,8 +93,8 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
     let mut changes = Vec::with_capacity(request.changes.len());
     for (idx, change) in request.changes.iter().enumerate() {
         match tx.change(idx, change)? {
-            Ok(Some(change)) => {
-                tx.accept(idx, &change)?;
+            Ok(Some((change, before))) => {
+                tx.accept(idx, &change, before)?;
                 changes.push(change);
             }
             Ok(None) => {}
@@ -106,15 +107,16 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
     Ok(Ok(Prepared { changes, refs: tx.refs, new_keys, erased: tx.erased }))
 }
 
+/// A change and the state it was judged against (`None` for a create).
+type Judged = (Change, Option<EntityState>);
+
 impl Tx<'_, '_, '_> {
     /// Moves the transaction's view of the entity past an accepted change, refolding in
     /// valid-time order when the change is late, exactly as the projections will.
-    fn accept(&mut self, idx: usize, change: &Change) -> Result<()> {
-        // Taken, not cloned: the state after the change replaces it below.
-        let before = match self.local.remove(&change.entity) {
-            Some(state) => Some(state),
-            None => self.ctx.stage.entity(&change.entity)?,
-        };
+    /// `before` is the state [`Tx::change`] judged the change against, already the current one.
+    fn accept(&mut self, idx: usize, change: &Change, before: Option<EntityState>) -> Result<()> {
+        // Reused, not read again: the state after the change replaces the transaction's copy.
+        self.local.remove(&change.entity);
         let entry = HistoryEntry {
             seq: u64::MAX,
             change_idx: idx,
@@ -165,12 +167,14 @@ impl Tx<'_, '_, '_> {
 
     /// The state a change with `valid_time` is judged against: the current state, or, for a
     /// change about an earlier time than the entity's latest, the state valid at that time.
-    fn base_for(&self, state: &EntityState, valid_time: Timestamp) -> Result<Option<EntityState>> {
+    fn base_for<'s>(&self, state: &'s EntityState, valid_time: Timestamp) -> Result<Option<Cow<'s, EntityState>>> {
         if valid_time >= state.last_valid_time {
-            return Ok(Some(state.clone()));
+            return Ok(Some(Cow::Borrowed(state)));
         }
-        self.fold_with_local(&state.id, Some(valid_time))?
-            .map_err(|e| StoreError::Journal(format!("history of {} does not fold: {e}", state.id)))
+        let folded = self
+            .fold_with_local(&state.id, Some(valid_time))?
+            .map_err(|e| StoreError::Journal(format!("history of {} does not fold: {e}", state.id)))?;
+        Ok(folded.map(Cow::Owned))
     }
 
     fn current(&self, id: &EntityId) -> Result<Option<EntityState>> {
@@ -225,7 +229,9 @@ impl Tx<'_, '_, '_> {
         Ok(Ok(state))
     }
 
-    fn change(&mut self, idx: usize, request: &ChangeRequest) -> Result<Checked<Option<Change>>> {
+    /// The change a request makes, if any, with the state it was judged against (`None` for
+    /// a create), which [`Tx::accept`] moves past it.
+    fn change(&mut self, idx: usize, request: &ChangeRequest) -> Result<Checked<Option<Judged>>> {
         let op_name = request.op.name();
         let (id, current) = match (&request.op, &request.target) {
             // A caller that must name the new entity before the store answers (a later
@@ -285,7 +291,7 @@ impl Tx<'_, '_, '_> {
             Ok(None) => return Ok(Ok(None)),
             Err(r) => return Ok(Err(r)),
         };
-        Ok(Ok(Some(Change { entity: id, valid_time: request.valid_time, row: request.row, op })))
+        Ok(Ok(Some((Change { entity: id, valid_time: request.valid_time, row: request.row, op }, current))))
     }
 
     fn new_id(&mut self) -> Result<EntityId> {
@@ -364,7 +370,7 @@ impl Tx<'_, '_, '_> {
                 if delta.is_empty() {
                     return Ok(Ok(None));
                 }
-                ChangeOp::Update { delta: self.seal_delta(id, &state.entity_type, &delta, base.as_ref())? }
+                ChangeOp::Update { delta: self.seal_delta(id, &state.entity_type, &delta, base.as_deref())? }
             }
             (OpRequest::Link { role, to, valid_from, valid_to, attributes }, Some(state)) => {
                 let to = match self.resolve(idx, op_name, to) {
