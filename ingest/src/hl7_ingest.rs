@@ -182,6 +182,12 @@ pub fn process_message(store: &Store, text: &str, context: &MessageContext<'_>) 
         Read::Mapped(mapped) => *mapped,
     };
     let _resolving = crate::resolving();
+    plan_and_commit(store, mapped, context)
+}
+
+/// Plans a mapped message against the store alone (nothing in flight) and, unless this is a
+/// dry run, commits it and waits until it is durable. The caller holds `crate::resolving`.
+fn plan_and_commit(store: &Store, mapped: Mapped, context: &MessageContext<'_>) -> pole_store::Result<Processed> {
     let plan = plan(store, &mapped, context, &InFlightCreations::default())?;
     if context.dry_run {
         return Ok(mapped.planned(plan));
@@ -584,7 +590,7 @@ fn ingest_segments<S: AsRef<str>>(
 
     // The whole file: its window's rule covers its own messages, not another ingest's.
     let _resolving = crate::resolving();
-    let origin = Origin { store, council, file: options.file_name, actor: options.actor };
+    let origin = Origin { store, council, file: options.file_name, actor: options.actor, dry_run: options.dry_run };
     let mut window = Window::new(origin, progress);
     let mut splitter = hl7::Splitter::default();
     let mut read_failure = None;
@@ -601,7 +607,7 @@ fn ingest_segments<S: AsRef<str>>(
             }
             None => break,
         };
-        ingest_message(store, &batch_message, council, options, &mut window, &mut report)?;
+        ingest_message(&batch_message, &mut window, &mut report)?;
     }
     match read_failure {
         // The message being read when the input failed may be cut short: it is not applied.
@@ -617,7 +623,7 @@ fn ingest_segments<S: AsRef<str>>(
         None => match splitter.finish() {
             Ok((last, envelope)) => {
                 if let Some(batch_message) = last {
-                    ingest_message(store, &batch_message, council, options, &mut window, &mut report)?;
+                    ingest_message(&batch_message, &mut window, &mut report)?;
                 }
                 report.file_problems.extend(envelope.issues.iter().map(ToString::to_string));
             }
@@ -644,26 +650,18 @@ fn ingest_segments<S: AsRef<str>>(
 
 /// One message of the file path: planned under the window's rule and submitted, or
 /// reported at once when it cannot be.
-fn ingest_message(
-    store: &Store,
-    batch_message: &hl7::BatchMessage,
-    council: Option<&str>,
-    options: &Options<'_>,
-    window: &mut Window<'_>,
-    report: &mut Report,
-) -> Result<()> {
+fn ingest_message(batch_message: &hl7::BatchMessage, window: &mut Window<'_>, report: &mut Report) -> Result<()> {
     let row = batch_message.index as u64;
     let line = batch_message.segment_index as u64;
     let size = batch_message.text.len() as u64;
-    let context =
-        MessageContext { council, file: Some(options.file_name), row, actor: options.actor, dry_run: options.dry_run };
+    let store = window.origin.store;
+    let context = window.origin.context(row);
     let mapped = match read_message(&batch_message.text, &context) {
         Read::Done(processed) => return window.push(row, line, size, Slot::Done(processed), report),
         Read::Mapped(mapped) => *mapped,
     };
-    if options.dry_run {
-        let planned = plan(store, &mapped, &context, &InFlightCreations::default())?;
-        let processed = mapped.planned(planned);
+    if context.dry_run {
+        let processed = plan_and_commit(store, mapped, &context)?;
         return window.push(row, line, size, Slot::Done(Box::new(processed)), report);
     }
     // The rule of the module comment: resolve only what no in-flight message can change.
@@ -725,12 +723,19 @@ enum Slot {
     Waiting(Box<InFlight>, Footprint),
 }
 
-/// Where the window's messages come from, to plan one again.
+/// Where the file's messages come from and how they are applied.
 struct Origin<'a> {
     store: &'a Store,
     council: Option<&'a str>,
     file: &'a str,
     actor: &'a str,
+    dry_run: bool,
+}
+
+impl<'a> Origin<'a> {
+    fn context(&self, row: u64) -> MessageContext<'a> {
+        MessageContext { council: self.council, file: Some(self.file), row, actor: self.actor, dry_run: self.dry_run }
+    }
 }
 
 /// The messages submitted and not yet reported, oldest first, with the union of their
@@ -815,8 +820,8 @@ impl<'a> Window<'a> {
         }
         self.merges -= usize::from(footprint.merges);
         if !matches!(outcome, MessageOutcome::Committed(_)) {
+            // A person created is among them: it holds every identifier the message names.
             self.not_created.extend(footprint.creates.iter().map(|(_, id)| id.clone()));
-            self.not_created.extend(footprint.creates_addresses.iter().map(|(person, _)| person.clone()));
         }
         let lost_dependency = footprint.depends_on.iter().any(|id| self.not_created.contains(id));
         if matches!(outcome, MessageOutcome::Refused(_)) && lost_dependency {
@@ -871,16 +876,7 @@ impl<'a> Window<'a> {
 
     /// Plans a message from the store alone, commits it and waits for it.
     fn commit_alone(&self, row: u64, mapped: Mapped) -> Result<Processed> {
-        let origin = &self.origin;
-        let context = MessageContext {
-            council: origin.council,
-            file: Some(origin.file),
-            row,
-            actor: origin.actor,
-            dry_run: false,
-        };
-        let planned = plan(origin.store, &mapped, &context, &InFlightCreations::default())?;
-        Ok(submit(origin.store, mapped, planned)?.wait()?)
+        Ok(plan_and_commit(self.origin.store, mapped, &self.origin.context(row))?)
     }
 }
 

@@ -122,17 +122,10 @@ impl Vault {
         key
     }
 
-    /// Appends keys durably and adds them to the keys in memory; called before the journal
-    /// write that uses them.
-    pub fn add(&mut self, new_keys: &[(EntityId, DataKey)]) -> Result<()> {
-        self.append(new_keys)?;
-        self.insert(new_keys);
-        Ok(())
-    }
-
-    /// The durable half of [`Vault::add`]: appends keys to the file and syncs it, leaving the
-    /// keys in memory as they were. It needs only a shared borrow, so a writer holding the
-    /// vault's lock for reading while the disk syncs keeps no reader of the vault waiting.
+    /// Appends keys to the file and syncs it, leaving the keys in memory as they were (see
+    /// [`Vault::insert`]); called before the journal write that uses them. It needs only a
+    /// shared borrow, so a writer holding the vault's lock for reading while the disk syncs
+    /// keeps no reader of the vault waiting.
     pub fn append(&self, new_keys: &[(EntityId, DataKey)]) -> Result<()> {
         if new_keys.is_empty() {
             return Ok(());
@@ -154,7 +147,7 @@ impl Vault {
         file.write_all(&buf).and_then(|()| file.sync_data()).map_err(StoreError::io(&self.path))
     }
 
-    /// The in-memory half of [`Vault::add`], once [`Vault::append`] made the keys durable.
+    /// Adds keys to those in memory, once [`Vault::append`] made them durable.
     pub fn insert(&mut self, new_keys: &[(EntityId, DataKey)]) {
         for (id, key) in new_keys {
             self.keys.insert(id.clone(), *key);
@@ -346,7 +339,9 @@ mod tests {
         let b = EntityId::new("b").unwrap();
         let mut vault = Vault::open(dir.path()).unwrap();
         let token = vault.token("family_name", "SMITH").unwrap();
-        vault.add(&[(a.clone(), Vault::new_key()), (b.clone(), Vault::new_key())]).unwrap();
+        let keys = [(a.clone(), Vault::new_key()), (b.clone(), Vault::new_key())];
+        vault.append(&keys).unwrap();
+        vault.insert(&keys);
         let key_a = *vault.key(&a).unwrap();
         drop(vault);
         let mut vault = Vault::open(dir.path()).unwrap();
@@ -368,9 +363,9 @@ mod tests {
             flip in proptest::option::of((0usize..400, 1u8..)),
         ) {
             let dir = tempfile::tempdir().unwrap();
-            let mut vault = Vault::open(dir.path()).unwrap();
+            let vault = Vault::open(dir.path()).unwrap();
             let ids: Vec<EntityId> = (0..4).map(|i| EntityId::new(format!("E{i}")).unwrap()).collect();
-            vault.add(&ids.iter().map(|id| (id.clone(), Vault::new_key())).collect::<Vec<_>>()).unwrap();
+            vault.append(&ids.iter().map(|id| (id.clone(), Vault::new_key())).collect::<Vec<_>>()).unwrap();
             drop(vault);
             let path = dir.path().join("vault");
             let mut bytes = fs::read(&path).unwrap();

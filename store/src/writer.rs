@@ -272,9 +272,12 @@ impl Writer {
             return Ok(());
         }
         // Synced under a shared lock: reads that open sealed values or compute index tokens
-        // go on while the disk works; only adding the keys in memory excludes them.
-        vault.read().append(&new_keys)?;
-        vault.write().insert(&new_keys);
+        // go on while the disk works; only adding the keys in memory excludes them, and only
+        // when there are keys (an exclusive lock parks every reader behind it).
+        if !new_keys.is_empty() {
+            vault.read().append(&new_keys)?;
+            vault.write().insert(&new_keys);
+        }
         let payloads: Vec<&[u8]> = accepted.iter().map(|a| a.payload.as_slice()).collect();
         let frames = match self.journal.append(&payloads) {
             Ok(frames) => frames,
