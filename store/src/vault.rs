@@ -43,7 +43,6 @@ const MAGIC: &[u8; 8] = b"POLEVLT1";
 pub type DataKey = [u8; 32];
 
 /// Keys by entity, mirrored in memory.
-#[derive(Debug)]
 pub struct Vault {
     path: PathBuf,
     index_key: DataKey,
@@ -205,6 +204,13 @@ impl Vault {
     }
 }
 
+// Key material is never printed: a debug line names how many keys there are.
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("path", &self.path).field("keys", &self.keys.len()).finish_non_exhaustive()
+    }
+}
+
 /// Keys as preparation and the projections see them: the vault's, plus any made for the
 /// group being committed and not yet in the vault.
 pub trait KeyRing {
@@ -330,6 +336,21 @@ mod tests {
         assert!(!sealed.value.contains("9434765919"));
         assert_eq!(seal_identifier(&key, &id, &ident).unwrap(), sealed, "identifiers seal deterministically");
         assert_eq!(open_identifier(Some(&key), &id, &sealed), Some(ident));
+    }
+
+    #[test]
+    fn a_vault_never_prints_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = Vault::open(dir.path()).unwrap();
+        let key = Vault::new_key();
+        let entity = EntityId::new("a").unwrap();
+        vault.append(&[(entity.clone(), key)]).unwrap();
+        vault.insert(&[(entity, key)]);
+        let printed = format!("{vault:?}");
+        assert!(printed.contains("keys: 1"), "{printed}");
+        for secret in [key, vault.index_key] {
+            assert!(!printed.contains(&format!("{secret:?}")), "{printed}");
+        }
     }
 
     #[test]
