@@ -187,6 +187,11 @@ def per_size_new_workloads(md: list[str], n: int, reps: list[int], res: Any, by_
                 f"32 transactions in flight); data directory {doc.get('data_bytes', 0) / 1e6:.1f} MB; "
                 f"{doc.get('duration_s')} s per measurement; load before {by_name[f'n{n}-r1-http']['load_before']}.\n"
             )
+        if doc.get("server_peak_rss_mib") is not None:
+            md.append(
+                f"Server resident memory after the workloads: {doc['server_rss_mib']:.0f} MiB "
+                f"(peak {doc['server_peak_rss_mib']:.0f} MiB; target under 1 GiB at 10 million changes).\n"
+            )
         md.append("| workload | caller | connections | requests/s | p50 ms | p90 ms | p99 ms | errors | ÷ admin |")
         md.append("|---|---|---|---|---|---|---|---|---|")
         for row in rows:
@@ -238,6 +243,7 @@ def size_metrics(n: int, reps: list[int], res: Any, peer_labels: dict[str, str])
         out[f"file.{fmt}.peak_rss_mib"] = median_of([x["peak_rss_mib"] for x in xs])
     rows, load = http_rows(res, n)
     out["demo.changes_per_second"] = load.get("changes_per_second") if load else None
+    out["serve.peak_rss_mib"] = (res(f"n{n}-r1-http") or {}).get("server_peak_rss_mib")
     for row in rows:
         key = f"http.{row['workload']}.{row['caller']}.c{row['connections']}"
         out[f"{key}.requests_per_second"] = row["requests_per_second"]
@@ -323,7 +329,8 @@ def growth_tables(md: list[str], sizes: list[int], metrics: dict[int, dict[str, 
     table("Peak resident memory (MiB, `VmHWM` of each harness process)",
           [(f"{b} ingest N=1,000", f"ours.{b}.b1000.peak_rss_mib", "mib") for b in BACKENDS]
           + [(f"{b} rebuild", f"rebuild.{b}.peak_rss_mib", "mib") for b in BACKENDS]
-          + [("CSV file", "file.csv.peak_rss_mib", "mib"), ("HL7 file", "file.hl7.peak_rss_mib", "mib")],
+          + [("CSV file", "file.csv.peak_rss_mib", "mib"), ("HL7 file", "file.hl7.peak_rss_mib", "mib"),
+             ("`pole-ods serve` after the HTTP workloads", "serve.peak_rss_mib", "mib")],
           "Ingest's peak includes the harness's parsed change stream (see the per-size tables).")
     conns = sorted({int(k.split(".")[3][1:]) for n in sizes for k in metrics[n] if k.startswith("http.")})
     for c in conns:

@@ -96,6 +96,19 @@ pub struct Carry {
 }
 
 impl Carry {
+    /// Adds what an earlier chunk's carry knows and this one does not (this one is newer).
+    fn keep_earlier(&mut self, earlier: Carry) {
+        for (key, target) in earlier.by_identifier {
+            self.by_identifier.entry(key).or_insert(target);
+        }
+        for (key, target) in earlier.by_link {
+            self.by_link.entry(key).or_insert(target);
+        }
+        for (key, link) in earlier.single_links {
+            self.single_links.entry(key).or_insert(link);
+        }
+    }
+
     fn resolve_refs(&mut self, refs: &BTreeMap<String, EntityId>) {
         for target in self.by_identifier.values_mut().chain(self.by_link.values_mut()) {
             resolve(target, refs);
@@ -457,9 +470,10 @@ impl Built {
 }
 
 /// Builds the transaction for `plans`, after the chunk `previous` was planned (and while it
-/// may still be committing).
-pub fn build(store: &Store, plans: &[RowPlan], source: Source, previous: &Carry) -> Result<Built> {
-    let mut builder = Builder::new(store, previous);
+/// may still be committing). With `keep_previous` (a dry run, where no chunk is stored) the
+/// carry handed on holds every earlier chunk's as well as this one's.
+pub fn build(store: &Store, plans: &[RowPlan], source: Source, previous: Carry, keep_previous: bool) -> Result<Built> {
+    let mut builder = Builder::new(store, &previous);
     for plan in plans {
         builder.add_row(plan)?;
     }
@@ -472,13 +486,17 @@ pub fn build(store: &Store, plans: &[RowPlan], source: Source, previous: &Carry)
         reason,
         changes: builder.changes,
     };
-    let carry = Carry {
+    let mut carry = Carry {
         by_identifier: builder.by_identifier,
         by_link: builder.by_link,
         single_links: builder.single_links,
         next_ref: builder.next_ref,
     };
-    Ok(Built { request, warnings: builder.warnings, dropped: Vec::new(), carry })
+    let warnings = builder.warnings;
+    if keep_previous {
+        carry.keep_earlier(previous);
+    }
+    Ok(Built { request, warnings, dropped: Vec::new(), carry })
 }
 
 /// The row a store refusal names, when it names a change: `rows` are the rows of the

@@ -64,9 +64,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use pole_model::{EntityId, Identifier, Source, Timestamp};
+use pole_model::{EntityId, EntityState, Identifier, Source, Timestamp};
 use pole_store::{
-    ChangeRequest, Committed, OpRequest, PendingCommit, ReadAt, Rejection, Store, Target, TransactionRequest,
+    ChangeRequest, Committed, DryRun, OpRequest, PendingCommit, ReadAt, Rejection, Store, Target, TransactionRequest,
 };
 
 use crate::hl7::{
@@ -188,11 +188,53 @@ pub fn process_message(store: &Store, text: &str, context: &MessageContext<'_>) 
 /// Plans a mapped message against the store alone (nothing in flight) and, unless this is a
 /// dry run, commits it and waits until it is durable. The caller holds `crate::resolving`.
 fn plan_and_commit(store: &Store, mapped: Mapped, context: &MessageContext<'_>) -> pole_store::Result<Processed> {
-    let plan = plan(store, &mapped, context, &InFlightCreations::default())?;
     if context.dry_run {
-        return Ok(mapped.planned(plan));
+        return judge(&mut store.dry_run(), mapped, context);
     }
+    let plan = plan(store, &mapped, context, &InFlightCreations::default())?;
     submit(store, mapped, plan)?.wait()
+}
+
+/// A dry run of one message: planned against the store and what the messages judged
+/// before it in `dry_run` would have made, then judged as the store would commit it.
+fn judge(dry_run: &mut DryRun<'_>, mapped: Mapped, context: &MessageContext<'_>) -> pole_store::Result<Processed> {
+    let plan = plan(&*dry_run, &mapped, context, &InFlightCreations::default())?;
+    let outcome = match dry_run.judge(&plan.request)? {
+        Ok(judged) => match judged.replay_of {
+            Some(seq) => MessageOutcome::AlreadyApplied { seq },
+            None => MessageOutcome::Planned { changes: judged.changes },
+        },
+        Err(Rejection::IdempotencyKeyReused { seq, .. }) => MessageOutcome::AlreadyApplied { seq },
+        Err(rejection) => MessageOutcome::Refused(rejection),
+    };
+    Ok(mapped.processed(plan.warnings, outcome))
+}
+
+/// What planning a message reads: the store, or a dry run over it.
+pub trait PlanReads {
+    fn holders(&self, identifier: &Identifier) -> pole_store::Result<Vec<EntityId>>;
+    /// The entity now, its identifiable values opened.
+    fn entity_now(&self, id: &EntityId) -> pole_store::Result<Option<EntityState>>;
+}
+
+impl PlanReads for Store {
+    fn holders(&self, identifier: &Identifier) -> pole_store::Result<Vec<EntityId>> {
+        self.find_by_identifier(identifier)
+    }
+
+    fn entity_now(&self, id: &EntityId) -> pole_store::Result<Option<EntityState>> {
+        self.entity(id, ReadAt::NOW)
+    }
+}
+
+impl PlanReads for DryRun<'_> {
+    fn holders(&self, identifier: &Identifier) -> pole_store::Result<Vec<EntityId>> {
+        self.find_by_identifier(identifier)
+    }
+
+    fn entity_now(&self, id: &EntityId) -> pole_store::Result<Option<EntityState>> {
+        self.entity(id)
+    }
 }
 
 /// A message read and mapped, before the store is asked anything.
@@ -226,12 +268,6 @@ impl Mapped {
 
     fn processed(self, warnings: Vec<String>, outcome: MessageOutcome) -> Processed {
         Processed { message: Some(self.message), control_id: self.control_id, warnings, outcome }
-    }
-
-    /// A dry run's outcome: what would be committed.
-    pub fn planned(self, plan: Plan) -> Processed {
-        let changes = plan.request.changes.len();
-        self.processed(plan.warnings, MessageOutcome::Planned { changes })
     }
 }
 
@@ -344,7 +380,7 @@ impl InFlightCreations {
 /// identifier, an existing person's home addresses), and what `in_flight` will create
 /// where the store does not know an identifier, and builds its transaction. Reads only.
 pub fn plan(
-    store: &Store,
+    store: &(impl PlanReads + ?Sized),
     mapped: &Mapped,
     context: &MessageContext<'_>,
     in_flight: &InFlightCreations,
@@ -429,11 +465,11 @@ fn created_by(
 
 /// The `address` entities a person's `resides_at` links lead to now. Care settings are left
 /// out: PID-11 is a home address and does not replace a placement another source recorded.
-fn current_addresses(store: &Store, person: &EntityId) -> pole_store::Result<Vec<CurrentAddress>> {
-    let Some(state) = store.entity(person, ReadAt::NOW)? else { return Ok(Vec::new()) };
+fn current_addresses(store: &(impl PlanReads + ?Sized), person: &EntityId) -> pole_store::Result<Vec<CurrentAddress>> {
+    let Some(state) = store.entity_now(person)? else { return Ok(Vec::new()) };
     let mut current = Vec::new();
     for link in state.links.iter().filter(|l| l.role == "resides_at") {
-        let Some(address) = store.entity(&link.to, ReadAt::NOW)? else { continue };
+        let Some(address) = store.entity_now(&link.to)? else { continue };
         if address.entity_type != "address" {
             continue;
         }
@@ -493,7 +529,7 @@ impl InFlight {
 /// resolves to that holder, which the second list names.
 #[allow(clippy::type_complexity)]
 fn resolve_all(
-    store: &Store,
+    store: &(impl PlanReads + ?Sized),
     in_flight: &InFlightCreations,
     wanted: Vec<Identifier>,
     record: &AdtRecord,
@@ -502,7 +538,7 @@ fn resolve_all(
     let mut known: Vec<(Identifier, Option<EntityId>)> = Vec::with_capacity(wanted.len());
     let mut depends_on: Vec<EntityId> = Vec::new();
     for identifier in wanted {
-        let mut found = store.find_by_identifier(&identifier)?;
+        let mut found = store.holders(&identifier)?;
         if let (true, Some(holder)) = (found.is_empty(), in_flight.holders.get(&identifier)) {
             if !depends_on.contains(holder) {
                 depends_on.push(holder.clone());
@@ -660,8 +696,8 @@ fn ingest_message(batch_message: &hl7::BatchMessage, window: &mut Window<'_>, re
         Read::Done(processed) => return window.push(row, line, size, Slot::Done(processed), report),
         Read::Mapped(mapped) => *mapped,
     };
-    if context.dry_run {
-        let processed = plan_and_commit(store, mapped, &context)?;
+    if let Some(dry_run) = window.dry_run.as_mut() {
+        let processed = judge(dry_run, mapped, &context)?;
         return window.push(row, line, size, Slot::Done(Box::new(processed)), report);
     }
     // The rule of the module comment: resolve only what no in-flight message can change.
@@ -746,6 +782,8 @@ impl<'a> Origin<'a> {
 /// once every message in flight has been answered (see [`Window::replan_after_refusal`]).
 struct Window<'a> {
     origin: Origin<'a>,
+    /// In a dry run, the store's dry run of the messages before.
+    dry_run: Option<DryRun<'a>>,
     slots: VecDeque<(u64, u64, u64, Slot)>,
     claimed: HashMap<Identifier, usize>,
     creations: InFlightCreations,
@@ -763,6 +801,7 @@ struct Window<'a> {
 impl<'a> Window<'a> {
     fn new(origin: Origin<'a>, progress: &'a mut dyn FnMut(u64)) -> Self {
         Window {
+            dry_run: origin.dry_run.then(|| origin.store.dry_run()),
             origin,
             slots: VecDeque::new(),
             claimed: HashMap::new(),

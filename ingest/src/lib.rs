@@ -50,7 +50,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use pole_model::Source;
-use pole_store::{Rejection, Store};
+use pole_store::{DryRun, Rejection, Store};
 use sha2::{Digest as _, Sha256};
 
 pub use error::{IngestError, Result};
@@ -367,6 +367,7 @@ fn ingest_records(
     // Reading, mapping and validating run on their own thread, a chunk ahead of the
     // commits: resolution must see the previous chunk stored, reading need not.
     let mut run = Run::default();
+    let mut dry_run = options.dry_run.then(|| store.dry_run());
     std::thread::scope(|scope| -> Result<()> {
         let (chunks, ready) = std::sync::mpsc::sync_channel::<Piece>(1);
         scope.spawn(move || read_chunks(&mut records, &mut reader, options, progress, &chunks));
@@ -378,7 +379,7 @@ fn ingest_records(
                     let last_row = piece.chunk.rows.last().map_or(0, |r| r.row);
                     // The next chunk is planned while this one commits.
                     let next = pieces.peek().filter(|p| p.failure.is_none()).map(|p| p.chunk.plans.as_slice());
-                    let lookahead = Lookahead { ahead: ahead.take(), next };
+                    let lookahead = Lookahead { ahead: ahead.take(), next, dry_run: dry_run.as_mut() };
                     let (stored, next_ahead) =
                         run.commit(store, options, &mut report, piece.chunk, &source, lookahead)?;
                     ahead = next_ahead;
@@ -487,26 +488,29 @@ impl Run {
     /// Commits one chunk (or plans it, in a dry run) and adds its rows to the report; plans
     /// the next chunk while this one commits. False when the chunk was refused: no later
     /// chunk may be stored.
-    fn commit(
+    fn commit<'s>(
         &mut self,
-        store: &Store,
+        store: &'s Store,
         options: &Options<'_>,
         report: &mut Report,
         mut chunk: Chunk,
         source: &Source,
-        lookahead: Lookahead<'_>,
+        lookahead: Lookahead<'_, 's>,
     ) -> Result<(bool, Option<Ahead>)> {
         let accepted = !chunk.plans.is_empty();
-        let mut plan_next =
-            lookahead.next.map(|plans| move |carry: &Carry| commit::build(store, plans, source.clone(), carry).ok());
+        // A dry run stores no chunk, so each plan carries every earlier chunk's forward.
+        let mut plan_next = lookahead
+            .next
+            .map(|plans| move |carry: Carry| commit::build(store, plans, source.clone(), carry, options.dry_run).ok());
         let tx = ChunkTx {
             key: Some(std::mem::take(&mut chunk.key)),
             ahead: lookahead.ahead,
             next: plan_next.as_mut().map(|f| f as &mut PlanNext<'_>),
+            dry_run: lookahead.dry_run,
         };
         let (outcome, ahead) =
             commit_rows(store, options, report, &mut chunk.rows, chunk.plans, tx, |store, plans| {
-                commit::build(store, plans, source.clone(), &Carry::default())
+                commit::build(store, plans, source.clone(), Carry::default(), false)
             })?;
         for row in chunk.rows {
             report.add(row);
@@ -597,28 +601,32 @@ pub(crate) struct Ahead {
 
 /// The chunk pipeline's look-ahead for one chunk: its plan if one was made ahead, and the
 /// next chunk's rows, to plan while this chunk commits.
-pub(crate) struct Lookahead<'a> {
+pub(crate) struct Lookahead<'a, 's> {
     ahead: Option<Ahead>,
     next: Option<&'a [RowPlan]>,
+    /// In a dry run, the store's dry run of the chunks before this one.
+    dry_run: Option<&'a mut DryRun<'s>>,
 }
 
 /// Plans the next chunk from this chunk's [`Carry`]; `None` when it cannot be planned now.
-pub(crate) type PlanNext<'a> = dyn FnMut(&Carry) -> Option<Built> + 'a;
+pub(crate) type PlanNext<'a> = dyn FnMut(Carry) -> Option<Built> + 'a;
 
 /// How one chunk's transaction is committed besides its rows.
-pub(crate) struct ChunkTx<'a> {
+pub(crate) struct ChunkTx<'a, 's> {
     /// A transaction stored before under this key is not planned again.
     pub key: Option<String>,
     /// This chunk's plan, made while the previous chunk committed.
     pub ahead: Option<Ahead>,
     /// Plans the next chunk from this one's [`Carry`], while this one commits.
     pub next: Option<&'a mut PlanNext<'a>>,
+    /// In a dry run, the store's dry run of the earlier chunks.
+    pub dry_run: Option<&'a mut DryRun<'s>>,
 }
 
-impl ChunkTx<'_> {
+impl ChunkTx<'_, '_> {
     /// A transaction on its own: no key, nothing planned ahead.
     pub(crate) fn single() -> Self {
-        ChunkTx { key: None, ahead: None, next: None }
+        ChunkTx { key: None, ahead: None, next: None, dry_run: None }
     }
 }
 
@@ -629,16 +637,16 @@ impl ChunkTx<'_> {
 /// a key, a transaction stored before under the same key is not planned again. The
 /// answer's second part is the next chunk's plan when `tx.next` made one that still holds
 /// once this transaction is stored.
-pub(crate) fn commit_rows<P: PlannedRow>(
-    store: &Store,
+pub(crate) fn commit_rows<'s, P: PlannedRow>(
+    store: &'s Store,
     options: &Options<'_>,
     report: &mut Report,
     rows: &mut [RowReport],
     mut plans: Vec<P>,
-    tx: ChunkTx<'_>,
+    tx: ChunkTx<'_, 's>,
     build: impl Fn(&Store, &[P]) -> Result<Built>,
 ) -> Result<(TxOutcome, Option<Ahead>)> {
-    let ChunkTx { mut key, ahead, mut next } = tx;
+    let ChunkTx { mut key, ahead, mut next, dry_run } = tx;
     let (Some(first_row), Some(last_row)) = (plans.first().map(P::row), plans.last().map(P::row)) else {
         return Ok((TxOutcome::Nothing, None));
     };
@@ -653,8 +661,18 @@ pub(crate) fn commit_rows<P: PlannedRow>(
     let _resolving = resolving();
     // The plan made ahead holds only if no other transaction was stored since the one it
     // followed. Durable, not applied: this chunk is submitted while that one is applied.
-    let mut ahead = ahead.filter(|a| store.durable_seq() == a.after_seq).map(|a| a.built);
+    // A dry run keeps it whatever others store meanwhile: it alone knows what the earlier
+    // chunks, stored nowhere, would have created.
+    let mut ahead = ahead.filter(|a| options.dry_run || store.durable_seq() == a.after_seq).map(|a| a.built);
     let mut refusals = 0;
+    // A dry run judges every chunk of a run in one store dry run, so later chunks see what
+    // earlier ones would have made; a caller with no run of chunks gets one of its own.
+    let mut own_dry_run = None;
+    let mut dry_run = match dry_run {
+        Some(dry_run) => Some(dry_run),
+        None if options.dry_run => Some(own_dry_run.insert(store.dry_run())),
+        None => None,
+    };
     loop {
         if plans.is_empty() {
             return Ok((TxOutcome::Nothing, None));
@@ -681,115 +699,131 @@ pub(crate) fn commit_rows<P: PlannedRow>(
             plans.retain(|p| !built.dropped.iter().any(|(row, _)| *row == p.row()));
             continue;
         }
-        let warn = |rows: &mut [RowReport]| {
-            for (row, column, reason) in &built.warnings {
+        let warn = |rows: &mut [RowReport], warnings: &[(u64, String, String)]| {
+            for (row, column, reason) in warnings {
                 if let Some(r) = row_index.get(row).and_then(|&i| rows.get_mut(i)) {
                     r.warn(column, "", reason.clone());
                 }
             }
         };
-        if options.dry_run {
-            warn(rows);
-            report.changes += built.request.changes.len();
-            let after_seq = store.durable_seq();
-            let next_plan = next.take().and_then(|plan| plan(&built.carry)).map(|built| Ahead { built, after_seq });
-            return Ok((TxOutcome::Planned(built.request.changes.len()), next_plan));
-        }
         // The request is large: keep only which row each change came from.
         let change_rows: Vec<Option<u64>> = built.request.changes.iter().map(|c| c.row).collect();
-        let committing = std::time::Instant::now();
-        let before = store.durable_seq();
-        let pending = store.submit(built.request)?;
-        // The writer commits this chunk while this thread plans the next one, from the store
-        // as it was before this chunk (the previous chunk may still be being applied) and
-        // this chunk's carry.
-        let (mut waited_ms, mut next_planned_ms) = (0, 0);
-        let next_plan = match next.take() {
-            Some(plan) => {
-                let waiting = std::time::Instant::now();
-                store.wait_applied(before)?;
-                waited_ms = waiting.elapsed().as_millis() as u64;
-                let planning = std::time::Instant::now();
-                let next_plan = plan(&built.carry);
-                next_planned_ms = planning.elapsed().as_millis() as u64;
-                next_plan
+        let rejection = if let Some(dry_run) = dry_run.as_deref_mut() {
+            match dry_run.judge(&built.request)? {
+                Ok(judged) => {
+                    warn(rows, &built.warnings);
+                    report.changes += judged.changes;
+                    let after_seq = store.durable_seq();
+                    let next_plan = next.take().and_then(|plan| plan(built.carry)).map(|mut built| {
+                        built.resolve_refs(&judged.refs);
+                        Ahead { built, after_seq }
+                    });
+                    return Ok((TxOutcome::Planned(judged.changes), next_plan));
+                }
+                Err(rejection) => rejection,
             }
-            None => None,
-        };
-        // Durable is enough to go on: the writer judges the next chunk against this one
-        // while it is applied. Callers wait until reads show it before they return
-        // (`Store::wait_readable`).
-        let outcome = pending.wait_durable()?;
-        tracing::debug!(
-            first_row,
-            last_row,
-            planned_ms = planned_in.as_millis() as u64,
-            waited_ms,
-            next_planned_ms,
-            committed_ms = committing.elapsed().as_millis() as u64,
-            "chunk"
-        );
-        match outcome {
-            Ok(committed) => {
-                warn(rows);
-                let info = CommitInfo {
-                    seq: committed.seq,
-                    changes: committed.changes,
-                    first_row,
-                    last_row,
-                    already_stored: committed.replayed,
-                };
-                report.changes += if committed.replayed { 0 } else { committed.changes };
-                if committed.changes > 0 || committed.replayed {
+        } else {
+            let committing = std::time::Instant::now();
+            let before = store.durable_seq();
+            let Built { request, warnings, carry, .. } = built;
+            let pending = store.submit(request)?;
+            // The writer commits this chunk while this thread plans the next one, from the
+            // store as it was before this chunk (the previous chunk may still be being
+            // applied) and this chunk's carry.
+            let (mut waited_ms, mut next_planned_ms) = (0, 0);
+            let next_plan = match next.take() {
+                Some(plan) => {
+                    let waiting = std::time::Instant::now();
+                    store.wait_applied(before)?;
+                    waited_ms = waiting.elapsed().as_millis() as u64;
+                    let planning = std::time::Instant::now();
+                    let next_plan = plan(carry);
+                    next_planned_ms = planning.elapsed().as_millis() as u64;
+                    next_plan
+                }
+                None => None,
+            };
+            // Durable is enough to go on: the writer judges the next chunk against this one
+            // while it is applied. Callers wait until reads show it before they return
+            // (`Store::wait_readable`).
+            let outcome = pending.wait_durable()?;
+            tracing::debug!(
+                first_row,
+                last_row,
+                planned_ms = planned_in.as_millis() as u64,
+                waited_ms,
+                next_planned_ms,
+                committed_ms = committing.elapsed().as_millis() as u64,
+                "chunk"
+            );
+            match outcome {
+                Ok(committed) => {
+                    warn(rows, &warnings);
+                    let info = CommitInfo {
+                        seq: committed.seq,
+                        changes: committed.changes,
+                        first_row,
+                        last_row,
+                        already_stored: committed.replayed,
+                    };
+                    report.changes += if committed.replayed { 0 } else { committed.changes };
+                    if committed.changes > 0 || committed.replayed {
+                        report.transactions.push(info.clone());
+                    }
+                    // The next plan saw the store before this transaction and this chunk's
+                    // own plan: it holds if this transaction is the only one stored since.
+                    let alone = match committed.changes {
+                        0 => committed.seq == before,
+                        _ => committed.seq == before + 1,
+                    };
+                    let next_ahead = next_plan.filter(|_| alone && !committed.replayed).map(|mut built| {
+                        built.resolve_refs(&committed.refs);
+                        Ahead { built, after_seq: committed.seq }
+                    });
+                    return Ok((TxOutcome::Stored(info), next_ahead));
+                }
+                // The same rows were stored under this key while this run planned them.
+                Err(Rejection::IdempotencyKeyReused { seq, .. }) => {
+                    let info = CommitInfo { seq, changes: 0, first_row, last_row, already_stored: true };
                     report.transactions.push(info.clone());
+                    return Ok((TxOutcome::Stored(info), None));
                 }
-                // The next plan saw the store before this transaction and this chunk's own
-                // plan: it holds if this transaction is the only one stored since.
-                let alone = match committed.changes {
-                    0 => committed.seq == before,
-                    _ => committed.seq == before + 1,
+                Err(rejection) => rejection,
+            }
+        };
+        let row = commit::refused_row(&change_rows, &rejection);
+        let slot = row.and_then(|row| row_index.get(&row).copied());
+        match (row, slot) {
+            (Some(row), Some(slot)) if refusals < MAX_STORE_REFUSALS => {
+                refusals += 1;
+                // What is stored is no longer what the rows read as: a resubmission must
+                // plan this chunk again, and may then store the refused row.
+                key = None;
+                if let Some(r) = rows.get_mut(slot) {
+                    let refused = if options.dry_run { "the store would refuse" } else { "the store refused" };
+                    r.error("", "", format!("{refused} this row: {rejection}"));
+                }
+                plans.retain(|p| p.row() != row);
+            }
+            _ => {
+                let (refused, why) = match options.dry_run {
+                    true => (
+                        "the store would refuse",
+                        "would not be stored: the transaction holding this row would be refused (see the file problems)",
+                    ),
+                    false => (
+                        "the store refused",
+                        "not stored: the transaction holding this row was refused (see the file problems)",
+                    ),
                 };
-                let next_ahead = next_plan.filter(|_| alone && !committed.replayed).map(|mut built| {
-                    built.resolve_refs(&committed.refs);
-                    Ahead { built, after_seq: committed.seq }
-                });
-                return Ok((TxOutcome::Stored(info), next_ahead));
-            }
-            // The same rows were stored under this key while this run planned them.
-            Err(Rejection::IdempotencyKeyReused { seq, .. }) => {
-                let info = CommitInfo { seq, changes: 0, first_row, last_row, already_stored: true };
-                report.transactions.push(info.clone());
-                return Ok((TxOutcome::Stored(info), None));
-            }
-            Err(rejection) => {
-                let row = commit::refused_row(&change_rows, &rejection);
-                let slot = row.and_then(|row| row_index.get(&row).copied());
-                match (row, slot) {
-                    (Some(row), Some(slot)) if refusals < MAX_STORE_REFUSALS => {
-                        refusals += 1;
-                        // What is stored is no longer what the rows read as: a resubmission
-                        // must plan this chunk again, and may then store the refused row.
-                        key = None;
-                        if let Some(r) = rows.get_mut(slot) {
-                            r.error("", "", format!("the store refused this row: {rejection}"));
-                        }
-                        plans.retain(|p| p.row() != row);
-                    }
-                    _ => {
-                        report.file_problems.push(format!(
-                            "the store refused the transaction of rows {first_row} to {last_row}: {rejection}"
-                        ));
-                        // Nothing of it was written: none of its rows may read as stored.
-                        for r in rows.iter_mut().filter(|r| !r.is_rejected()) {
-                            r.error(
-                                "",
-                                "",
-                                "not stored: the transaction holding this row was refused (see the file problems)",
-                            );
-                        }
-                        return Ok((TxOutcome::Refused, None));
-                    }
+                report
+                    .file_problems
+                    .push(format!("{refused} the transaction of rows {first_row} to {last_row}: {rejection}"));
+                // Nothing of it was written: none of its rows may read as stored.
+                for r in rows.iter_mut().filter(|r| !r.is_rejected()) {
+                    r.error("", "", why);
                 }
+                return Ok((TxOutcome::Refused, None));
             }
         }
     }

@@ -738,3 +738,74 @@ fn hl7_files_that_are_not_hl7_empty_or_in_a_broken_envelope_say_so() {
     assert!(!report.file_problems.is_empty(), "the missing BTS is reported: {}", report.to_text());
     assert_eq!(store.stats().unwrap().entities, 3);
 }
+
+#[test]
+fn a_dry_run_in_small_chunks_counts_the_changes_the_committed_run_makes() {
+    // One row a chunk: a provider, care setting or client named again rows later is
+    // created by an earlier chunk that a dry run never stores.
+    let bytes = generated_file(6);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let profile = Profile::load("safeguarding").unwrap();
+    let mut options = Options {
+        dry_run: true,
+        today: NaiveDate::from_ymd_opt(2025, 1, 1),
+        chunk_rows: 1,
+        ..Options::new("generated.csv", Format::Csv, "305", &profile)
+    };
+    let planned = ingest(&store, &bytes, &options, &|_| {}).unwrap();
+    assert_eq!(planned.status, Status::DryRun);
+    assert_eq!(store.stats().unwrap().transactions, 0, "a dry run stores nothing");
+    options.dry_run = false;
+    let committed = ingest(&store, &bytes, &options, &|_| {}).unwrap();
+    assert_eq!(committed.status, Status::Committed, "{}", committed.to_text());
+    assert!(committed.transactions.len() > 2, "{}", committed.to_text());
+    assert_eq!(planned.changes, committed.changes, "{}\n{}", planned.to_text(), committed.to_text());
+    assert_eq!(
+        planned.to_text().lines().filter(|l| l.contains("warning")).count(),
+        committed.to_text().lines().filter(|l| l.contains("warning")).count()
+    );
+}
+
+#[test]
+fn an_hl7_dry_run_reports_what_the_file_would_make_and_stores_nothing() {
+    // Registrations, admissions, moves (twice for some) and a repeated control id: every
+    // message after the first about a patient names someone only the dry run has made.
+    const HOME: &str = "12 Acacia Avenue^^Leeds^^LS1 4AB^GBR^H";
+    const MOVED: &str = "1 New Street^^Leeds^^LS2 7EW^GBR^H";
+    const MOVED_AGAIN: &str = "3 Third Way^^Leeds^^LS3 1AA^GBR^H";
+    let mut messages = Vec::new();
+    for n in 0..12u64 {
+        let pid3 = format!("{}^^^NHS^NH~K{n}^^^RR8^MR", nhs(n));
+        messages.push(adt("A28", &format!("REG-{n}"), &pid3, HOME, ""));
+        messages.push(adt("A01", &format!("ADM-{n}"), &pid3, HOME, &admission("RR8")));
+        if n % 3 == 0 {
+            messages.push(adt("A08", &format!("UPD-{n}"), &format!("K{n}^^^RR8^MR"), MOVED, ""));
+            messages.push(adt("A08", &format!("UPD2-{n}"), &format!("K{n}^^^RR8^MR"), MOVED_AGAIN, ""));
+        }
+    }
+    messages.push(messages[0].clone());
+    let text = messages.concat();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let profile = Profile::builtin("safeguarding").unwrap();
+    let mut options = Options { dry_run: true, ..Options::new("messages.hl7", Format::Hl7, "", &profile) };
+    let planned = ingest(&store, text.as_bytes(), &options, &|_| {}).unwrap();
+    assert_eq!(planned.status, Status::DryRun, "{}", planned.to_text());
+    assert_eq!(store.stats().unwrap().transactions, 0, "a dry run stores nothing");
+    options.dry_run = false;
+    let committed = ingest(&store, text.as_bytes(), &options, &|_| {}).unwrap();
+    assert_eq!((committed.accepted, committed.rejected), (messages.len() as u64, 0), "{}", committed.to_text());
+    assert_eq!(
+        (planned.accepted, planned.rejected, planned.changes),
+        (committed.accepted, committed.rejected, committed.changes),
+        "{}\n{}",
+        planned.to_text(),
+        committed.to_text()
+    );
+    assert_eq!(hl7_home_postcodes(&store, &nhs(3)), ["LS3 1AA"]);
+    // Dry-running the stored file: every message already applied, nothing to change.
+    options.dry_run = true;
+    let again = ingest(&store, text.as_bytes(), &options, &|_| {}).unwrap();
+    assert_eq!((again.changes, again.rejected), (0, 0), "{}", again.to_text());
+}

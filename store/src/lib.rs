@@ -2,7 +2,7 @@
 //! the projections (current state, history, indexes, links) rebuilt from it.
 //!
 //! Main types: [`Store`] (open, [`Store::commit`], reads, [`Store::rebuild`],
-//! [`Store::materialise`]), [`TransactionRequest`] and its [`ChangeRequest`]s,
+//! [`Store::materialise`], [`Store::dry_run`] to judge transactions without storing them), [`TransactionRequest`] and its [`ChangeRequest`]s,
 //! [`Committed`] and [`Rejection`], [`ReadAt`] for time travel, the [`Backend`] trait with
 //! [`SledBackend`] and [`MemoryBackend`], and [`verify`] for the offline chain check.
 //!
@@ -17,6 +17,7 @@ mod access_log;
 mod applier;
 pub mod backend;
 mod codec;
+mod dry_run;
 mod error;
 pub mod journal;
 pub mod keys;
@@ -35,6 +36,7 @@ pub use access_log::{
 };
 pub use backend::{Backend, MemoryBackend, RedbBackend, SledBackend, WriteBatch};
 pub use codec::{decode_transaction, encode_transaction};
+pub use dry_run::{DryRun, Judged};
 pub use error::{Result, StoreError};
 pub use keys::Direction;
 pub use outcome::{Committed, Rejection};

@@ -203,24 +203,8 @@ impl Store {
     }
 
     /// Opens sealed values; values whose key is gone (erased) are left out.
-    pub fn open_state(&self, mut state: EntityState) -> EntityState {
-        let key = self.key_of(&state.id);
-        let id = state.id.clone();
-        state.attributes.retain(|name, attr| match vault::open_value(key.as_ref(), &id, name, &attr.value) {
-            Some(value) => {
-                attr.value = value;
-                true
-            }
-            None => false,
-        });
-        state.identifiers.retain_mut(|ident| match vault::open_identifier(key.as_ref(), &id, &ident.identifier) {
-            Some(open) => {
-                ident.identifier = open;
-                true
-            }
-            None => false,
-        });
-        state
+    pub fn open_state(&self, state: EntityState) -> EntityState {
+        open_state(self.key_of(&state.id), state)
     }
 
     /// Opens the sealed values of a change of `entity`.
@@ -362,13 +346,22 @@ impl Store {
 
     /// Entities holding an identifier (the value is normalised by its system's rules first).
     pub fn find_by_identifier(&self, identifier: &Identifier) -> Result<Vec<EntityId>> {
+        match self.identifier_index_prefix(identifier)? {
+            Some(prefix) => self.ids_under(&prefix),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Where the identifier index holds an identifier's holders (identifiable values by
+    /// blind token); `None` for an identifier the schema does not accept, which nobody holds.
+    pub(crate) fn identifier_index_prefix(&self, identifier: &Identifier) -> Result<Option<Vec<u8>>> {
         let schema = self.schema();
-        let Ok(normal) = schema.check_identifier(identifier) else { return Ok(Vec::new()) };
+        let Ok(normal) = schema.check_identifier(identifier) else { return Ok(None) };
         let value = match schema.identifier_classification(&normal.system) {
             pole_model::Classification::Identifiable => self.inner.vault.read().token(&normal.system, &normal.value)?,
             _ => normal.value,
         };
-        self.ids_under(&keys::identifier_prefix(&normal.system, &value))
+        Ok(Some(keys::identifier_prefix(&normal.system, &value)))
     }
 
     /// Active entities whose search key matches `value` exactly after normalisation.
@@ -503,6 +496,27 @@ impl Store {
         }
         Ok(ids)
     }
+}
+
+/// Opens an entity's sealed values with its key; values whose key is gone (erased) are left
+/// out.
+pub(crate) fn open_state(key: Option<DataKey>, mut state: EntityState) -> EntityState {
+    let id = state.id.clone();
+    state.attributes.retain(|name, attr| match vault::open_value(key.as_ref(), &id, name, &attr.value) {
+        Some(value) => {
+            attr.value = value;
+            true
+        }
+        None => false,
+    });
+    state.identifiers.retain_mut(|ident| match vault::open_identifier(key.as_ref(), &id, &ident.identifier) {
+        Some(open) => {
+            ident.identifier = open;
+            true
+        }
+        None => false,
+    });
+    state
 }
 
 /// Where a listing under `prefix` resumes: strictly after the cursor key. A cursor from

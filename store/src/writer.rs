@@ -395,14 +395,21 @@ impl Writer {
             changes,
         };
         let payload = crate::codec::encode_transaction(&tx)?;
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Ok(Err(Rejection::transaction(format!(
-                "the transaction encodes to {} bytes, over the limit of {MAX_PAYLOAD_BYTES}; split it",
-                payload.len()
-            ))));
+        if let Some(rejection) = too_large(payload.len()) {
+            return Ok(Err(rejection));
         }
         Ok(Ok(Outcome::Sequenced { tx: Box::new(tx), payload, new_keys, erased }))
     }
+}
+
+/// The refusal of a transaction whose journal payload is `bytes` long, if that is over the
+/// journal's limit.
+pub(crate) fn too_large(bytes: usize) -> Option<Rejection> {
+    (bytes > MAX_PAYLOAD_BYTES).then(|| {
+        Rejection::transaction(format!(
+            "the transaction encodes to {bytes} bytes, over the limit of {MAX_PAYLOAD_BYTES}; split it"
+        ))
+    })
 }
 
 enum Outcome {

@@ -1684,3 +1684,75 @@ fn projections_of_format_3_with_uncompressed_states_are_rebuilt_not_misread() {
     assert_eq!(must_entity(s, &id), before, "the state is rebuilt from the journal");
     assert_eq!(s.digest().unwrap(), digest);
 }
+
+/// A transaction of the dry-run test, naming earlier-created entities through `ids` (the
+/// ids a dry run or a commit gave the refs of earlier transactions).
+fn dry_run_step(
+    step: usize,
+    stored: &pole_model::EntityId,
+    ids: &BTreeMap<String, pole_model::EntityId>,
+) -> pole_store::TransactionRequest {
+    let q = || ent(&ids["q"]);
+    tx(match step {
+        // Asks for what is already so.
+        0 => vec![ChangeRequest::update(ent(stored)).with("family_name", "Stored")],
+        // A new person (sealed values, an NHS number) living at a new address.
+        1 => vec![
+            person("q", "Dry", "Quinn").with_identifier("nhs-number", "9434765919"),
+            address("a", "1 Dry Row", "LS1 4AP"),
+            ChangeRequest::link(rf("q"), "resides_at", rf("a")),
+        ],
+        // Changes the new person, judged against what step 1 made.
+        2 => vec![ChangeRequest::update(q()).with("given_name", "Quincy")],
+        // Asks again for what step 2 made so.
+        3 => vec![ChangeRequest::update(q()).with("given_name", "Quincy").with("family_name", "Dry")],
+        // No such entity.
+        4 => vec![ChangeRequest::update(ent(&pole_model::EntityId::new("01J00000000000000000000000").unwrap()))
+            .with("given_name", "X")],
+        // Moves the new person out, ending step 1's link.
+        _ => vec![unlink(q(), "resides_at", ent(&ids["a"]))],
+    })
+}
+
+#[test]
+fn a_dry_run_judges_each_transaction_as_a_commit_would_and_stores_nothing() {
+    let t = TempStore::memory();
+    let s = t.store();
+    let stored = must_create(s, person("p", "Stored", "Person"));
+    let (head, digest, stats) = (s.head(), s.digest().unwrap(), s.stats().unwrap());
+
+    let mut dry_run = s.dry_run();
+    let mut ids = BTreeMap::new();
+    let mut judged = Vec::new();
+    for step in 0..6 {
+        match dry_run.judge(&dry_run_step(step, &stored, &ids)).unwrap() {
+            Ok(answer) => {
+                ids.extend(answer.refs);
+                judged.push(Some(answer.changes));
+            }
+            Err(rejection) => {
+                assert!(rejection.to_string().contains("no such entity"), "step {step}: {rejection}");
+                judged.push(None);
+            }
+        }
+    }
+    drop(dry_run);
+    assert_eq!(judged, vec![Some(0), Some(3), Some(1), Some(0), None, Some(1)]);
+    assert_eq!((s.head(), s.digest().unwrap(), s.stats().unwrap()), (head, digest, stats), "a dry run stores nothing");
+    assert!(s.find_by_identifier(&ident("nhs-number", "9434765919")).unwrap().is_empty());
+
+    // The same transactions committed: the same answers.
+    let mut ids = BTreeMap::new();
+    let mut committed = Vec::new();
+    for step in 0..6 {
+        match s.commit(dry_run_step(step, &stored, &ids)).unwrap() {
+            Ok(answer) => {
+                ids.extend(answer.refs);
+                committed.push(Some(answer.changes));
+            }
+            Err(_) => committed.push(None),
+        }
+    }
+    assert_eq!(committed, judged);
+    assert_eq!(s.find_by_identifier(&ident("nhs-number", "9434765919")).unwrap(), vec![ids["q"].clone()]);
+}
