@@ -14,7 +14,7 @@ use crate::prepare::{prepare, Context, Keys, Prepared};
 use crate::projection::{IdempotencyRecord, Stage};
 use crate::request::TransactionRequest;
 use crate::store::Store;
-use crate::vault::DataKey;
+use crate::vault::{DataKey, JustSealed};
 use crate::Result;
 use crate::{codec, keys, read};
 
@@ -89,10 +89,11 @@ impl DryRun<'_> {
         let recorded_at =
             if now > self.recorded_at { now } else { Timestamp::from_micros(self.recorded_at.micros() + 1) };
         let vault = self.store.inner.vault.read();
+        let sealed = JustSealed::default();
         let mut ctx = Context {
             stage: &self.stage,
             schema,
-            keys: Keys { vault: &vault, group: &self.keys },
+            keys: Keys { vault: &vault, group: &self.keys, sealed: &sealed },
             ids: &mut self.ids,
             recorded_at,
         };
@@ -120,7 +121,7 @@ impl DryRun<'_> {
             return Ok(Err(rejection));
         }
         // Never written: the hash and the location name nothing.
-        let keys = Keys { vault: &vault, group: &self.keys };
+        let keys = Keys { vault: &vault, group: &self.keys, sealed: &sealed };
         self.stage.apply_transaction(schema, &keys, &tx, Hash::GENESIS, FrameLocation { segment: 0, offset: 0 })?;
         self.seq = tx.seq;
         self.recorded_at = recorded_at;

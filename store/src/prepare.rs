@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::outcome::Rejection;
 use crate::projection::Stage;
 use crate::request::{ChangeRequest, OpRequest, Target, TransactionRequest};
-use crate::vault::{self, DataKey, KeyRing, Vault};
+use crate::vault::{self, DataKey, JustSealed, KeyRing, Vault};
 use crate::{Result, StoreError};
 
 /// The most changes one transaction may carry.
@@ -31,10 +31,11 @@ pub struct Prepared {
     pub erased: Vec<EntityId>,
 }
 
-/// Keys already known to the group being prepared.
+/// Keys already known to the group being prepared, and the values it has sealed.
 pub struct Keys<'a> {
     pub vault: &'a Vault,
     pub group: &'a HashMap<EntityId, DataKey>,
+    pub sealed: &'a JustSealed,
 }
 
 impl KeyRing for Keys<'_> {
@@ -44,6 +45,10 @@ impl KeyRing for Keys<'_> {
 
     fn token(&self, domain: &str, normalised: &str) -> Result<String> {
         self.vault.token(domain, normalised)
+    }
+
+    fn just_sealed(&self) -> Option<&JustSealed> {
+        Some(self.sealed)
     }
 }
 
@@ -529,12 +534,14 @@ impl Tx<'_, '_, '_> {
     /// The entity's fields with identifiable values opened; `None` if they cannot be.
     fn plain_fields(&self, state: &EntityState) -> Option<Fields> {
         let key = self.key_of(&state.id);
+        let just = Some(self.ctx.keys.sealed);
         let mut fields = Fields::default();
         for (name, attr) in &state.attributes {
-            fields.attributes.insert(name.clone(), vault::open_value(key.as_ref(), &state.id, name, &attr.value)?);
+            let value = vault::open_value_via(key.as_ref(), just, &state.id, name, &attr.value)?;
+            fields.attributes.insert(name.clone(), value);
         }
         for ident in &state.identifiers {
-            fields.identifiers.insert(vault::open_identifier(key.as_ref(), &state.id, &ident.identifier)?);
+            fields.identifiers.insert(vault::open_identifier_via(key.as_ref(), just, &state.id, &ident.identifier)?);
         }
         Some(fields)
     }
@@ -558,10 +565,12 @@ impl Tx<'_, '_, '_> {
                         schema.attribute(entity_type, attribute).map_err(|e| StoreError::Journal(e.to_string()))?;
                     if def.classification == Classification::Identifiable {
                         let key = self.key_for_sealing(id);
+                        let sealed = vault::seal_value(&key, id, attribute, after)?;
+                        self.ctx.keys.sealed.remember_value(id, attribute, &sealed, after);
                         FieldOp::Set {
                             attribute: attribute.clone(),
                             before: before.as_ref().and_then(|_| stored_attr(attribute)),
-                            after: vault::seal_value(&key, id, attribute, after)?,
+                            after: sealed,
                         }
                     } else {
                         op.clone()
@@ -577,6 +586,7 @@ impl Tx<'_, '_, '_> {
                     // Deterministic sealing: a removal seals to the bytes its addition stored.
                     let key = self.key_for_sealing(id);
                     let sealed = vault::seal_identifier(&key, id, identifier)?;
+                    self.ctx.keys.sealed.remember_identifier(id, &sealed, identifier);
                     match op {
                         FieldOp::AddIdentifier { .. } => FieldOp::AddIdentifier { identifier: sealed },
                         _ => FieldOp::RemoveIdentifier { identifier: sealed },

@@ -532,13 +532,14 @@ fn lookup_keys(
         return Ok(out);
     }
     let key = ring.key(&state.id);
+    let just = ring.just_sealed();
     for ident in &state.identifiers {
         let id = &ident.identifier;
         if !touched.system(&id.system) {
             continue;
         }
         if id.value.starts_with(pole_model::SEALED_PREFIX) {
-            if let Some(open) = vault::open_identifier(key.as_ref(), &state.id, id) {
+            if let Some(open) = vault::open_identifier_via(key.as_ref(), just, &state.id, id) {
                 out.insert(keys::identifier(&id.system, &ring.token(&id.system, &open.value)?, &state.id));
             }
         } else {
@@ -552,7 +553,7 @@ fn lookup_keys(
             continue;
         }
         let entry = if vault::is_sealed_value(&attr.value) {
-            match vault::open_value(key.as_ref(), &state.id, name, &attr.value) {
+            match vault::open_value_via(key.as_ref(), just, &state.id, name, &attr.value) {
                 Some(serde_json::Value::String(text)) => ring.token(search.as_str(), &search.normalise(&text))?,
                 _ => continue,
             }

@@ -19,6 +19,7 @@
 //! `id_len:u8 id key:[32] crc:u32`. Adding keys appends and syncs; erasing rewrites the file
 //! without the key and renames it into place.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -217,6 +218,92 @@ pub trait KeyRing {
     fn key(&self, id: &EntityId) -> Option<DataKey>;
     /// The blind index token of a normalised value in a domain (search key or system).
     fn token(&self, domain: &str, normalised: &str) -> Result<String>;
+    /// The values the group being committed has sealed, if it keeps them.
+    fn just_sealed(&self) -> Option<&JustSealed> {
+        None
+    }
+}
+
+/// The plaintexts of the values sealed while one group is prepared, by their sealed form,
+/// so that preparing and indexing the group does not decrypt what it has just encrypted.
+/// It lives as long as the group's own requests, which hold the same values in the clear.
+#[derive(Default)]
+pub struct JustSealed(RefCell<HashMap<String, Plaintext>>);
+
+/// A value sealed in this group: whose, which field, and its bytes in the clear.
+struct Plaintext {
+    entity: EntityId,
+    field: String,
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for JustSealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JustSealed").field("values", &self.0.borrow().len()).finish_non_exhaustive()
+    }
+}
+
+impl JustSealed {
+    /// Notes a sealed attribute value (`{"sealed": ...}`) and the value it seals.
+    pub fn remember_value(&self, entity: &EntityId, attribute: &str, sealed: &Value, plain: &Value) {
+        let (Some(text), Ok(bytes)) = (sealed.get("sealed").and_then(Value::as_str), serde_json::to_vec(plain)) else {
+            return;
+        };
+        let plain = Plaintext { entity: entity.clone(), field: attribute.to_owned(), bytes };
+        self.0.borrow_mut().insert(text.to_owned(), plain);
+    }
+
+    /// Notes a sealed identifier and its value.
+    pub fn remember_identifier(&self, entity: &EntityId, sealed: &Identifier, plain: &Identifier) {
+        if let Some(text) = sealed.value.strip_prefix(SEALED_PREFIX) {
+            let noted = Plaintext {
+                entity: entity.clone(),
+                field: sealed.system.clone(),
+                bytes: plain.value.as_bytes().to_vec(),
+            };
+            self.0.borrow_mut().insert(text.to_owned(), noted);
+        }
+    }
+
+    /// The plaintext of `sealed`, if it was sealed in this group for this entity and field.
+    fn recall(&self, entity: &EntityId, field: &str, sealed: &str) -> Option<Vec<u8>> {
+        match self.0.borrow().get(sealed) {
+            Some(plain) if &plain.entity == entity && plain.field == field => Some(plain.bytes.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// [`open_value`], taking the plaintext from `just` when this group sealed the value.
+pub fn open_value_via(
+    key: Option<&DataKey>,
+    just: Option<&JustSealed>,
+    entity: &EntityId,
+    attribute: &str,
+    value: &Value,
+) -> Option<Value> {
+    let Value::Object(map) = value else { return Some(value.clone()) };
+    let Some(sealed) = map.get("sealed").and_then(Value::as_str) else { return Some(value.clone()) };
+    let plain = match just.and_then(|j| j.recall(entity, attribute, sealed)) {
+        Some(plain) => plain,
+        None => open_bytes(key?, entity, attribute, sealed)?,
+    };
+    serde_json::from_slice(&plain).ok()
+}
+
+/// [`open_identifier`], taking the plaintext from `just` when this group sealed it.
+pub fn open_identifier_via(
+    key: Option<&DataKey>,
+    just: Option<&JustSealed>,
+    entity: &EntityId,
+    identifier: &Identifier,
+) -> Option<Identifier> {
+    let Some(sealed) = identifier.value.strip_prefix(SEALED_PREFIX) else { return Some(identifier.clone()) };
+    let plain = match just.and_then(|j| j.recall(entity, &identifier.system, sealed)) {
+        Some(plain) => plain,
+        None => open_bytes(key?, entity, &identifier.system, sealed)?,
+    };
+    Some(Identifier { system: identifier.system.clone(), value: String::from_utf8(plain).ok()? })
 }
 
 impl KeyRing for Vault {
@@ -285,10 +372,7 @@ pub fn is_sealed_value(value: &Value) -> bool {
 
 /// Opens a sealed attribute value; `None` when the key is gone (erased) or it does not open.
 pub fn open_value(key: Option<&DataKey>, entity: &EntityId, attribute: &str, value: &Value) -> Option<Value> {
-    let Value::Object(map) = value else { return Some(value.clone()) };
-    let Some(sealed) = map.get("sealed").and_then(Value::as_str) else { return Some(value.clone()) };
-    let plain = open_bytes(key?, entity, attribute, sealed)?;
-    serde_json::from_slice(&plain).ok()
+    open_value_via(key, None, entity, attribute, value)
 }
 
 /// Seals an identifier's value deterministically (see the module docs).
@@ -307,9 +391,7 @@ pub fn seal_identifier(key: &DataKey, entity: &EntityId, identifier: &Identifier
 
 /// Opens a sealed identifier; plain identifiers come back as they are, `None` when erased.
 pub fn open_identifier(key: Option<&DataKey>, entity: &EntityId, identifier: &Identifier) -> Option<Identifier> {
-    let Some(sealed) = identifier.value.strip_prefix(SEALED_PREFIX) else { return Some(identifier.clone()) };
-    let plain = open_bytes(key?, entity, &identifier.system, sealed)?;
-    Some(Identifier { system: identifier.system.clone(), value: String::from_utf8(plain).ok()? })
+    open_identifier_via(key, None, entity, identifier)
 }
 
 #[cfg(test)]
@@ -336,6 +418,31 @@ mod tests {
         assert!(!sealed.value.contains("9434765919"));
         assert_eq!(seal_identifier(&key, &id, &ident).unwrap(), sealed, "identifiers seal deterministically");
         assert_eq!(open_identifier(Some(&key), &id, &sealed), Some(ident));
+    }
+
+    #[test]
+    fn a_value_just_sealed_opens_without_decrypting_only_for_its_own_entity_and_field() {
+        let key = Vault::new_key();
+        let (a, b) = (EntityId::new("a").unwrap(), EntityId::new("b").unwrap());
+        let just = JustSealed::default();
+        let name = json!("Ada");
+        let sealed = seal_value(&key, &a, "given_name", &name).unwrap();
+        just.remember_value(&a, "given_name", &sealed, &name);
+        let nhs = Identifier::new("nhs-number", "9434765919");
+        let sealed_nhs = seal_identifier(&key, &a, &nhs).unwrap();
+        just.remember_identifier(&a, &sealed_nhs, &nhs);
+        // No key given: only what this group sealed opens.
+        assert_eq!(open_value_via(None, Some(&just), &a, "given_name", &sealed), Some(name.clone()));
+        assert_eq!(open_identifier_via(None, Some(&just), &a, &sealed_nhs), Some(nhs.clone()));
+        assert_eq!(open_value_via(None, Some(&just), &b, "given_name", &sealed), None, "another entity");
+        assert_eq!(open_value_via(None, Some(&just), &a, "family_name", &sealed), None, "another field");
+        assert_eq!(open_value_via(None, None, &a, "given_name", &sealed), None);
+        // With the key, the same answers as decrypting.
+        assert_eq!(
+            open_value_via(Some(&key), Some(&just), &a, "given_name", &sealed),
+            open_value(Some(&key), &a, "given_name", &sealed)
+        );
+        assert_eq!(open_identifier_via(Some(&key), Some(&just), &a, &sealed_nhs), Some(nhs));
     }
 
     #[test]

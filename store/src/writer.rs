@@ -32,7 +32,7 @@ use crate::outcome::{Committed, Rejection};
 use crate::prepare::{prepare, Context, Keys, Prepared};
 use crate::projection::{live_overlays, IdempotencyRecord, Overlay, Stage};
 use crate::request::TransactionRequest;
-use crate::vault::{DataKey, Vault};
+use crate::vault::{DataKey, JustSealed, Vault};
 use crate::{keys, Result, StoreError};
 
 /// At most this many requests, or this many changes, go into one group.
@@ -224,10 +224,12 @@ impl Writer {
         let journal_head = self.journal.head();
         let mut prev_hash = journal_head.hash;
         let vault = Arc::clone(&self.vault);
+        let just_sealed = JustSealed::default();
         {
             let vault = vault.read();
             for job in group {
-                match self.prepare_one(&mut stage, &vault, &group_keys, &job, last)? {
+                let keys = Keys { vault: &vault, group: &group_keys, sealed: &just_sealed };
+                match self.prepare_one(&mut stage, keys, &job, last)? {
                     Ok(Outcome::Replayed(committed)) => deferred.push((job.reply, committed)),
                     Ok(Outcome::NoChange) => {
                         let committed = Committed {
@@ -251,7 +253,7 @@ impl Writer {
                         // transactions in the group never read it.
                         stage.apply_transaction(
                             &self.schema,
-                            &Keys { vault: &vault, group: &group_keys },
+                            &Keys { vault: &vault, group: &group_keys, sealed: &just_sealed },
                             &tx,
                             hash,
                             crate::journal::FrameLocation { segment: 0, offset: 0 },
@@ -331,8 +333,7 @@ impl Writer {
     fn prepare_one(
         &mut self,
         stage: &mut Stage<'_>,
-        vault: &Vault,
-        group_keys: &HashMap<EntityId, DataKey>,
+        keys: Keys<'_>,
         job: &Job,
         last: Head,
     ) -> Result<std::result::Result<Outcome, Rejection>> {
@@ -368,13 +369,7 @@ impl Writer {
         let now = Timestamp::now();
         let recorded_at =
             if now > last.recorded_at { now } else { Timestamp::from_micros(last.recorded_at.micros() + 1) };
-        let mut ctx = Context {
-            stage,
-            schema: &self.schema,
-            keys: Keys { vault, group: group_keys },
-            ids: &mut self.ids,
-            recorded_at,
-        };
+        let mut ctx = Context { stage, schema: &self.schema, keys, ids: &mut self.ids, recorded_at };
         let Prepared { changes, refs, new_keys, erased } = match prepare(request, &mut ctx)? {
             Ok(prepared) => prepared,
             Err(rejection) => return Ok(Err(rejection)),
