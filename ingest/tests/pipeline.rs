@@ -530,21 +530,26 @@ fn two_ingests_at_once_about_the_same_new_people_make_each_person_once() {
 #[test]
 fn a_plan_repeats_nothing_a_client_s_earlier_rows_already_asked() {
     // Two allegation rows per client: the second repeats the client and the concern.
-    let bytes = generated_file(5);
     let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
+    let (planned, committed) = dry_run_then_commit(&store(dir.path()), &generated_file(5), 1000);
+    assert_eq!(committed.status, Status::Committed);
+    assert_eq!(planned.changes, committed.changes, "every change asked for is one the store makes");
+}
+
+/// The generated file in chunks of `chunk_rows`: a dry run, then the commit.
+fn dry_run_then_commit(store: &Store, bytes: &[u8], chunk_rows: usize) -> (Report, Report) {
     let profile = Profile::load("safeguarding").unwrap();
     let mut options = Options {
         dry_run: true,
         today: NaiveDate::from_ymd_opt(2025, 1, 1),
-        chunk_rows: 1000,
+        chunk_rows,
         ..Options::new("generated.csv", Format::Csv, "305", &profile)
     };
-    let planned = ingest(&store, &bytes, &options, &|_| {}).unwrap();
+    let planned = ingest(store, bytes, &options, &|_| {}).unwrap();
+    assert_eq!(planned.status, Status::DryRun);
+    assert_eq!(store.stats().unwrap().transactions, 0, "a dry run stores nothing");
     options.dry_run = false;
-    let committed = ingest(&store, &bytes, &options, &|_| {}).unwrap();
-    assert_eq!(committed.status, Status::Committed);
-    assert_eq!(planned.changes, committed.changes, "every change asked for is one the store makes");
+    (planned, ingest(store, bytes, &options, &|_| {}).unwrap())
 }
 
 #[test]
@@ -743,21 +748,8 @@ fn hl7_files_that_are_not_hl7_empty_or_in_a_broken_envelope_say_so() {
 fn a_dry_run_in_small_chunks_counts_the_changes_the_committed_run_makes() {
     // One row a chunk: a provider, care setting or client named again rows later is
     // created by an earlier chunk that a dry run never stores.
-    let bytes = generated_file(6);
     let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
-    let profile = Profile::load("safeguarding").unwrap();
-    let mut options = Options {
-        dry_run: true,
-        today: NaiveDate::from_ymd_opt(2025, 1, 1),
-        chunk_rows: 1,
-        ..Options::new("generated.csv", Format::Csv, "305", &profile)
-    };
-    let planned = ingest(&store, &bytes, &options, &|_| {}).unwrap();
-    assert_eq!(planned.status, Status::DryRun);
-    assert_eq!(store.stats().unwrap().transactions, 0, "a dry run stores nothing");
-    options.dry_run = false;
-    let committed = ingest(&store, &bytes, &options, &|_| {}).unwrap();
+    let (planned, committed) = dry_run_then_commit(&store(dir.path()), &generated_file(6), 1);
     assert_eq!(committed.status, Status::Committed, "{}", committed.to_text());
     assert!(committed.transactions.len() > 2, "{}", committed.to_text());
     assert_eq!(planned.changes, committed.changes, "{}\n{}", planned.to_text(), committed.to_text());

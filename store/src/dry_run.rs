@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use pole_audit::Hash;
-use pole_model::{EntityId, EntityState, Identifier, Timestamp, Transaction};
+use pole_model::{EntityId, EntityState, Identifier, Timestamp};
 
 use crate::journal::FrameLocation;
 use crate::outcome::Rejection;
@@ -16,7 +16,7 @@ use crate::request::TransactionRequest;
 use crate::store::Store;
 use crate::vault::{DataKey, JustSealed};
 use crate::Result;
-use crate::{codec, keys, read};
+use crate::{codec, keys, read, writer};
 
 /// What a judged transaction would do if it were committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl DryRun<'_> {
     pub fn judge(&mut self, request: &TransactionRequest) -> Result<std::result::Result<Judged, Rejection>> {
         let fingerprint = match &request.idempotency_key {
             Some(key) => {
-                let fingerprint = Hash::of(&serde_json::to_vec(request)?).to_hex();
+                let fingerprint = writer::fingerprint(request)?;
                 if let Some(bytes) = self.stage.get(&keys::idempotency(key))? {
                     let record: IdempotencyRecord = codec::decode(&bytes)?;
                     if record.fingerprint != fingerprint {
@@ -85,9 +85,7 @@ impl DryRun<'_> {
             None => None,
         };
         let schema = &self.store.inner.schema;
-        let now = Timestamp::now();
-        let recorded_at =
-            if now > self.recorded_at { now } else { Timestamp::from_micros(self.recorded_at.micros() + 1) };
+        let recorded_at = writer::recorded_after(self.recorded_at);
         let vault = self.store.inner.vault.read();
         let sealed = JustSealed::default();
         let mut ctx = Context {
@@ -105,19 +103,8 @@ impl DryRun<'_> {
             return Ok(Ok(Judged { changes: 0, refs, replay_of: None }));
         }
         self.keys.extend(new_keys);
-        let tx = Transaction {
-            seq: self.seq + 1,
-            recorded_at,
-            actor: request.actor.clone(),
-            role: request.role.clone(),
-            source: request.source.clone(),
-            idempotency_key: request.idempotency_key.clone(),
-            reason: request.reason.clone(),
-            request_fingerprint: fingerprint,
-            refs,
-            changes,
-        };
-        if let Some(rejection) = crate::writer::too_large(crate::codec::encode_transaction(&tx)?.len()) {
+        let tx = writer::sequence(request, self.seq + 1, recorded_at, fingerprint, refs, changes);
+        if let Some(rejection) = writer::too_large(codec::encode_transaction(&tx)?.len()) {
             return Ok(Err(rejection));
         }
         // Never written: the hash and the location name nothing.

@@ -54,7 +54,7 @@ impl Job {
     /// for a large request it is a measurable cost the single writer need not carry.
     pub fn new(request: TransactionRequest, reply: SyncSender<Reply>) -> Result<Job> {
         let fingerprint = match &request.idempotency_key {
-            Some(_) => Some(Hash::of(&serde_json::to_vec(&request)?).to_hex()),
+            Some(_) => Some(fingerprint(&request)?),
             None => None,
         };
         Ok(Job { request, fingerprint, reply })
@@ -365,10 +365,7 @@ impl Writer {
             }
             _ => None,
         };
-        // Strictly increasing recorded time, whatever the wall clock does.
-        let now = Timestamp::now();
-        let recorded_at =
-            if now > last.recorded_at { now } else { Timestamp::from_micros(last.recorded_at.micros() + 1) };
+        let recorded_at = recorded_after(last.recorded_at);
         let mut ctx = Context { stage, schema: &self.schema, keys, ids: &mut self.ids, recorded_at };
         let Prepared { changes, refs, new_keys, erased } = match prepare(request, &mut ctx)? {
             Ok(prepared) => prepared,
@@ -377,23 +374,52 @@ impl Writer {
         if changes.is_empty() {
             return Ok(Ok(Outcome::NoChange));
         }
-        let tx = Transaction {
-            seq: last.seq + 1,
-            recorded_at,
-            actor: request.actor.clone(),
-            role: request.role.clone(),
-            source: request.source.clone(),
-            idempotency_key: request.idempotency_key.clone(),
-            reason: request.reason.clone(),
-            request_fingerprint: fingerprint,
-            refs,
-            changes,
-        };
+        let tx = sequence(request, last.seq + 1, recorded_at, fingerprint, refs, changes);
         let payload = crate::codec::encode_transaction(&tx)?;
         if let Some(rejection) = too_large(payload.len()) {
             return Ok(Err(rejection));
         }
         Ok(Ok(Outcome::Sequenced { tx: Box::new(tx), payload, new_keys, erased }))
+    }
+}
+
+/// A request's idempotency fingerprint: the digest of the request as it was sent, so a
+/// resubmission can be told from a different request under the same key.
+pub(crate) fn fingerprint(request: &TransactionRequest) -> Result<String> {
+    Ok(Hash::of(&serde_json::to_vec(request)?).to_hex())
+}
+
+/// When a transaction after one recorded at `last` is recorded: now, or a microsecond after
+/// `last` if the wall clock has not passed it (recorded time strictly increases).
+pub(crate) fn recorded_after(last: Timestamp) -> Timestamp {
+    let now = Timestamp::now();
+    if now > last {
+        now
+    } else {
+        Timestamp::from_micros(last.micros() + 1)
+    }
+}
+
+/// The transaction a prepared request makes, sequenced as `seq`.
+pub(crate) fn sequence(
+    request: &TransactionRequest,
+    seq: u64,
+    recorded_at: Timestamp,
+    fingerprint: Option<String>,
+    refs: BTreeMap<String, EntityId>,
+    changes: Vec<pole_model::Change>,
+) -> Transaction {
+    Transaction {
+        seq,
+        recorded_at,
+        actor: request.actor.clone(),
+        role: request.role.clone(),
+        source: request.source.clone(),
+        idempotency_key: request.idempotency_key.clone(),
+        reason: request.reason.clone(),
+        request_fingerprint: fingerprint,
+        refs,
+        changes,
     }
 }
 
