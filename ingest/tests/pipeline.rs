@@ -800,4 +800,6 @@ fn an_hl7_dry_run_reports_what_the_file_would_make_and_stores_nothing() {
     options.dry_run = true;
     let again = ingest(&store, text.as_bytes(), &options, &|_| {}).unwrap();
     assert_eq!((again.changes, again.rejected), (0, 0), "{}", again.to_text());
+    let text = again.to_text();
+    assert_eq!(text.matches("already applied (seq").count(), messages.len(), "{text}");
 }
