@@ -12,7 +12,7 @@ use pole_model::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, WriteBatch};
+use crate::backend::{Backend, Snapshot, WriteBatch};
 use crate::codec;
 use crate::journal::FrameLocation;
 use crate::keys::{self, Direction};
@@ -100,6 +100,9 @@ pub struct Stage<'a> {
     /// entity's late changes are judged and refolded against its history, often many
     /// times in one group (every older row of a file about one concern).
     histories: RefCell<HashMap<EntityId, Vec<HistoryEntry>>>,
+    /// The backend's point reads for this group, from one snapshot ([`Stage::over`]),
+    /// taken at the first read.
+    snapshot: Option<RefCell<Option<Box<dyn Snapshot + 'a>>>>,
 }
 
 /// A group's staged writes, sequenced and durable in the journal, frozen while its batch
@@ -147,21 +150,36 @@ impl std::fmt::Debug for Stage<'_> {
 }
 
 impl<'a> Stage<'a> {
+    /// A stage over the backend, whose every read sees the backend as it is then.
     pub fn new(backend: &'a dyn Backend) -> Self {
-        Stage::over(backend, Vec::new())
-    }
-
-    /// A stage over `below` (oldest first) over the backend.
-    pub fn over(backend: &'a dyn Backend, below: Vec<Arc<Overlay>>) -> Self {
         Stage {
             backend,
-            below,
+            below: Vec::new(),
             writes: BTreeMap::new(),
             states: HashMap::new(),
             read: RefCell::new(HashMap::new()),
             counts: None,
             histories: RefCell::new(HashMap::new()),
+            snapshot: None,
         }
+    }
+
+    /// A stage for one group over `below` (oldest first, held until the stage is dropped)
+    /// over the backend, whose point reads come from one snapshot of it taken after `below`
+    /// was: a group applied since is still among `below`, so nothing is missed.
+    pub fn over(backend: &'a dyn Backend, below: Vec<Arc<Overlay>>) -> Self {
+        Stage { below, snapshot: Some(RefCell::new(None)), ..Stage::new(backend) }
+    }
+
+    /// A point read of the backend, through the group's snapshot if it has one.
+    fn backend_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(snapshot) = &self.snapshot else { return self.backend.get(key) };
+        let mut snapshot = snapshot.borrow_mut();
+        let snapshot = match snapshot.as_mut() {
+            Some(taken) => taken,
+            None => snapshot.insert(self.backend.snapshot()?),
+        };
+        snapshot.get(key)
     }
 
     /// A staged value. Entity states are read with [`Stage::entity`], never here: they are
@@ -175,7 +193,7 @@ impl<'a> Stage<'a> {
                 return Ok(staged.clone());
             }
         }
-        self.backend.get(key)
+        self.backend_get(key)
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {

@@ -492,6 +492,9 @@ mod tests {
         fn flush(&self) -> Result<()> {
             self.inner.flush()
         }
+        fn snapshot(&self) -> Result<Box<dyn crate::backend::Snapshot + '_>> {
+            Ok(crate::backend::live(self))
+        }
     }
 
     /// A writer running over `backend`, with what a test looks at.

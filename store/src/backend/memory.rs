@@ -76,6 +76,10 @@ impl Backend for MemoryBackend {
     fn flush(&self) -> Result<()> {
         Ok(())
     }
+
+    fn snapshot(&self) -> Result<Box<dyn super::Snapshot + '_>> {
+        Ok(super::live(self))
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,21 @@ impl WriteBatch {
 /// Key-value pairs in key order.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
 
+/// Point reads from one consistent snapshot of a backend ([`Backend::snapshot`]).
+pub trait Snapshot {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+}
+
+/// The snapshot of a backend whose every read is consistent on its own and cheap to begin:
+/// it reads the backend as it is at each call.
+struct Live<'a>(&'a dyn Backend);
+
+impl Snapshot for Live<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+}
+
 /// An ordered key-value store holding projections. Implementations: [`SledBackend`] (on
 /// disk, the product owner's choice), [`RedbBackend`] (on disk, one file) and
 /// [`MemoryBackend`] (tests, and `replay` into memory).
@@ -63,6 +78,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Makes applied batches durable. The journal is the source of truth, so the store
     /// calls this only on clean shutdown and after a rebuild.
     fn flush(&self) -> Result<()>;
+    /// Point reads from the backend as it is now, for many reads in a row: an engine that
+    /// pays to begin each read (redb: a read transaction and its table) pays once. Batches
+    /// applied after it was taken may or may not show; hold it briefly. Engines without
+    /// that cost make each read a plain [`Backend::get`] ([`live`]).
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>>;
+}
+
+/// A snapshot that reads `backend` as it is at each call, for engines whose reads cost
+/// nothing to begin.
+pub fn live(backend: &dyn Backend) -> Box<dyn Snapshot + '_> {
+    Box::new(Live(backend))
 }
 
 #[cfg(test)]
@@ -108,6 +134,11 @@ pub(crate) mod conformance {
                 (b"b/1".to_vec(), b"bee".to_vec())
             ]
         );
+        // A snapshot reads what was applied before it was taken.
+        let snapshot = backend.snapshot().unwrap();
+        assert_eq!(snapshot.get(b"a/2").unwrap().as_deref(), Some(&b"TWO"[..]));
+        assert_eq!(snapshot.get(b"a/1").unwrap(), None);
+        drop(snapshot);
         backend.flush().unwrap();
         backend.clear().unwrap();
         assert_eq!(backend.iter_all().count(), 0);

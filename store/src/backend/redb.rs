@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, TableDefinition};
 
-use super::{Backend, KvIter, WriteBatch};
+use super::{Backend, KvIter, Snapshot, WriteBatch};
 use crate::{Result, StoreError};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("projections");
@@ -176,6 +176,25 @@ impl Backend for RedbBackend {
         self.commit(Durability::Immediate, |_| Ok(()))?;
         *self.last_durable.lock() = Instant::now();
         Ok(())
+    }
+
+    /// One read transaction and its table for every read: beginning them was about two
+    /// thirds of the cost of a point read (`perf` of the writer, session 8).
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(TABLE).map_err(err)?;
+        Ok(Box::new(RedbSnapshot { table }))
+    }
+}
+
+/// A read transaction's view of the projections table.
+struct RedbSnapshot {
+    table: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl Snapshot for RedbSnapshot {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.table.get(key).map_err(err)?.map(|v| v.value().to_vec()))
     }
 }
 

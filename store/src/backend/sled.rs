@@ -106,6 +106,10 @@ impl Backend for SledBackend {
     fn flush(&self) -> Result<()> {
         self.db.flush().map_err(backend_err).map(|_| ())
     }
+
+    fn snapshot(&self) -> Result<Box<dyn super::Snapshot + '_>> {
+        Ok(super::live(self))
+    }
 }
 
 #[cfg(test)]
