@@ -11,7 +11,7 @@ use pole_model::{EntityId, EntityState, Identifier, Timestamp};
 use crate::journal::FrameLocation;
 use crate::outcome::Rejection;
 use crate::prepare::{prepare, Context, Keys, Prepared};
-use crate::projection::{IdempotencyRecord, Stage};
+use crate::projection::Stage;
 use crate::request::TransactionRequest;
 use crate::store::Store;
 use crate::vault::{DataKey, JustSealed};
@@ -73,14 +73,13 @@ impl DryRun<'_> {
         let fingerprint = match &request.idempotency_key {
             Some(key) => {
                 let fingerprint = writer::fingerprint(request)?;
-                if let Some(bytes) = self.stage.get(&keys::idempotency(key))? {
-                    let record: IdempotencyRecord = codec::decode(&bytes)?;
-                    if record.fingerprint != fingerprint {
-                        return Ok(Err(Rejection::IdempotencyKeyReused { key: key.clone(), seq: record.seq }));
+                match writer::stored_under_key(&self.stage, key, &fingerprint)? {
+                    Ok(None) => Some(fingerprint),
+                    Ok(Some(record)) => {
+                        return Ok(Ok(Judged { changes: 0, refs: record.refs, replay_of: Some(record.seq) }))
                     }
-                    return Ok(Ok(Judged { changes: 0, refs: record.refs, replay_of: Some(record.seq) }));
+                    Err(rejection) => return Ok(Err(rejection)),
                 }
-                Some(fingerprint)
             }
             None => None,
         };

@@ -2,8 +2,8 @@
 //! the projections (current state, history, indexes, links) rebuilt from it.
 //!
 //! Main types: [`Store`] (open, [`Store::commit`], reads, [`Store::rebuild`],
-//! [`Store::materialise`], [`Store::dry_run`] to judge transactions without storing them), [`TransactionRequest`] and its [`ChangeRequest`]s,
-//! [`Committed`] and [`Rejection`], [`ReadAt`] for time travel, the [`Backend`] trait with
+//! [`Store::materialise`], [`Store::dry_run`] to judge transactions without storing them),
+//! [`TransactionRequest`] and its [`ChangeRequest`]s, [`Committed`] and [`Rejection`], [`ReadAt`] for time travel, the [`Backend`] trait with
 //! [`SledBackend`] and [`MemoryBackend`], and [`verify`] for the offline chain check.
 //!
 //! The journal (our own segment files, one `fdatasync` per group commit) is the only source

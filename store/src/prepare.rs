@@ -113,7 +113,7 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
 }
 
 /// A change and the state it was judged against (`None` for a create).
-type Judged = (Change, Option<EntityState>);
+type ChangeAndBase = (Change, Option<EntityState>);
 
 impl Tx<'_, '_, '_> {
     /// Moves the transaction's view of the entity past an accepted change, refolding in
@@ -236,7 +236,7 @@ impl Tx<'_, '_, '_> {
 
     /// The change a request makes, if any, with the state it was judged against (`None` for
     /// a create), which [`Tx::accept`] moves past it.
-    fn change(&mut self, idx: usize, request: &ChangeRequest) -> Result<Checked<Option<Judged>>> {
+    fn change(&mut self, idx: usize, request: &ChangeRequest) -> Result<Checked<Option<ChangeAndBase>>> {
         let op_name = request.op.name();
         let (id, current) = match (&request.op, &request.target) {
             // A caller that must name the new entity before the store answers (a later

@@ -340,14 +340,11 @@ impl Writer {
         let request = &job.request;
         let fingerprint = match (&request.idempotency_key, &job.fingerprint) {
             (Some(key), Some(fingerprint)) => {
-                if key.is_empty() || key.len() > 256 {
-                    return Ok(Err(Rejection::transaction("an idempotency key is 1 to 256 characters")));
-                }
-                if let Some(bytes) = stage.get(&keys::idempotency(key))? {
-                    let record: IdempotencyRecord = codec::decode(&bytes)?;
-                    if &record.fingerprint != fingerprint {
-                        return Ok(Err(Rejection::IdempotencyKeyReused { key: key.clone(), seq: record.seq }));
-                    }
+                let earlier = match stored_under_key(stage, key, fingerprint)? {
+                    Ok(earlier) => earlier,
+                    Err(rejection) => return Ok(Err(rejection)),
+                };
+                if let Some(record) = earlier {
                     let meta = stage.get(&keys::transaction(record.seq))?.ok_or_else(|| {
                         StoreError::Journal(format!("idempotency key {key:?} names missing seq {}", record.seq))
                     })?;
@@ -381,6 +378,24 @@ impl Writer {
         }
         Ok(Ok(Outcome::Sequenced { tx: Box::new(tx), payload, new_keys, erased }))
     }
+}
+
+/// The transaction stored (or staged) under an idempotency key from the same request, if
+/// any; refused if the key is malformed or names a different request.
+pub(crate) fn stored_under_key(
+    stage: &Stage<'_>,
+    key: &str,
+    fingerprint: &str,
+) -> Result<std::result::Result<Option<IdempotencyRecord>, Rejection>> {
+    if key.is_empty() || key.len() > 256 {
+        return Ok(Err(Rejection::transaction("an idempotency key is 1 to 256 characters")));
+    }
+    let Some(bytes) = stage.get(&keys::idempotency(key))? else { return Ok(Ok(None)) };
+    let record: IdempotencyRecord = codec::decode(&bytes)?;
+    if record.fingerprint != fingerprint {
+        return Ok(Err(Rejection::IdempotencyKeyReused { key: key.to_owned(), seq: record.seq }));
+    }
+    Ok(Ok(Some(record)))
 }
 
 /// A request's idempotency fingerprint: the digest of the request as it was sent, so a

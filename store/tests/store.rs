@@ -1736,6 +1736,11 @@ fn a_dry_run_judges_each_transaction_as_a_commit_would_and_stores_nothing() {
             }
         }
     }
+    // The writer's rule for idempotency keys holds in a dry run too.
+    let mut keyed = dry_run_step(0, &stored, &ids);
+    keyed.idempotency_key = Some("k".repeat(300));
+    let refused = dry_run.judge(&keyed).unwrap().unwrap_err();
+    assert!(refused.to_string().contains("1 to 256 characters"), "{refused}");
     drop(dry_run);
     assert_eq!(judged, vec![Some(0), Some(3), Some(1), Some(0), None, Some(1)]);
     assert_eq!((s.head(), s.digest().unwrap(), s.stats().unwrap()), (head, digest, stats), "a dry run stores nothing");
