@@ -86,7 +86,8 @@ fn key_of(target: &Target) -> String {
 /// commits and so cannot yet find this chunk's entities in the store: the targets it gave
 /// natural keys, matched links and single-valued roles (its new entities named by their
 /// refs), and the next free ref. Once the chunk is stored, [`Built::resolve_refs`] names
-/// those entities by the ids the store gave them.
+/// those entities by the ids the store gave them. A dry run, which stores no chunk, keeps
+/// every judged chunk's carry in one (`Carry::absorb`).
 #[derive(Debug, Default)]
 pub struct Carry {
     by_identifier: HashMap<Identifier, Target>,
@@ -96,20 +97,15 @@ pub struct Carry {
 }
 
 impl Carry {
-    /// Adds what an earlier chunk's carry knows and this one does not (this one is newer).
-    fn keep_earlier(&mut self, earlier: Carry) {
-        for (key, target) in earlier.by_identifier {
-            self.by_identifier.entry(key).or_insert(target);
-        }
-        for (key, target) in earlier.by_link {
-            self.by_link.entry(key).or_insert(target);
-        }
-        for (key, link) in earlier.single_links {
-            self.single_links.entry(key).or_insert(link);
-        }
+    /// Adds what a later chunk's carry knows; where both know a key, the later one's holds.
+    pub(crate) fn absorb(&mut self, later: Carry) {
+        self.by_identifier.extend(later.by_identifier);
+        self.by_link.extend(later.by_link);
+        self.single_links.extend(later.single_links);
+        self.next_ref = self.next_ref.max(later.next_ref);
     }
 
-    fn resolve_refs(&mut self, refs: &BTreeMap<String, EntityId>) {
+    pub(crate) fn resolve_refs(&mut self, refs: &BTreeMap<String, EntityId>) {
         for target in self.by_identifier.values_mut().chain(self.by_link.values_mut()) {
             resolve(target, refs);
         }
@@ -470,10 +466,9 @@ impl Built {
 }
 
 /// Builds the transaction for `plans`, after the chunk `previous` was planned (and while it
-/// may still be committing). With `keep_previous` (a dry run, where no chunk is stored) the
-/// carry handed on holds every earlier chunk's as well as this one's.
-pub fn build(store: &Store, plans: &[RowPlan], source: Source, previous: Carry, keep_previous: bool) -> Result<Built> {
-    let mut builder = Builder::new(store, &previous);
+/// may still be committing); in a dry run, `previous` is every chunk judged before.
+pub fn build(store: &Store, plans: &[RowPlan], source: Source, previous: &Carry) -> Result<Built> {
+    let mut builder = Builder::new(store, previous);
     for plan in plans {
         builder.add_row(plan)?;
     }
@@ -486,16 +481,13 @@ pub fn build(store: &Store, plans: &[RowPlan], source: Source, previous: Carry, 
         reason,
         changes: builder.changes,
     };
-    let mut carry = Carry {
+    let carry = Carry {
         by_identifier: builder.by_identifier,
         by_link: builder.by_link,
         single_links: builder.single_links,
         next_ref: builder.next_ref,
     };
     let warnings = builder.warnings;
-    if keep_previous {
-        carry.keep_earlier(previous);
-    }
     Ok(Built { request, warnings, dropped: Vec::new(), carry })
 }
 

@@ -367,7 +367,7 @@ fn ingest_records(
     // Reading, mapping and validating run on their own thread, a chunk ahead of the
     // commits: resolution must see the previous chunk stored, reading need not.
     let mut run = Run::default();
-    let mut dry_run = options.dry_run.then(|| store.dry_run());
+    let mut dry_run = options.dry_run.then(|| FileDryRun::new(store));
     std::thread::scope(|scope| -> Result<()> {
         let (chunks, ready) = std::sync::mpsc::sync_channel::<Piece>(1);
         scope.spawn(move || read_chunks(&mut records, &mut reader, options, progress, &chunks));
@@ -498,10 +498,9 @@ impl Run {
         lookahead: Lookahead<'_, 's>,
     ) -> Result<(bool, Option<Ahead>)> {
         let accepted = !chunk.plans.is_empty();
-        // A dry run stores no chunk, so each plan carries every earlier chunk's forward.
         let mut plan_next = lookahead
             .next
-            .map(|plans| move |carry: Carry| commit::build(store, plans, source.clone(), carry, options.dry_run).ok());
+            .map(|plans| move |previous: &Carry| commit::build(store, plans, source.clone(), previous).ok());
         let tx = ChunkTx {
             key: Some(std::mem::take(&mut chunk.key)),
             ahead: lookahead.ahead,
@@ -509,8 +508,8 @@ impl Run {
             dry_run: lookahead.dry_run,
         };
         let (outcome, ahead) =
-            commit_rows(store, options, report, &mut chunk.rows, chunk.plans, tx, |store, plans| {
-                commit::build(store, plans, source.clone(), Carry::default(), false)
+            commit_rows(store, options, report, &mut chunk.rows, chunk.plans, tx, |store, plans, earlier| {
+                commit::build(store, plans, source.clone(), earlier)
             })?;
         for row in chunk.rows {
             report.add(row);
@@ -604,12 +603,29 @@ pub(crate) struct Ahead {
 pub(crate) struct Lookahead<'a, 's> {
     ahead: Option<Ahead>,
     next: Option<&'a [RowPlan]>,
-    /// In a dry run, the store's dry run of the chunks before this one.
-    dry_run: Option<&'a mut DryRun<'s>>,
+    /// In a dry run, the chunks judged before this one.
+    dry_run: Option<&'a mut FileDryRun<'s>>,
 }
 
-/// Plans the next chunk from this chunk's [`Carry`]; `None` when it cannot be planned now.
-pub(crate) type PlanNext<'a> = dyn FnMut(Carry) -> Option<Built> + 'a;
+/// A dry run of a file's chunks. The store's dry run judges each chunk against what the
+/// chunks before it would have stored; `earlier` is what their plans knew of the entities
+/// they would make (natural keys, links, single-valued roles), which no store read can
+/// find, so that every plan of a later chunk, made ahead or again after a refusal,
+/// starts from it.
+pub(crate) struct FileDryRun<'s> {
+    store: DryRun<'s>,
+    earlier: Carry,
+}
+
+impl<'s> FileDryRun<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        FileDryRun { store: store.dry_run(), earlier: Carry::default() }
+    }
+}
+
+/// Plans the next chunk from this chunk's [`Carry`] (in a dry run, every judged chunk's);
+/// `None` when it cannot be planned now.
+pub(crate) type PlanNext<'a> = dyn FnMut(&Carry) -> Option<Built> + 'a;
 
 /// How one chunk's transaction is committed besides its rows.
 pub(crate) struct ChunkTx<'a, 's> {
@@ -619,8 +635,8 @@ pub(crate) struct ChunkTx<'a, 's> {
     pub ahead: Option<Ahead>,
     /// Plans the next chunk from this one's [`Carry`], while this one commits.
     pub next: Option<&'a mut PlanNext<'a>>,
-    /// In a dry run, the store's dry run of the earlier chunks.
-    pub dry_run: Option<&'a mut DryRun<'s>>,
+    /// In a dry run, the chunks judged before this one.
+    pub dry_run: Option<&'a mut FileDryRun<'s>>,
 }
 
 impl ChunkTx<'_, '_> {
@@ -644,7 +660,7 @@ pub(crate) fn commit_rows<'s, P: PlannedRow>(
     rows: &mut [RowReport],
     mut plans: Vec<P>,
     tx: ChunkTx<'_, 's>,
-    build: impl Fn(&Store, &[P]) -> Result<Built>,
+    build: impl Fn(&Store, &[P], &Carry) -> Result<Built>,
 ) -> Result<(TxOutcome, Option<Ahead>)> {
     let ChunkTx { mut key, ahead, mut next, dry_run } = tx;
     let (Some(first_row), Some(last_row)) = (plans.first().map(P::row), plans.last().map(P::row)) else {
@@ -670,9 +686,11 @@ pub(crate) fn commit_rows<'s, P: PlannedRow>(
     let mut own_dry_run = None;
     let mut dry_run = match dry_run {
         Some(dry_run) => Some(dry_run),
-        None if options.dry_run => Some(own_dry_run.insert(store.dry_run())),
+        None if options.dry_run => Some(own_dry_run.insert(FileDryRun::new(store))),
         None => None,
     };
+    // A commit plans from the store alone: every earlier chunk is stored.
+    let stored_before = Carry::default();
     loop {
         if plans.is_empty() {
             return Ok((TxOutcome::Nothing, None));
@@ -683,7 +701,7 @@ pub(crate) fn commit_rows<'s, P: PlannedRow>(
             None => {
                 // Planning reads the store: it must show every stored transaction.
                 store.wait_readable()?;
-                build(store, &plans)?
+                build(store, &plans, dry_run.as_deref().map_or(&stored_before, |d| &d.earlier))?
             }
         };
         let planned_in = planning.elapsed();
@@ -709,15 +727,16 @@ pub(crate) fn commit_rows<'s, P: PlannedRow>(
         // The request is large: keep only which row each change came from.
         let change_rows: Vec<Option<u64>> = built.request.changes.iter().map(|c| c.row).collect();
         let rejection = if let Some(dry_run) = dry_run.as_deref_mut() {
-            match dry_run.judge(&built.request)? {
+            match dry_run.store.judge(&built.request)? {
                 Ok(judged) => {
                     warn(rows, &built.warnings);
                     report.changes += judged.changes;
+                    let mut carry = built.carry;
+                    carry.resolve_refs(&judged.refs);
+                    dry_run.earlier.absorb(carry);
                     let after_seq = store.durable_seq();
-                    let next_plan = next.take().and_then(|plan| plan(built.carry)).map(|mut built| {
-                        built.resolve_refs(&judged.refs);
-                        Ahead { built, after_seq }
-                    });
+                    let next_plan =
+                        next.take().and_then(|plan| plan(&dry_run.earlier)).map(|built| Ahead { built, after_seq });
                     return Ok((TxOutcome::Planned(judged.changes), next_plan));
                 }
                 Err(rejection) => rejection,
@@ -737,7 +756,7 @@ pub(crate) fn commit_rows<'s, P: PlannedRow>(
                     store.wait_applied(before)?;
                     waited_ms = waiting.elapsed().as_millis() as u64;
                     let planning = std::time::Instant::now();
-                    let next_plan = plan(carry);
+                    let next_plan = plan(&carry);
                     next_planned_ms = planning.elapsed().as_millis() as u64;
                     next_plan
                 }

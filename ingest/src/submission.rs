@@ -127,7 +127,7 @@ pub fn ingest(
     };
     let accepted = !plans.is_empty();
     let (outcome, _) =
-        commit_rows(store, options, &mut report, &mut rows, plans, ChunkTx::single(), |store, plans| {
+        commit_rows(store, options, &mut report, &mut rows, plans, ChunkTx::single(), |store, plans, _earlier| {
             build(store, plans, source.clone())
         })?;
     // Stored at durability: the caller may read next.

@@ -803,3 +803,32 @@ fn an_hl7_dry_run_reports_what_the_file_would_make_and_stores_nothing() {
     let text = again.to_text();
     assert_eq!(text.matches("already applied (seq").count(), messages.len(), "{text}");
 }
+
+#[test]
+fn a_dry_run_judges_a_chunk_again_after_a_refusal_knowing_what_earlier_chunks_would_make() {
+    // A pack in which a person needs a birth date, so the store (not the profile) refuses
+    // the row of a client without one. Its chunk is judged again without that row, and must
+    // still know the provider and care home the first chunk, stored nowhere, would create.
+    let schema = pole_model::DEFAULT_SCHEMA.replace(
+        r#"birth_date = { type = "date", classification"#,
+        r#"birth_date = { type = "date", required = true, classification"#,
+    );
+    let registry = pole_model::SchemaRegistry::from_sources(&schema, pole_model::DEFAULT_CODE_LISTS).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        StoreOptions { backend: BackendKind::Memory, schema: Some(registry.into()), ..StoreOptions::default() };
+    let store = Store::open(dir.path(), options).unwrap();
+    let text = String::from_utf8(generated_file(3)).unwrap();
+    let mut lines: Vec<String> =
+        text.lines().map(|l| l.replace("OWN_HOME,,,,", "CARE_HOME,1-101,1-1002,LS1 4AB,")).collect();
+    // The first row of the second client (the second chunk's first row) has no birth date.
+    assert!(lines[3].contains("C-1,,04/07/1931,"), "{}", lines[3]);
+    lines[3] = lines[3].replace("C-1,,04/07/1931,", "C-1,,,");
+    let bytes = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let (planned, committed) = dry_run_then_commit(&store, bytes.as_bytes(), 2);
+    assert_eq!((committed.status, committed.rejected), (Status::Committed, 1), "{}", committed.to_text());
+    assert!(committed.to_text().contains("the store refused this row"), "{}", committed.to_text());
+    assert_eq!(planned.rejected, 1, "{}", planned.to_text());
+    assert!(planned.to_text().contains("the store would refuse this row"), "{}", planned.to_text());
+    assert_eq!(planned.changes, committed.changes, "{}\n{}", planned.to_text(), committed.to_text());
+}
