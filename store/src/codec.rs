@@ -9,8 +9,10 @@
 
 use pole_model::{EntityId, Transaction};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 
+use crate::journal::ChangeSpan;
 use crate::{Result, StoreError};
 
 /// Canonical: struct fields in declaration order, maps sorted, no whitespace. The hash
@@ -30,6 +32,32 @@ pub fn decode_transaction(payload: &[u8], seq: u64) -> Result<Transaction> {
         return Err(StoreError::Journal(format!("frame seq {seq} holds a transaction that says seq {}", tx.seq)));
     }
     Ok(tx)
+}
+
+/// Where each change of a transaction's payload lies in it, in order: the bytes of its JSON
+/// object, found without decoding any change. History entries point at these.
+pub fn change_spans(payload: &[u8], seq: u64) -> Result<Vec<ChangeSpan>> {
+    #[derive(Deserialize)]
+    struct Changes<'a> {
+        #[serde(borrow)]
+        changes: Vec<&'a serde_json::value::RawValue>,
+    }
+    let unreadable =
+        |e: String| StoreError::Journal(format!("transaction seq {seq}: its changes cannot be located: {e}"));
+    let parsed: Changes<'_> = serde_json::from_slice(payload).map_err(|e| unreadable(e.to_string()))?;
+    let base = payload.as_ptr() as usize;
+    parsed
+        .changes
+        .iter()
+        .map(|raw| {
+            let text = raw.get();
+            let start = text.as_ptr() as usize - base;
+            match (u32::try_from(start), u32::try_from(text.len())) {
+                (Ok(start), Ok(len)) => Ok(ChangeSpan { start, len }),
+                _ => Err(unreadable(format!("a change at byte {start} lies past 4 GiB"))),
+            }
+        })
+        .collect()
 }
 
 /// A projection value. Field names are kept, so optional fields may be left out and a
@@ -67,6 +95,38 @@ pub fn decode_state<T: DeserializeOwned>(id: &EntityId, bytes: &[u8]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_spans_are_each_change_s_own_json() {
+        use pole_model::{Change, ChangeOp, Delta, Kind, Source, Timestamp};
+        let change = |n: u8| Change {
+            entity: EntityId::new(format!("01J000000000000000000000{n:02}")).unwrap(),
+            valid_time: n.is_multiple_of(2).then(|| Timestamp::from_micros(1_700_000_000_000_000)),
+            row: Some(u64::from(n)),
+            op: ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: Delta::default() },
+        };
+        let tx = Transaction {
+            seq: 4,
+            recorded_at: Timestamp::from_micros(1_800_000_000_000_000),
+            actor: "a \"quoted\" [actor]".into(),
+            role: "admin".into(),
+            source: Source { council: Some("305".into()), ..Source::default() },
+            idempotency_key: Some("{\"changes\": []}".into()),
+            reason: None,
+            request_fingerprint: None,
+            refs: [("changes".to_owned(), EntityId::new("01J0000000000000000000000R").unwrap())].into(),
+            changes: (0..3).map(change).collect(),
+        };
+        let payload = encode_transaction(&tx).unwrap();
+        let spans = change_spans(&payload, 4).unwrap();
+        assert_eq!(spans.len(), 3);
+        for (span, change) in spans.iter().zip(&tx.changes) {
+            let bytes = &payload[span.start as usize..(span.start + span.len) as usize];
+            assert_eq!(bytes, serde_json::to_vec(change).unwrap().as_slice());
+            assert_eq!(&serde_json::from_slice::<Change>(bytes).unwrap(), change);
+        }
+        assert!(change_spans(b"{\"changes\": [", 4).is_err());
+    }
 
     #[test]
     fn states_round_trip_compressed_and_damage_is_an_error() {

@@ -4,11 +4,11 @@
 //! including the entities earlier chunks would create, without a byte written.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use pole_audit::Hash;
 use pole_model::{EntityId, EntityState, Identifier, Timestamp};
 
-use crate::journal::FrameLocation;
 use crate::outcome::Rejection;
 use crate::prepare::{prepare, Context, Keys, Prepared};
 use crate::projection::Stage;
@@ -56,7 +56,7 @@ impl Store {
         let head = *self.inner.head.read();
         DryRun {
             store: self,
-            stage: Stage::new(self.inner.backend.as_ref()),
+            stage: Stage::new(self.inner.backend.as_ref(), &self.inner.frames),
             keys: HashMap::new(),
             ids: ulid::Generator::new(),
             seq: head.seq,
@@ -103,15 +103,19 @@ impl DryRun<'_> {
         }
         self.keys.extend(new_keys);
         let tx = writer::sequence(request, self.seq + 1, recorded_at, fingerprint, refs, changes);
-        if let Some(rejection) = writer::too_large(codec::encode_transaction(&tx)?.len()) {
+        let payload = codec::encode_transaction(&tx)?;
+        if let Some(rejection) = writer::too_large(payload.len()) {
             return Ok(Err(rejection));
         }
-        // Never written: the hash and the location name nothing.
+        // Never written: the hash names nothing, and the stage keeps the transaction for
+        // the history entries of the transactions judged after it.
+        let spans = codec::change_spans(&payload, tx.seq)?;
+        let tx = Arc::new(tx);
         let keys = Keys { vault: &vault, group: &self.keys, sealed: &sealed };
-        self.stage.apply_transaction(schema, &keys, &tx, Hash::GENESIS, FrameLocation { segment: 0, offset: 0 })?;
+        self.stage.apply_transaction(schema, &keys, &tx, Hash::GENESIS, None, &spans)?;
         self.seq = tx.seq;
         self.recorded_at = recorded_at;
-        Ok(Ok(Judged { changes: tx.changes.len(), refs: tx.refs, replay_of: None }))
+        Ok(Ok(Judged { changes: tx.changes.len(), refs: tx.refs.clone(), replay_of: None }))
     }
 
     /// An entity as it would stand after the transactions judged so far, its identifiable

@@ -417,6 +417,55 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|f| f.sync_all()).map_err(StoreError::io(dir))
 }
 
+/// Where one change lies in its frame's payload (the transaction's JSON): the bytes of
+/// the change's object, as [`crate::codec::change_spans`] finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeSpan {
+    pub start: u32,
+    pub len: u32,
+}
+
+/// Positioned reads of committed frames, for the history entries that point into the
+/// journal: each segment is opened once, and any thread reads from it without a cursor.
+/// Reads only bytes a frame already holds, so the writer appending meanwhile is no matter.
+#[derive(Debug)]
+pub struct FrameReader {
+    dir: PathBuf,
+    segments: parking_lot::RwLock<std::collections::HashMap<u64, std::sync::Arc<File>>>,
+}
+
+impl FrameReader {
+    pub fn new(dir: &Path) -> Self {
+        FrameReader { dir: dir.to_path_buf(), segments: Default::default() }
+    }
+
+    /// The bytes of `span` in the payload of the frame at `at`.
+    pub fn read_span(&self, at: FrameLocation, span: ChangeSpan) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let file = self.segment(at.segment)?;
+        let mut bytes = vec![0; span.len as usize];
+        let offset = at.offset + FRAME_HEADER_LEN as u64 + u64::from(span.start);
+        file.read_exact_at(&mut bytes, offset).map_err(|e| StoreError::Corrupt {
+            path: segment_path(&self.dir, at.segment),
+            reason: format!("cannot read {} bytes at byte {offset}: {e}", span.len),
+        })?;
+        Ok(bytes)
+    }
+
+    fn segment(&self, first_seq: u64) -> Result<std::sync::Arc<File>> {
+        if let Some(file) = self.segments.read().get(&first_seq) {
+            return Ok(std::sync::Arc::clone(file));
+        }
+        let path = segment_path(&self.dir, first_seq);
+        let file = std::sync::Arc::new(File::open(&path).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: format!("a history entry points into this journal segment, which cannot be opened: {e}"),
+        })?);
+        self.segments.write().insert(first_seq, std::sync::Arc::clone(&file));
+        Ok(file)
+    }
+}
+
 /// Reads frames in sequence order across every segment, starting at a known location or at
 /// the beginning. Stops at the first invalid frame with an error naming it.
 #[derive(Debug)]

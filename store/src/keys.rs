@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `m/` | `applied`, `stats`, `format` | last applied seq, counters, projection format |
 //! | `e/` | id | current [`EntityState`](pole_model::EntityState), sealed values as in the journal, LZ4-compressed |
-//! | `h/` | id `\0` seq:be8 idx:be4 | [`HistoryEntry`](pole_model::HistoryEntry) |
+//! | `h/` | id `\0` seq:be8 idx:be4 | where the change lies in the journal (frame, bytes), its recorded time and council |
 //! | `t/` | seq:be8 | transaction facts and its frame's location |
 //! | `r/` | recorded micros:be8 | seq (as-of by time) |
 //! | `i/` | system `\0` value-or-token `\0` id | identifier index |
@@ -24,7 +24,8 @@ pub const PROJECTION_FORMAT: &[u8] = b"m/format";
 /// The projections' own format: a store whose projections were built by an older one
 /// rebuilds them from the journal on open. 2: the opt-out index. 3: values in MessagePack
 /// (`codec::encode`), no longer JSON. 4: entity states LZ4-compressed (`codec::encode_state`).
-pub const PROJECTION_VERSION: u32 = 4;
+/// 5: history entries point at their changes in the journal instead of copying them.
+pub const PROJECTION_VERSION: u32 = 5;
 
 pub fn opted_out(id: &EntityId) -> Vec<u8> {
     join("o/", &[id.as_str().as_bytes()])
@@ -57,6 +58,13 @@ pub fn history(id: &EntityId, seq: u64, change_idx: usize) -> Vec<u8> {
     key.extend_from_slice(&seq.to_be_bytes());
     key.extend_from_slice(&(change_idx as u32).to_be_bytes());
     key
+}
+
+/// The sequence and change index at the end of a [`history`] key.
+pub fn history_position(key: &[u8]) -> Option<(u64, u32)> {
+    let tail = key.len().checked_sub(12).and_then(|at| key.get(at..))?;
+    let (seq, idx) = tail.split_at(8);
+    Some((u64::from_be_bytes(seq.try_into().ok()?), u32::from_be_bytes(idx.try_into().ok()?)))
 }
 
 pub fn transaction(seq: u64) -> Vec<u8> {

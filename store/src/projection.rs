@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Snapshot, WriteBatch};
 use crate::codec;
-use crate::journal::FrameLocation;
+use crate::journal::{ChangeSpan, FrameLocation, FrameReader};
 use crate::keys::{self, Direction};
 use crate::vault::{self, KeyRing};
 use crate::{Result, StoreError};
@@ -69,16 +69,79 @@ pub struct IdempotencyRecord {
     pub changes: usize,
 }
 
-/// A [`HistoryEntry`] as written, borrowing its change rather than cloning it: the same
-/// fields under the same names, so it reads back as a `HistoryEntry` (tested).
-#[derive(Serialize)]
-struct HistoryEntryRef<'a> {
-    seq: u64,
-    change_idx: usize,
+/// A history entry as stored under `h/`: where its change lies in the journal, and what
+/// of its transaction a fold needs. The change itself is not copied: it is read from the
+/// journal ([`FrameReader`]), which holds it once already. Fixed layout: segment:be8
+/// offset:be8 start:be4 len:be4 recorded micros:be8, then the council's code (none if empty).
+#[derive(Debug, Clone, PartialEq)]
+struct HistoryPointer<'a> {
+    location: FrameLocation,
+    span: ChangeSpan,
     recorded_at: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
     council: Option<&'a str>,
-    change: &'a pole_model::Change,
+}
+
+impl<'a> HistoryPointer<'a> {
+    const FIXED: usize = 32;
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let council = self.council.unwrap_or_default();
+        let mut out = Vec::with_capacity(Self::FIXED + council.len());
+        out.extend_from_slice(&self.location.segment.to_be_bytes());
+        out.extend_from_slice(&self.location.offset.to_be_bytes());
+        out.extend_from_slice(&self.span.start.to_be_bytes());
+        out.extend_from_slice(&self.span.len.to_be_bytes());
+        out.extend_from_slice(&self.recorded_at.micros().to_be_bytes());
+        out.extend_from_slice(council.as_bytes());
+        out
+    }
+
+    fn from_bytes(id: &EntityId, bytes: &'a [u8]) -> Result<Self> {
+        let damaged = || StoreError::Encoding(format!("a history entry of entity {id} is damaged"));
+        if bytes.len() < Self::FIXED {
+            return Err(damaged());
+        }
+        let (fixed, council) = bytes.split_at(Self::FIXED);
+        let be8 = |at: usize| fixed[at..at + 8].try_into().map_err(|_| damaged());
+        let be4 = |at: usize| fixed[at..at + 4].try_into().map_err(|_| damaged());
+        let council = std::str::from_utf8(council).map_err(|_| damaged())?;
+        Ok(HistoryPointer {
+            location: FrameLocation { segment: u64::from_be_bytes(be8(0)?), offset: u64::from_be_bytes(be8(8)?) },
+            span: ChangeSpan { start: u32::from_be_bytes(be4(16)?), len: u32::from_be_bytes(be4(20)?) },
+            recorded_at: Timestamp::from_micros(i64::from_be_bytes(be8(24)?)),
+            council: (!council.is_empty()).then_some(council),
+        })
+    }
+}
+
+/// The history entry stored under `key` (an `h/` key of entity `id`) as `value`, its change
+/// read from the journal.
+pub(crate) fn read_history_entry(
+    journal: &FrameReader,
+    id: &EntityId,
+    key: &[u8],
+    value: &[u8],
+) -> Result<HistoryEntry> {
+    let (seq, change_idx) = keys::history_position(key)
+        .ok_or_else(|| StoreError::Encoding(format!("a history key of entity {id} is damaged")))?;
+    let pointer = HistoryPointer::from_bytes(id, value)?;
+    let bytes = journal.read_span(pointer.location, pointer.span)?;
+    let change: pole_model::Change = serde_json::from_slice(&bytes).map_err(|e| {
+        StoreError::Journal(format!("seq {seq} change {change_idx} of entity {id} does not read from the journal: {e}"))
+    })?;
+    if change.entity != *id {
+        return Err(StoreError::Journal(format!(
+            "the history of entity {id} points at seq {seq} change {change_idx}, which is about {}",
+            change.entity
+        )));
+    }
+    Ok(HistoryEntry {
+        seq,
+        change_idx: change_idx as usize,
+        recorded_at: pointer.recorded_at,
+        council: pointer.council.map(str::to_owned),
+        change,
+    })
 }
 
 /// Writes staged over a backend for one group of transactions: reads see the staged writes
@@ -86,6 +149,11 @@ struct HistoryEntryRef<'a> {
 /// as one atomic batch.
 pub struct Stage<'a> {
     backend: &'a dyn Backend,
+    /// Where history entries of earlier groups are read from.
+    journal: &'a FrameReader,
+    /// This stage's transactions not yet in the journal (the writer stages a group before it
+    /// writes it; a dry run never writes), oldest first: their history entries are read here.
+    unwritten: Vec<Arc<Transaction>>,
     /// Earlier groups, oldest first, whose batches may not have reached the backend yet.
     below: Vec<Arc<Overlay>>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -151,9 +219,11 @@ impl std::fmt::Debug for Stage<'_> {
 
 impl<'a> Stage<'a> {
     /// A stage over the backend, whose every read sees the backend as it is then.
-    pub fn new(backend: &'a dyn Backend) -> Self {
+    pub fn new(backend: &'a dyn Backend, journal: &'a FrameReader) -> Self {
         Stage {
             backend,
+            journal,
+            unwritten: Vec::new(),
             below: Vec::new(),
             writes: BTreeMap::new(),
             states: HashMap::new(),
@@ -167,8 +237,8 @@ impl<'a> Stage<'a> {
     /// A stage for one group over `below` (oldest first, held until the stage is dropped)
     /// over the backend, whose point reads come from one snapshot of it taken after `below`
     /// was: a group applied since is still among `below`, so nothing is missed.
-    pub fn over(backend: &'a dyn Backend, below: Vec<Arc<Overlay>>) -> Self {
-        Stage { below, snapshot: Some(RefCell::new(None)), ..Stage::new(backend) }
+    pub fn over(backend: &'a dyn Backend, journal: &'a FrameReader, below: Vec<Arc<Overlay>>) -> Self {
+        Stage { below, snapshot: Some(RefCell::new(None)), ..Stage::new(backend, journal) }
     }
 
     /// A point read of the backend, through the group's snapshot if it has one.
@@ -289,21 +359,37 @@ impl<'a> Stage<'a> {
         Ok(Overlay { writes: self.writes, states: self.states })
     }
 
-    /// Applies one committed transaction to the staged projections.
+    /// Applies one committed transaction to the staged projections. `location` is where
+    /// its frame is in the journal, `None` while it is not written yet (the writer's group
+    /// before its write, which [`Stage::written_at`] records after it; a dry run's
+    /// transactions); `spans` locate its changes in the frame's payload.
     pub fn apply_transaction(
         &mut self,
         schema: &SchemaRegistry,
         keys: &dyn KeyRing,
-        tx: &Transaction,
+        tx: &Arc<Transaction>,
         hash: Hash,
-        location: FrameLocation,
+        location: Option<FrameLocation>,
+        spans: &[ChangeSpan],
     ) -> Result<()> {
+        if spans.len() != tx.changes.len() {
+            return Err(StoreError::Journal(format!(
+                "seq {}: {} changes but {} located in the payload",
+                tx.seq,
+                tx.changes.len(),
+                spans.len()
+            )));
+        }
+        if location.is_none() {
+            self.unwritten.push(Arc::clone(tx));
+        }
         let council = tx.source.council.as_deref();
+        let at = location.unwrap_or(FrameLocation { segment: 0, offset: 0 });
         let mut created = 0u64;
-        for (idx, change) in tx.changes.iter().enumerate() {
+        for ((idx, change), span) in tx.changes.iter().enumerate().zip(spans) {
             let before = self.take_entity(&change.entity)?;
-            let entry = HistoryEntryRef { seq: tx.seq, change_idx: idx, recorded_at: tx.recorded_at, council, change };
-            self.put(keys::history(&change.entity, tx.seq, idx), codec::encode(&entry)?);
+            let pointer = HistoryPointer { location: at, span: *span, recorded_at: tx.recorded_at, council };
+            self.put(keys::history(&change.entity, tx.seq, idx), pointer.to_bytes());
             if let Some(history) = self.histories.get_mut().get_mut(&change.entity) {
                 // Entries are keyed by sequence: a new one sorts last.
                 history.push(HistoryEntry {
@@ -351,7 +437,7 @@ impl<'a> Stage<'a> {
             seq: tx.seq,
             recorded_at: tx.recorded_at,
             hash,
-            location,
+            location: at,
             actor: tx.actor.clone(),
             role: tx.role.clone(),
             source: tx.source.clone(),
@@ -387,11 +473,47 @@ impl<'a> Stage<'a> {
         let history: Vec<HistoryEntry> = self
             .scan_prefix(&keys::history_prefix(id))?
             .into_iter()
-            .map(|(_, v)| codec::decode(&v))
+            .map(|(k, v)| self.history_entry(id, &k, &v))
             .collect::<Result<_>>()?;
         let answer = f(&history);
         self.histories.borrow_mut().insert(id.clone(), history);
         Ok(answer)
+    }
+
+    /// A stored history entry: from this stage's unwritten transactions, else the journal.
+    fn history_entry(&self, id: &EntityId, key: &[u8], value: &[u8]) -> Result<HistoryEntry> {
+        if let Some((seq, idx)) = keys::history_position(key) {
+            if let Ok(at) = self.unwritten.binary_search_by_key(&seq, |tx| tx.seq) {
+                let tx = &self.unwritten[at];
+                if let Some(change) = tx.changes.get(idx as usize) {
+                    return Ok(HistoryEntry {
+                        seq,
+                        change_idx: idx as usize,
+                        recorded_at: tx.recorded_at,
+                        council: tx.source.council.clone(),
+                        change: change.clone(),
+                    });
+                }
+            }
+        }
+        read_history_entry(self.journal, id, key, value)
+    }
+
+    /// Records where the writer wrote a transaction this stage applied unwritten: its
+    /// facts and its history entries now point at its frame.
+    pub fn written_at(&mut self, tx: &Transaction, location: FrameLocation, spans: &[ChangeSpan]) -> Result<()> {
+        let key = keys::transaction(tx.seq);
+        if let Some(bytes) = self.get(&key)? {
+            let mut meta: TxMeta = codec::decode(&bytes)?;
+            meta.location = location;
+            self.put(key, codec::encode(&meta)?);
+        }
+        let council = tx.source.council.as_deref();
+        for ((idx, change), span) in tx.changes.iter().enumerate().zip(spans) {
+            let pointer = HistoryPointer { location, span: *span, recorded_at: tx.recorded_at, council };
+            self.put(keys::history(&change.entity, tx.seq, idx), pointer.to_bytes());
+        }
+        Ok(())
     }
 
     fn update_lookup_indexes(
@@ -674,26 +796,43 @@ mod tests {
         backend.iter_all().map(|kv| kv.unwrap()).collect()
     }
 
+    /// The transactions written to a journal in `dir`: each with its frame and its spans.
+    fn journaled(dir: &std::path::Path) -> Vec<(Arc<Transaction>, FrameLocation, Vec<ChangeSpan>)> {
+        let (mut journal, _) = crate::journal::JournalWriter::open(dir).unwrap();
+        transactions()
+            .into_iter()
+            .map(|tx| {
+                let payload = codec::encode_transaction(&tx).unwrap();
+                let frame = journal.append(&[&payload]).unwrap().remove(0);
+                (Arc::new(tx), frame.location, codec::change_spans(&payload, frame.seq).unwrap())
+            })
+            .collect()
+    }
+
     #[test]
     fn a_stage_over_unapplied_overlays_writes_what_a_stage_over_the_applied_backend_writes() {
         let schema = pole_model::default_registry().unwrap();
-        let location = FrameLocation { segment: 0, offset: 0 };
         let hash = Hash([7; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        let written = journaled(dir.path());
+        let frames = FrameReader::new(dir.path());
 
         // One transaction a group, each applied before the next is staged.
         let applied = MemoryBackend::default();
-        for tx in transactions() {
-            let mut stage = Stage::new(&applied);
-            stage.apply_transaction(&schema, &NoKeys, &tx, hash, location).unwrap();
+        for (tx, location, spans) in &written {
+            let mut stage = Stage::new(&applied, &frames);
+            stage.apply_transaction(&schema, &NoKeys, tx, hash, Some(*location), spans).unwrap();
             applied.apply(stage.freeze().unwrap().to_batch().unwrap()).unwrap();
         }
 
-        // The same groups, each staged over the earlier ones before any reaches the backend.
+        // The same groups, each staged over the earlier ones before any reaches the backend,
+        // and staged as the writer stages them: before the write, located after it.
         let layered = MemoryBackend::default();
         let mut below: Vec<Arc<Overlay>> = Vec::new();
-        for tx in transactions() {
-            let mut stage = Stage::over(&layered, below.clone());
-            stage.apply_transaction(&schema, &NoKeys, &tx, hash, location).unwrap();
+        for (tx, location, spans) in &written {
+            let mut stage = Stage::over(&layered, &frames, below.clone());
+            stage.apply_transaction(&schema, &NoKeys, tx, hash, None, spans).unwrap();
+            stage.written_at(tx, *location, spans).unwrap();
             below.push(Arc::new(stage.freeze().unwrap()));
         }
         assert!(contents(&layered).is_empty());
@@ -709,26 +848,48 @@ mod tests {
     }
 
     #[test]
-    fn a_borrowed_history_entry_reads_back_as_the_owned_one() {
-        let change = Change {
-            entity: EntityId::new("01J0000000000000000000000A").unwrap(),
-            op: ChangeOp::Create { kind: Kind::Person, entity_type: "person".into(), delta: Delta::default() },
-            valid_time: Some(Timestamp::from_micros(1_700_000_000_000_000)),
-            row: Some(7),
-        };
-        for council in [None, Some("E08000025")] {
-            let owned = HistoryEntry {
-                seq: 9,
-                change_idx: 2,
-                recorded_at: Timestamp::from_micros(1_800_000_000_000_000),
-                council: council.map(str::to_owned),
-                change: change.clone(),
-            };
-            let borrowed =
-                HistoryEntryRef { seq: 9, change_idx: 2, recorded_at: owned.recorded_at, council, change: &change };
-            let bytes = codec::encode(&borrowed).unwrap();
-            assert_eq!(bytes, codec::encode(&owned).unwrap());
-            assert_eq!(codec::decode::<HistoryEntry>(&bytes).unwrap(), owned);
+    fn history_entries_read_their_changes_back_from_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = journaled(dir.path());
+        let frames = FrameReader::new(dir.path());
+        let backend = MemoryBackend::default();
+        let schema = pole_model::default_registry().unwrap();
+        for (tx, location, spans) in &written {
+            let mut stage = Stage::new(&backend, &frames);
+            stage.apply_transaction(&schema, &NoKeys, tx, Hash([7; 32]), Some(*location), spans).unwrap();
+            backend.apply(stage.freeze().unwrap().to_batch().unwrap()).unwrap();
         }
+        let person = EntityId::new("01J0000000000000000000000P").unwrap();
+        let stored: Vec<HistoryEntry> = backend
+            .scan_prefix(&keys::history_prefix(&person))
+            .map(|kv| {
+                let (k, v) = kv.unwrap();
+                assert!(v.len() < 64, "an entry points at its change, it does not copy it: {} bytes", v.len());
+                read_history_entry(&frames, &person, &k, &v).unwrap()
+            })
+            .collect();
+        let expected: Vec<HistoryEntry> = written
+            .iter()
+            .flat_map(|(tx, _, _)| {
+                tx.changes.iter().enumerate().filter(|(_, c)| c.entity == person).map(|(idx, change)| HistoryEntry {
+                    seq: tx.seq,
+                    change_idx: idx,
+                    recorded_at: tx.recorded_at,
+                    council: tx.source.council.clone(),
+                    change: change.clone(),
+                })
+            })
+            .collect();
+        assert_eq!(stored, expected);
+
+        // An entry read under another entity's name, or damaged, is an error, never a wrong answer.
+        let (key, value) = backend.scan_prefix(&keys::history_prefix(&person)).next().unwrap().unwrap();
+        let other = EntityId::new("01J0000000000000000000000L").unwrap();
+        assert!(read_history_entry(&frames, &other, &key, &value).is_err());
+        assert!(read_history_entry(&frames, &person, &key, &value[..20]).is_err());
+        let pointer = HistoryPointer::from_bytes(&person, &value).unwrap();
+        assert_eq!(pointer.council, Some("305"));
+        let shifted = HistoryPointer { span: ChangeSpan { start: pointer.span.start + 1, ..pointer.span }, ..pointer };
+        assert!(read_history_entry(&frames, &person, &key, &shifted.to_bytes()).is_err());
     }
 }

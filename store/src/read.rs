@@ -151,12 +151,13 @@ impl Store {
     fn history_entries(&self, id: &EntityId, as_of_seq: Option<u64>) -> Result<Vec<HistoryEntry>> {
         let mut out = Vec::new();
         for item in self.backend().scan_prefix(&keys::history_prefix(id)) {
-            let (_, bytes) = item?;
-            let entry: HistoryEntry = codec::decode(&bytes)?;
-            if as_of_seq.is_some_and(|seq| entry.seq > seq) {
-                break;
+            let (key, value) = item?;
+            if let (Some(as_of), Some((seq, _))) = (as_of_seq, keys::history_position(&key)) {
+                if seq > as_of {
+                    break;
+                }
             }
-            out.push(entry);
+            out.push(crate::projection::read_history_entry(&self.inner.frames, id, &key, &value)?);
         }
         Ok(out)
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::applier::Progress;
 use crate::backend::{Backend, MemoryBackend, RedbBackend, SledBackend};
 use crate::codec::{self, decode_transaction};
-use crate::journal::{JournalReader, JournalWriter, Recovery};
+use crate::journal::{FrameReader, JournalReader, JournalWriter, Recovery};
 use crate::outcome::{Committed, Rejection};
 use crate::projection::{live_overlays, Counts, IdempotencyRecord, Overlay, Stage, TxMeta};
 use crate::request::TransactionRequest;
@@ -125,6 +125,8 @@ pub(crate) struct Inner {
     pub backend: Arc<dyn Backend>,
     pub vault: Arc<RwLock<Vault>>,
     pub head: Arc<RwLock<Head>>,
+    /// Reads the changes history entries point at in the journal.
+    pub frames: FrameReader,
     progress: Arc<Progress>,
     jobs: Mutex<Option<Sender<Work>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -259,6 +261,7 @@ impl Store {
             .map_err(|e| StoreError::Journal(format!("cannot start the writer thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
+                frames: FrameReader::new(&journal_dir(&dir)),
                 dir,
                 backend_kind: options.backend,
                 schema,
@@ -563,7 +566,9 @@ pub(crate) fn catch_up(
             }
             Ok(())
         });
-        let staged = stage_journal(&mut reader, backend, schema, vault, erase_keys, applied, &batches, &mut progress);
+        let frames = FrameReader::new(journal);
+        let staged =
+            stage_journal(&mut reader, &frames, backend, schema, vault, erase_keys, applied, &batches, &mut progress);
         drop(batches);
         let applied =
             applying.join().map_err(|_| StoreError::Backend("the thread applying batches panicked".into()))?;
@@ -578,6 +583,7 @@ pub(crate) fn catch_up(
 #[allow(clippy::too_many_arguments)]
 fn stage_journal(
     reader: &mut JournalReader,
+    frames: &FrameReader,
     backend: &dyn Backend,
     schema: &SchemaRegistry,
     vault: &RwLock<Vault>,
@@ -587,7 +593,7 @@ fn stage_journal(
     progress: &mut impl FnMut(u64),
 ) -> Result<()> {
     let mut pending: Vec<Weak<Overlay>> = Vec::new();
-    let mut stage = Stage::new(backend);
+    let mut stage = Stage::new(backend, frames);
     let mut in_stage = 0;
     let mut changes_in_stage = 0;
     let send = |overlay: Overlay, pending: &mut Vec<Weak<Overlay>>| -> Result<()> {
@@ -599,8 +605,9 @@ fn stage_journal(
         if frame.seq <= applied {
             continue;
         }
-        let tx = decode_transaction(&frame.payload, frame.seq)?;
-        stage.apply_transaction(schema, &*vault.read(), &tx, frame.hash, frame.location)?;
+        let tx = Arc::new(decode_transaction(&frame.payload, frame.seq)?);
+        let spans = codec::change_spans(&frame.payload, frame.seq)?;
+        stage.apply_transaction(schema, &*vault.read(), &tx, frame.hash, Some(frame.location), &spans)?;
         if erase_keys {
             for change in &tx.changes {
                 if matches!(change.op, ChangeOp::Erase { .. }) {
@@ -612,7 +619,7 @@ fn stage_journal(
         changes_in_stage += tx.changes.len();
         if in_stage >= REPLAY_BATCH || changes_in_stage >= REPLAY_BATCH_CHANGES {
             send(stage.freeze()?, &mut pending)?;
-            stage = Stage::over(backend, live_overlays(&mut pending));
+            stage = Stage::over(backend, frames, live_overlays(&mut pending));
             in_stage = 0;
             changes_in_stage = 0;
             progress(frame.seq);

@@ -27,7 +27,7 @@ use pole_model::{EntityId, SchemaRegistry, Timestamp, Transaction};
 use crate::applier::{Applier, Progress, Sequenced};
 use crate::backend::Backend;
 use crate::codec;
-use crate::journal::{JournalWriter, MAX_PAYLOAD_BYTES};
+use crate::journal::{ChangeSpan, FrameReader, JournalWriter, MAX_PAYLOAD_BYTES};
 use crate::outcome::{Committed, Rejection};
 use crate::prepare::{prepare, Context, Keys, Prepared};
 use crate::projection::{live_overlays, IdempotencyRecord, Overlay, Stage};
@@ -78,6 +78,8 @@ pub struct Head {
 
 pub struct Writer {
     journal: JournalWriter,
+    /// Reads the changes history entries point at (late changes refold from them).
+    frames: Arc<FrameReader>,
     backend: Arc<dyn Backend>,
     schema: Arc<SchemaRegistry>,
     vault: Arc<RwLock<Vault>>,
@@ -93,8 +95,9 @@ pub struct Writer {
 }
 
 struct Accepted {
-    tx: Transaction,
+    tx: Arc<Transaction>,
     payload: Vec<u8>,
+    spans: Vec<ChangeSpan>,
     erased: Vec<EntityId>,
     reply: SyncSender<Reply>,
 }
@@ -112,6 +115,7 @@ impl Writer {
         let sequenced = *head.read();
         let applier = Applier::start(Arc::clone(&backend), Arc::clone(&vault), head, Arc::clone(&progress))?;
         Ok(Writer {
+            frames: Arc::new(FrameReader::new(journal.dir())),
             journal,
             backend,
             schema,
@@ -212,7 +216,8 @@ impl Writer {
             return Err(StoreError::WriterStopped(reason));
         }
         let backend = Arc::clone(&self.backend);
-        let mut stage = Stage::over(backend.as_ref(), live_overlays(&mut self.pending));
+        let frames = Arc::clone(&self.frames);
+        let mut stage = Stage::over(backend.as_ref(), &frames, live_overlays(&mut self.pending));
         stage.reserve(group.iter().map(|job| job.request.changes.len()).sum());
         let mut accepted: Vec<Accepted> = Vec::with_capacity(group.len());
         // Answers that name this group's state wait until the group is durable.
@@ -242,24 +247,26 @@ impl Writer {
                         };
                         deferred.push((job.reply, committed));
                     }
-                    Ok(Outcome::Sequenced { tx, payload, new_keys: keys_of_tx, erased }) => {
+                    Ok(Outcome::Sequenced { tx, payload, spans, new_keys: keys_of_tx, erased }) => {
                         let hash = pole_audit::chain_hash(pole_audit::Chain::Journal, &prev_hash, &payload);
                         prev_hash = hash;
                         for (id, key) in &keys_of_tx {
                             group_keys.insert(id.clone(), *key);
                         }
                         new_keys.extend(keys_of_tx);
-                        // The location is filled in after the write; projections of later
-                        // transactions in the group never read it.
+                        // Not written yet: the stage reads its history entries from `tx`
+                        // until `Stage::written_at` records where it was written.
+                        let tx = Arc::new(*tx);
                         stage.apply_transaction(
                             &self.schema,
                             &Keys { vault: &vault, group: &group_keys, sealed: &just_sealed },
                             &tx,
                             hash,
-                            crate::journal::FrameLocation { segment: 0, offset: 0 },
+                            None,
+                            &spans,
                         )?;
                         last = Head { seq: tx.seq, hash, recorded_at: tx.recorded_at };
-                        accepted.push(Accepted { tx: *tx, payload, erased, reply: job.reply });
+                        accepted.push(Accepted { tx, payload, spans, erased, reply: job.reply });
                     }
                     Err(rejection) => {
                         let _ = job.reply.send(Ok(Err(rejection)));
@@ -293,12 +300,7 @@ impl Writer {
         // Now durable. Record where each frame landed, then hand the projections over.
         for (a, frame) in accepted.iter().zip(&frames) {
             debug_assert_eq!(a.tx.seq, frame.seq);
-            let key = keys::transaction(frame.seq);
-            if let Some(bytes) = stage.get(&key)? {
-                let mut meta: crate::projection::TxMeta = codec::decode(&bytes)?;
-                meta.location = frame.location;
-                stage.put(key, codec::encode(&meta)?);
-            }
+            stage.written_at(&a.tx, frame.location, &a.spans)?;
         }
         let overlay = Arc::new(stage.freeze()?);
         self.pending.push(Arc::downgrade(&overlay));
@@ -306,14 +308,10 @@ impl Writer {
         self.progress.set_durable(last.seq);
         let mut erased = Vec::new();
         for (a, frame) in accepted.into_iter().zip(frames) {
-            let committed = Committed {
-                seq: frame.seq,
-                recorded_at: a.tx.recorded_at,
-                hash: frame.hash,
-                changes: a.tx.changes.len(),
-                refs: a.tx.refs,
-                replayed: false,
-            };
+            // The stage that shared the transaction is frozen and gone: the refs move out.
+            let (recorded_at, changes) = (a.tx.recorded_at, a.tx.changes.len());
+            let refs = Arc::try_unwrap(a.tx).map_or_else(|tx| tx.refs.clone(), |tx| tx.refs);
+            let committed = Committed { seq: frame.seq, recorded_at, hash: frame.hash, changes, refs, replayed: false };
             erased.extend(a.erased);
             let _ = a.reply.send(Ok(Ok(committed)));
         }
@@ -376,7 +374,8 @@ impl Writer {
         if let Some(rejection) = too_large(payload.len()) {
             return Ok(Err(rejection));
         }
-        Ok(Ok(Outcome::Sequenced { tx: Box::new(tx), payload, new_keys, erased }))
+        let spans = crate::codec::change_spans(&payload, tx.seq)?;
+        Ok(Ok(Outcome::Sequenced { tx: Box::new(tx), payload, spans, new_keys, erased }))
     }
 }
 
@@ -451,7 +450,13 @@ pub(crate) fn too_large(bytes: usize) -> Option<Rejection> {
 enum Outcome {
     Replayed(Committed),
     NoChange,
-    Sequenced { tx: Box<Transaction>, payload: Vec<u8>, new_keys: Vec<(EntityId, DataKey)>, erased: Vec<EntityId> },
+    Sequenced {
+        tx: Box<Transaction>,
+        payload: Vec<u8>,
+        spans: Vec<ChangeSpan>,
+        new_keys: Vec<(EntityId, DataKey)>,
+        erased: Vec<EntityId>,
+    },
 }
 
 #[cfg(test)]
