@@ -14,7 +14,10 @@ use crate::config::{Config, GlobalArgs, LogFormat};
 
 /// mimalloc rather than the system allocator: the write path and rebuild allocate and free
 /// many small values (JSON states, deltas, keys), where glibc's malloc was a third of the
-/// profile (BENCHMARKS.md, finding 6).
+/// profile (BENCHMARKS.md, finding 6). Built without transparent huge pages (the workspace
+/// enables mimalloc's `no_thp`): the writer allocates a group and the applier frees it, and
+/// mimalloc's pages, returned to the kernel between groups, came back as fresh huge pages
+/// to zero, a fifth of the writer's time (BENCHMARKS.md, log, session 9).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
