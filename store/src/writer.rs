@@ -216,8 +216,8 @@ impl Writer {
             return Err(StoreError::WriterStopped(reason));
         }
         let backend = Arc::clone(&self.backend);
-        let frames = Arc::clone(&self.frames);
-        let mut stage = Stage::over(backend.as_ref(), &frames, live_overlays(&mut self.pending));
+        let frame_reader = Arc::clone(&self.frames);
+        let mut stage = Stage::over(backend.as_ref(), &frame_reader, live_overlays(&mut self.pending));
         stage.reserve(group.iter().map(|job| job.request.changes.len()).sum());
         let mut accepted: Vec<Accepted> = Vec::with_capacity(group.len());
         // Answers that name this group's state wait until the group is durable.
