@@ -439,6 +439,11 @@ impl FrameReader {
         FrameReader { dir: dir.to_path_buf(), segments: Default::default() }
     }
 
+    /// The journal directory it reads.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The bytes of `span` in the payload of the frame at `at`.
     pub fn read_span(&self, at: FrameLocation, span: ChangeSpan) -> Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;

@@ -114,6 +114,17 @@ impl<'a> HistoryPointer<'a> {
     }
 }
 
+/// The history entry of change `idx` of a transaction held in memory.
+fn history_entry_of(tx: &Transaction, idx: usize, change: &pole_model::Change) -> HistoryEntry {
+    HistoryEntry {
+        seq: tx.seq,
+        change_idx: idx,
+        recorded_at: tx.recorded_at,
+        council: tx.source.council.clone(),
+        change: change.clone(),
+    }
+}
+
 /// The history entry stored under `key` (an `h/` key of entity `id`) as `value`, its change
 /// read from the journal.
 pub(crate) fn read_history_entry(
@@ -384,21 +395,17 @@ impl<'a> Stage<'a> {
             self.unwritten.push(Arc::clone(tx));
         }
         let council = tx.source.council.as_deref();
+        // Unwritten, the entries' keys are staged (so scans find them) and read from
+        // `unwritten`; `written_at` points them at the frame.
         let at = location.unwrap_or(FrameLocation { segment: 0, offset: 0 });
         let mut created = 0u64;
         for ((idx, change), span) in tx.changes.iter().enumerate().zip(spans) {
             let before = self.take_entity(&change.entity)?;
-            let pointer = HistoryPointer { location: at, span: *span, recorded_at: tx.recorded_at, council };
-            self.put(keys::history(&change.entity, tx.seq, idx), pointer.to_bytes());
+            // Staged change by change: a late change refolds the history up to itself.
+            self.put_history_entry(tx, idx, at, *span);
             if let Some(history) = self.histories.get_mut().get_mut(&change.entity) {
                 // Entries are keyed by sequence: a new one sorts last.
-                history.push(HistoryEntry {
-                    seq: tx.seq,
-                    change_idx: idx,
-                    recorded_at: tx.recorded_at,
-                    council: council.map(str::to_owned),
-                    change: change.clone(),
-                });
+                history.push(history_entry_of(tx, idx, change));
             }
             let late = before.as_ref().is_some_and(|s| change.valid_time_or(tx.recorded_at) < s.last_valid_time);
             let after = if late {
@@ -486,13 +493,7 @@ impl<'a> Stage<'a> {
             if let Ok(at) = self.unwritten.binary_search_by_key(&seq, |tx| tx.seq) {
                 let tx = &self.unwritten[at];
                 if let Some(change) = tx.changes.get(idx as usize) {
-                    return Ok(HistoryEntry {
-                        seq,
-                        change_idx: idx as usize,
-                        recorded_at: tx.recorded_at,
-                        council: tx.source.council.clone(),
-                        change: change.clone(),
-                    });
+                    return Ok(history_entry_of(tx, idx as usize, change));
                 }
             }
         }
@@ -508,12 +509,18 @@ impl<'a> Stage<'a> {
             meta.location = location;
             self.put(key, codec::encode(&meta)?);
         }
-        let council = tx.source.council.as_deref();
-        for ((idx, change), span) in tx.changes.iter().enumerate().zip(spans) {
-            let pointer = HistoryPointer { location, span: *span, recorded_at: tx.recorded_at, council };
-            self.put(keys::history(&change.entity, tx.seq, idx), pointer.to_bytes());
+        for (idx, span) in spans.iter().enumerate() {
+            self.put_history_entry(tx, idx, location, *span);
         }
         Ok(())
+    }
+
+    /// Stages the history entry of change `idx`: its pointer into the frame at `at`.
+    fn put_history_entry(&mut self, tx: &Transaction, idx: usize, at: FrameLocation, span: ChangeSpan) {
+        let Some(change) = tx.changes.get(idx) else { return };
+        let council = tx.source.council.as_deref();
+        let pointer = HistoryPointer { location: at, span, recorded_at: tx.recorded_at, council };
+        self.put(keys::history(&change.entity, tx.seq, idx), pointer.to_bytes());
     }
 
     fn update_lookup_indexes(

@@ -126,7 +126,7 @@ pub(crate) struct Inner {
     pub vault: Arc<RwLock<Vault>>,
     pub head: Arc<RwLock<Head>>,
     /// Reads the changes history entries point at in the journal.
-    pub frames: FrameReader,
+    pub frames: Arc<FrameReader>,
     progress: Arc<Progress>,
     jobs: Mutex<Option<Sender<Work>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -239,7 +239,9 @@ impl Store {
                 ),
             });
         }
-        catch_up(&journal_dir(&dir), backend.as_ref(), &schema, &vault, true, applied, |_| {})?;
+        // One reader of the journal's frames for the whole store: start-up, the writer and reads.
+        let frames = Arc::new(FrameReader::new(&journal_dir(&dir)));
+        catch_up(&frames, backend.as_ref(), &schema, &vault, true, applied, |_| {})?;
         let recorded_at = match backend.get(&keys::transaction(journal_head.seq))? {
             Some(bytes) => codec::decode::<TxMeta>(&bytes)?.recorded_at,
             None => Timestamp::from_micros(0),
@@ -249,6 +251,7 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Work>();
         let writer = Writer::new(
             journal,
+            Arc::clone(&frames),
             Arc::clone(&backend),
             Arc::clone(&schema),
             Arc::clone(&vault),
@@ -261,7 +264,7 @@ impl Store {
             .map_err(|e| StoreError::Journal(format!("cannot start the writer thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
-                frames: FrameReader::new(&journal_dir(&dir)),
+                frames,
                 dir,
                 backend_kind: options.backend,
                 schema,
@@ -391,7 +394,7 @@ impl Store {
     /// Replays the journal into memory and returns that digest, leaving this store as it is.
     pub fn replay_digest(&self, progress: impl FnMut(u64)) -> Result<Hash> {
         let memory = MemoryBackend::new();
-        catch_up(&journal_dir(&self.inner.dir), &memory, &self.inner.schema, &self.inner.vault, false, 0, progress)?;
+        catch_up(&self.inner.frames, &memory, &self.inner.schema, &self.inner.vault, false, 0, progress)?;
         digest_of(&memory)
     }
 
@@ -535,7 +538,7 @@ pub(crate) fn digest_of(backend: &dyn Backend) -> Result<Hash> {
 /// erasures found on the way destroy their keys (an erasure whose key deletion was cut short
 /// by a crash completes here).
 pub(crate) fn catch_up(
-    journal: &Path,
+    frames: &FrameReader,
     backend: &dyn Backend,
     schema: &SchemaRegistry,
     vault: &RwLock<Vault>,
@@ -543,6 +546,7 @@ pub(crate) fn catch_up(
     applied: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<()> {
+    let journal = frames.dir();
     let mut reader = match applied {
         0 => JournalReader::open(journal)?,
         seq => match backend.get(&keys::transaction(seq))? {
@@ -566,9 +570,8 @@ pub(crate) fn catch_up(
             }
             Ok(())
         });
-        let frames = FrameReader::new(journal);
         let staged =
-            stage_journal(&mut reader, &frames, backend, schema, vault, erase_keys, applied, &batches, &mut progress);
+            stage_journal(&mut reader, frames, backend, schema, vault, erase_keys, applied, &batches, &mut progress);
         drop(batches);
         let applied =
             applying.join().map_err(|_| StoreError::Backend("the thread applying batches panicked".into()))?;

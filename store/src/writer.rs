@@ -106,6 +106,7 @@ impl Writer {
     /// A writer over an opened journal, with its applier thread started.
     pub fn new(
         journal: JournalWriter,
+        frames: Arc<FrameReader>,
         backend: Arc<dyn Backend>,
         schema: Arc<SchemaRegistry>,
         vault: Arc<RwLock<Vault>>,
@@ -115,8 +116,8 @@ impl Writer {
         let sequenced = *head.read();
         let applier = Applier::start(Arc::clone(&backend), Arc::clone(&vault), head, Arc::clone(&progress))?;
         Ok(Writer {
-            frames: Arc::new(FrameReader::new(journal.dir())),
             journal,
+            frames,
             backend,
             schema,
             vault,
@@ -194,15 +195,7 @@ impl Writer {
         self.applier.drain()?;
         self.pending.clear();
         self.backend.clear()?;
-        crate::store::catch_up(
-            self.journal.dir(),
-            self.backend.as_ref(),
-            &self.schema,
-            &self.vault,
-            false,
-            0,
-            progress,
-        )?;
+        crate::store::catch_up(&self.frames, self.backend.as_ref(), &self.schema, &self.vault, false, 0, progress)?;
         self.backend.flush()
     }
 
@@ -533,7 +526,9 @@ mod tests {
         let schema = Arc::new(pole_model::default_registry().unwrap());
         let head = Arc::new(RwLock::new(Head { seq: 0, hash: Hash::GENESIS, recorded_at: Timestamp::from_micros(0) }));
         let progress = Arc::new(Progress::at(0));
-        let writer = Writer::new(journal, backend, schema, vault, Arc::clone(&head), Arc::clone(&progress)).unwrap();
+        let frames = Arc::new(FrameReader::new(&dir.path().join("journal")));
+        let writer =
+            Writer::new(journal, frames, backend, schema, vault, Arc::clone(&head), Arc::clone(&progress)).unwrap();
         let (work, queue) = mpsc::channel();
         let thread = std::thread::spawn(move || writer.run(queue));
         Running { work, head, progress, thread, _dir: dir }
