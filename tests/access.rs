@@ -24,8 +24,10 @@ struct World {
     _serving: common::Serving,
     base: String,
     dir: tempfile::TempDir,
-    /// Contributed to by councils AAA (created, address, contact) and BBB (ethnicity, its id).
+    /// AAA's record of a person BBB knows too (AAA's address and contact).
     shared: String,
+    /// BBB's own record of the same person (same NHS number; ethnicity and BBB's client id).
+    bbb_record: String,
     /// Council AAA's contact with the shared person.
     contact: String,
     address: String,
@@ -93,6 +95,7 @@ impl World {
             base,
             dir,
             shared: String::new(),
+            bbb_record: String::new(),
             contact: String::new(),
             address: String::new(),
             bbb_only: String::new(),
@@ -130,13 +133,15 @@ impl World {
         let bbb = world.commit(
             "bbb",
             json!([
-                {"target": {"entity": world.shared}, "op": {"op": "update", "set": {"ethnicity": "C"},
-                    "add_identifiers": [{"system": "council:BBB:client", "value": "B-9"}]}},
+                {"target": {"ref": "bp"}, "op": {"op": "create", "type": "person", "set": {"ethnicity": "C"},
+                    "identifiers": [{"system": "nhs-number", "value": NHS},
+                                    {"system": "council:BBB:client", "value": "B-9"}]}},
                 {"target": {"ref": "q"}, "op": {"op": "create", "type": "person", "set": {"family_name": "Bystander"}}},
                 {"target": {"ref": "br"}, "op": {"op": "create", "type": "referral", "set": {"referral_date": "2024-05-01"}}},
-                {"target": {"ref": "br"}, "op": {"op": "link", "role": "subject", "to": {"entity": world.shared}}},
+                {"target": {"ref": "br"}, "op": {"op": "link", "role": "subject", "to": {"ref": "bp"}}},
             ]),
         );
+        world.bbb_record = reference(&bbb, "bp");
         world.bbb_only = reference(&bbb, "q");
         world.bbb_referral = reference(&bbb, "br");
         let erased = world.commit(
@@ -190,25 +195,30 @@ fn each_role_sees_exactly_its_share_of_the_same_records() {
         assert_eq!(w.get("none", path).status, 200, "{path}");
     }
 
-    // Administrator and analyst: everything, from every council.
+    // Administrator and analyst: every council's records, each source record its own.
+    let bbb_record = format!("/v1/entities/{}", w.bbb_record);
     for role in ["admin", "analyst"] {
         let answer = w.get(role, &shared);
         assert_eq!(answer.status, 200, "{}", answer.text);
         assert_eq!(answer.body["attributes"]["family_name"], FAMILY);
-        assert_eq!(answer.body["attributes"]["ethnicity"], "C");
-        assert_eq!(answer.body["identifiers"].as_array().unwrap().len(), 3, "{}", answer.text);
+        assert!(answer.body["attributes"].get("ethnicity").is_none(), "{}", answer.text);
+        assert_eq!(answer.body["identifiers"].as_array().unwrap().len(), 2, "{}", answer.text);
+        let theirs = w.get(role, &bbb_record);
+        assert_eq!(theirs.body["attributes"]["ethnicity"], "C", "{}", theirs.text);
     }
 
-    // A council sees only its own contributions to the shared person.
+    // A council sees its own record of the person, never the other council's.
     let aaa = w.get("aaa", &shared);
     assert_eq!(aaa.status, 200, "{}", aaa.text);
     assert_eq!(aaa.body["attributes"]["family_name"], FAMILY);
     assert!(aaa.body["attributes"].get("ethnicity").is_none(), "BBB's value leaked to AAA: {}", aaa.text);
     assert!(!aaa.text.contains("B-9"), "{}", aaa.text);
-    let bbb = w.get("bbb", &shared);
+    assert_problem(&w.get("aaa", &bbb_record), 403, "forbidden");
+    assert_problem(&w.get("bbb", &shared), 403, "forbidden");
+    let bbb = w.get("bbb", &bbb_record);
     assert_eq!(bbb.status, 200, "{}", bbb.text);
     assert_eq!(bbb.body["attributes"], json!({"ethnicity": "C"}), "{}", bbb.text);
-    assert!(!bbb.text.contains(FAMILY) && !bbb.text.contains(NHS), "AAA's values leaked to BBB: {}", bbb.text);
+    assert!(!bbb.text.contains(FAMILY) && !bbb.text.contains("A-1"), "AAA's values leaked to BBB: {}", bbb.text);
     // ... and nothing of another council's own clients, in a way that does not reveal they exist.
     let other = w.get("aaa", &format!("/v1/entities/{}", w.bbb_only));
     assert_problem(&other, 403, "forbidden");
@@ -235,7 +245,7 @@ fn each_role_sees_exactly_its_share_of_the_same_records() {
     );
     let found = w.get("bbb", &format!("/v1/search?nhs_number={NHS}"));
     assert_eq!(found.status, 200);
-    assert_eq!(found.body["items"], json!([w.shared]), "a council finds a shared person it contributed to");
+    assert_eq!(found.body["items"], json!([w.bbb_record]), "a council finds its own record of the person only");
     let not_found = w.get("bbb", "/v1/search?family_name=Declinedson");
     assert_eq!(not_found.body["items"], json!([]), "{}", not_found.text);
 
@@ -262,27 +272,27 @@ fn each_role_sees_exactly_its_share_of_the_same_records() {
 
     // Consumers: pseudonyms, minimised attributes, no identifiers, only covered kinds.
     let people = w.consumer_people();
-    assert_eq!(people.len(), 2, "the shared person and BBB's client; not the opted-out nor the erased: {people:?}");
+    assert_eq!(
+        people.len(),
+        3,
+        "each council's record of the person and BBB's client; not the opted-out nor the erased: {people:?}"
+    );
     let _ = &w.bbb_referral;
     assert!(people.iter().all(|p| p.starts_with("psn_")), "{people:?}");
     let mut seen_shared = false;
+    let mut seen_ethnicity = false;
     for pseudonym in &people {
         let answer = w.get("consumer", &format!("/v1/entities/{pseudonym}"));
         assert_eq!(answer.status, 200, "{}", answer.text);
         assert_eq!(answer.body["identifiers"], json!([]));
+        seen_ethnicity |= answer.body["attributes"]["ethnicity"] == "C";
         if answer.body["attributes"]["birth_date"] == "90+" {
             seen_shared = true;
-            assert_eq!(answer.body["attributes"]["ethnicity"], "C");
             let links = w.get("consumer", &format!("/v1/entities/{pseudonym}/links"));
             assert_eq!(links.status, 200, "{}", links.text);
             let roles: Vec<&str> =
                 links.body["links"].as_array().unwrap().iter().map(|l| l["role"].as_str().unwrap()).collect();
-            assert_eq!(
-                roles,
-                ["subject", "subject"],
-                "the address (a location) is outside the agreement: {}",
-                links.text
-            );
+            assert_eq!(roles, ["subject"], "the address (a location) is outside the agreement: {}", links.text);
             let contact = links.body["links"][0]["other"].as_str().unwrap();
             let event = w.get("consumer", &format!("/v1/entities/{contact}"));
             assert_eq!(event.status, 200, "{}", event.text);
@@ -293,6 +303,7 @@ fn each_role_sees_exactly_its_share_of_the_same_records() {
         }
     }
     assert!(seen_shared, "the shared person, born 1931, shows as 90+");
+    assert!(seen_ethnicity, "BBB's record shows its sensitive value under the agreement");
     assert_problem(&w.get("consumer", &shared), 403, "forbidden");
     assert_problem(&w.get("consumer", &format!("/v1/entities/{}", w.address)), 403, "forbidden");
     for path in [
@@ -588,8 +599,8 @@ fn graphql_traversal_and_as_of_stay_inside_the_callers_scope() {
             assert!(!aaa.text.contains(hidden.as_str()), "AAA reached {hidden} through {as_of:?}: {}", aaa.text);
         }
         assert!(!aaa.text.contains("B-9"));
-        // BBB reaches its referral, not AAA's contact or address.
-        let bbb = query("bbb", traversal(&w.shared, as_of));
+        // BBB reaches its referral through its own record, not AAA's contact or address.
+        let bbb = query("bbb", traversal(&w.bbb_record, as_of));
         assert!(bbb.text.contains(&w.bbb_referral), "{}", bbb.text);
         for hidden in [&w.contact, &w.address] {
             assert!(!bbb.text.contains(hidden.as_str()), "BBB reached {hidden}: {}", bbb.text);
@@ -710,4 +721,132 @@ fn an_expired_or_unknown_agreement_opens_nothing() {
     assert_eq!(status, 403, "{text}");
     assert!(text.contains("not known"), "{text}");
     assert_eq!(get("research").0, 200, "the built-in agreement is still there beside the directory's");
+}
+
+#[test]
+fn a_council_writes_only_its_own_records_and_cannot_tell_another_councils_from_none() {
+    let w = World::start();
+    let missing = "01JNOSUCHENTITY00000000000";
+    let history_before = w.get("admin", &format!("/v1/entities/{}/history", w.shared)).text;
+    // Every kind of write BBB could aim at AAA's record, over REST and GraphQL.
+    let attempts = |target: &str| -> Vec<(&'static str, Value)> {
+        vec![
+            ("update", json!([{"target": {"entity": target}, "op": {"op": "update", "set": {"gender": "1"}}}])),
+            (
+                "update at a version",
+                json!([{"target": {"entity": target}, "expected_version": 9,
+                    "op": {"op": "update", "set": {"gender": "1"}}}]),
+            ),
+            (
+                "remove an identifier",
+                json!([{"target": {"entity": target}, "op": {"op": "update",
+                    "remove_identifiers": [{"system": "council:AAA:client", "value": "A-1"}]}}]),
+            ),
+            (
+                "link from it",
+                json!([{"target": {"entity": target}, "op": {"op": "link", "role": "carer_of",
+                    "to": {"entity": w.bbb_only}}}]),
+            ),
+            (
+                "link to it",
+                json!([{"target": {"entity": w.bbb_only}, "op": {"op": "link", "role": "carer_of",
+                    "to": {"entity": target}}}]),
+            ),
+            (
+                "unlink",
+                json!([{"target": {"entity": target}, "op": {"op": "unlink", "role": "resides_at",
+                    "to": {"entity": w.address}}}]),
+            ),
+            ("retract", json!([{"target": {"entity": target}, "op": {"op": "retract", "reason": "not ours"}}])),
+        ]
+    };
+    let mut failures = Vec::new();
+    for ((what, theirs), (_, none)) in attempts(&w.shared).into_iter().zip(attempts(missing)) {
+        let theirs = w.post("bbb", "/v1/transactions", &json!({ "changes": theirs }));
+        let none = w.post("bbb", "/v1/transactions", &json!({ "changes": none }));
+        if theirs.status != 403 || none.status != 403 {
+            failures.push(format!(
+                "{what}: {} and {} (wanted 403): {} {}",
+                theirs.status, none.status, theirs.text, none.text
+            ));
+        }
+        if theirs.text.replace(&w.shared, "ID") != none.text.replace(missing, "ID") {
+            failures.push(format!("{what}: the answers tell the two apart:\n  {}\n  {}", theirs.text, none.text));
+        }
+        let mutation = r#"mutation($input: JSON!) { transaction(input: $input) }"#;
+        let changes = attempts(&w.shared).into_iter().find(|(w2, _)| w2 == &what).unwrap().1;
+        let gql = w.post("bbb", "/graphql", &json!({"query": mutation, "variables": {"input": {"changes": changes}}}));
+        if gql.body["errors"][0]["extensions"]["code"] != "forbidden" {
+            failures.push(format!("{what} over GraphQL: {}", gql.text));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // A council records no identifier of another council's namespace.
+    let claimed = w.post(
+        "bbb",
+        "/v1/transactions",
+        &json!({"changes": [{"target": {"ref": "n"}, "op": {"op": "create", "type": "person",
+            "identifiers": [{"system": "council:AAA:client", "value": "A-7"}]}}]}),
+    );
+    assert_problem(&claimed, 422, "invalid-change");
+    assert_eq!(claimed.body["field"], "identifiers.council:AAA:client", "{}", claimed.text);
+    // Nothing of AAA's record changed, and AAA still writes it.
+    assert_eq!(w.get("admin", &format!("/v1/entities/{}/history", w.shared)).text, history_before);
+    w.commit("aaa", json!([{"target": {"entity": w.shared}, "op": {"op": "update", "set": {"gender": "1"}}}]));
+}
+
+#[test]
+fn idempotency_keys_are_each_councils_own() {
+    let w = World::start();
+    let send = |role: &str, name: &str| {
+        client(role)
+            .post(format!("{}/v1/transactions", w.base))
+            .header("Idempotency-Key", "batch-2024-07")
+            .json(&json!({"changes": [{"target": {"ref": "n"}, "op": {"op": "create", "type": "person",
+                "set": {"family_name": name}}}]}))
+            .send()
+            .unwrap()
+    };
+    // BBB uses the key first; AAA's own transaction under it is stored, not refused, and
+    // nothing tells AAA that BBB used it.
+    assert_eq!(send("bbb", "Bystander-Two").status().as_u16(), 201);
+    let ours = send("aaa", "Newcomer");
+    assert_eq!(ours.status().as_u16(), 201);
+    let ours: Value = ours.json().unwrap();
+    assert_eq!(ours["replayed"], false, "{ours}");
+    let again: Value = send("aaa", "Newcomer").json().unwrap();
+    assert_eq!((again["replayed"].clone(), again["seq"].clone()), (json!(true), ours["seq"].clone()));
+    let other = send("aaa", "Someone Else");
+    assert_eq!(other.status().as_u16(), 422, "the key reused within AAA's own namespace");
+}
+
+#[test]
+fn a_council_token_does_not_merge_through_hl7() {
+    let w = World::start();
+    let nhs = |n: usize| ["9434765005", "9434765013"][n - 1];
+    let message = |event: &str, control: &str, pid3: &str, extra: &str| {
+        format!(
+            "MSH|^~\\&|PAS|RXX|POLE|NHSE|20240801080000||ADT^{event}|{control}|P|2.5\rEVN|{event}|20240801080000\r\
+             PID|1||{pid3}||Smith^John||19400312|M\r{extra}"
+        )
+    };
+    let file = [
+        message("A28", "M-1", &format!("{}^^^NHS^NH", nhs(1)), ""),
+        message("A28", "M-2", &format!("{}^^^NHS^NH", nhs(2)), ""),
+        message("A40", "M-3", &format!("{}^^^NHS^NH", nhs(1)), &format!("MRG|{}^^^NHS^NH\r", nhs(2))),
+    ]
+    .join("");
+    let response = client("aaa")
+        .post(format!("{}/v1/ingest/hl7", w.base))
+        .header("Content-Type", "application/octet-stream")
+        .body(file)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let report: Value = response.json().unwrap();
+    assert_eq!((report["accepted"].clone(), report["rejected"].clone()), (json!(2), json!(1)), "{report}");
+    assert!(report.to_string().contains("decided nationally"), "{report}");
+    let people = w.get("admin", &format!("/v1/identifiers/nhs-number/{}", nhs(2)));
+    let prior = people.body["items"][0].as_str().unwrap();
+    assert_eq!(w.get("admin", &format!("/v1/entities/{prior}")).body["status"]["state"], "active");
 }

@@ -154,12 +154,16 @@ fn a_batch_file_ingests_one_transaction_a_message_and_again_changes_nothing() {
     assert_eq!(role("subject"), 3, "admission, transfer and discharge: {links:?}");
     assert_eq!(role("resides_at"), 1, "the A08's care home replaced the A28's home: {links:?}");
 
-    // With --council, the council is the source.
+    // With --council, the council is the source, and a council does not merge: the A40 is
+    // refused, naming why, and the other messages are stored.
     let other = dir.path().join("other");
-    let (out, council) = ingest(&other, &["--council", "305"]);
-    assert!(out.status.success());
+    let (_, council) = ingest(&other, &["--council", "305"]);
     assert_eq!(council["council"], "305");
-    assert_eq!(stats(&other)["transactions"], 7);
+    assert_eq!(council["rejected"], 2, "the A40 and the message without a usable identifier: {council}");
+    let refused = &council["rows"].as_array().unwrap().iter().find(|r| r["issues"][0]["column"] == "MSH-9").unwrap();
+    let reason = refused["issues"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("merge") && reason.contains("decided nationally"), "{refused}");
+    assert_eq!(stats(&other)["transactions"], 6);
 }
 
 /// Sends bytes and reads `count` framed ACKs back, as HL7 text.

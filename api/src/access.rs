@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use parking_lot::Mutex;
 use pole_auth::{Agreement, Agreements, Principal, Pseudonymiser, Role, TokenVerifier, Viewer};
-use pole_model::{EntityId, EntityState, Kind, Timestamp};
+use pole_model::{EntityId, EntityState, Kind, Operation, Timestamp};
 use pole_store::{AccessAction, AccessEntry, AccessLog, AccessOutcome, EntityHead, ReadAt, Store};
 
 use crate::error::{ApiError, ApiResult};
@@ -297,7 +297,7 @@ impl Caller {
     }
 
     /// Refuses writes this caller may not make.
-    pub fn require_write(&self, ops: &[&str], council: Option<&str>) -> ApiResult<()> {
+    pub fn require_write(&self, ops: &[Operation], council: Option<&str>) -> ApiResult<()> {
         self.viewer().may_write(ops, council).map_err(|d| self.forbid(AccessAction::Write, d.0))
     }
 
@@ -398,6 +398,18 @@ impl Caller {
             Ok(())
         } else {
             Err(self.forbid(AccessAction::Read, self.out_of_scope(id)))
+        }
+    }
+
+    /// The store's refusal of a write naming a record outside the caller's own: the same
+    /// 403 a read of it gets, whether or not it exists.
+    pub fn refused_write(&self, rejection: pole_store::Rejection) -> ApiError {
+        match rejection {
+            pole_store::Rejection::OutOfScope { entity, .. } => {
+                let detail = self.out_of_scope(&entity);
+                self.forbid(AccessAction::Write, detail)
+            }
+            other => ApiError::from(other),
         }
     }
 

@@ -91,6 +91,9 @@ impl From<Rejection> for ApiError {
             Rejection::Conflict { .. } => ApiError::VersionConflict(rejection),
             Rejection::IdempotencyKeyReused { .. } => ApiError::IdempotencyKeyReused(rejection),
             Rejection::Invalid { .. } | Rejection::Transaction { .. } => ApiError::InvalidChange(rejection),
+            // Callers with a principal answer it as a read of the record is answered
+            // (`Caller::refused_write`); this is the fallback, with the same status.
+            Rejection::OutOfScope { .. } => ApiError::Forbidden(rejection.to_string()),
         }
     }
 }

@@ -7,6 +7,7 @@ use actix_web::http::header::ACCEPT;
 use actix_web::{web, HttpRequest, HttpResponse};
 use pole_auth::Role;
 use pole_ingest::{Format, IngestError, Options, Profile};
+use pole_model::Operation;
 use pole_store::{AccessAction, Store};
 use serde::Deserialize;
 
@@ -55,7 +56,9 @@ fn attribute(caller: &Caller, format: &str, query: &IngestQuery) -> ApiResult<(F
         (None, None) => return Err(ApiError::invalid("council", "name the submitting council")),
     };
     let attributed = (!council.is_empty()).then_some(council.as_str());
-    caller.require_write(&["create", "update", "link"], attributed.or(own))?;
+    // The operations every submission makes; what each row or message's transaction asks
+    // for beyond them is checked as it is built (an A40's merge).
+    caller.require_write(&[Operation::Create, Operation::Update, Operation::Link], attributed.or(own))?;
     if format == Format::Hl7 && query.profile.is_some() {
         return Err(ApiError::invalid(
             "profile",
@@ -87,6 +90,7 @@ fn submit(
         sheet: query.sheet.as_deref(),
         actor: &caller.principal.subject,
         role: &role,
+        operations: caller.viewer().writable_operations(),
         chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
     };
     let report = pole_ingest::ingest(store, body, &options, &|_| {}).map_err(ingest_error)?;

@@ -471,8 +471,9 @@ pub fn commit(
     if source.system.is_none() {
         source.system = Some("api".into());
     }
-    let ops: Vec<&str> = input.changes.iter().map(|c| c.op.name()).collect();
-    caller.require_write(&ops, source.council.as_deref())?;
+    if source.council.is_none() && caller.principal.role == pole_auth::Role::Council {
+        source.council.clone_from(&caller.principal.council);
+    }
     let mut touched: Vec<EntityId> = input
         .changes
         .iter()
@@ -481,9 +482,6 @@ pub fn commit(
             Target::Ref(_) => None,
         })
         .collect();
-    if source.council.is_none() && caller.principal.role == pole_auth::Role::Council {
-        source.council.clone_from(&caller.principal.council);
-    }
     let request = TransactionRequest {
         actor: caller.principal.subject.clone(),
         role: caller.principal.role.to_string(),
@@ -492,7 +490,8 @@ pub fn commit(
         reason: input.reason,
         changes: input.changes,
     };
-    let committed = store.commit(request)??;
+    caller.require_write(&request.operations(), request.source.council.as_deref())?;
+    let committed = store.commit(request)?.map_err(|rejection| caller.refused_write(rejection))?;
     touched.extend(committed.refs.values().cloned());
     touched.sort();
     touched.dedup();

@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 use pole_model::{
-    AttributeDef, Classification, Delta, EntityId, EntityState, FieldOp, Kind, LinkValue, SchemaRegistry,
+    AttributeDef, Classification, Delta, EntityId, EntityState, FieldOp, Kind, LinkValue, Operation, SchemaRegistry,
 };
 use serde_json::Value;
 
@@ -215,18 +215,29 @@ impl<'a> Viewer<'a> {
         )
     }
 
-    /// Refuses writes this caller may not make. `ops` names the change operations of the
-    /// transaction; `council` is the council the submission is attributed to.
-    pub fn may_write(&self, ops: &[&str], council: Option<&str>) -> Result<(), Denied> {
-        let refuse = |what: String| Err(Denied(what));
+    /// The operations this caller may write, whatever the records: an administrator every
+    /// one, an analyst the identity-resolution decisions, a council its own records'
+    /// content and links, others none.
+    pub fn writable_operations(&self) -> &'static [Operation] {
+        const ANALYST: [Operation; 2] = [Operation::Merge, Operation::Unmerge];
+        const COUNCIL: [Operation; 5] =
+            [Operation::Create, Operation::Update, Operation::Link, Operation::Unlink, Operation::Retract];
         match self.role() {
-            Role::Admin => Ok(()),
-            Role::Analyst => match ops.iter().find(|op| !matches!(**op, "merge" | "unmerge")) {
-                Some(op) => {
-                    refuse(format!("an analyst writes identity-resolution decisions (merge, unmerge), not {op}"))
-                }
-                None => Ok(()),
-            },
+            Role::Admin => &Operation::ALL,
+            Role::Analyst => &ANALYST,
+            Role::Council => &COUNCIL,
+            Role::Consumer | Role::Auditor => &[],
+        }
+    }
+
+    /// Refuses writes this caller may not make: `ops` are the operations of the transaction
+    /// as built; `council` is the council the submission is attributed to. Which records it
+    /// may change is the store's rule (a council's transaction changes its own only).
+    pub fn may_write(&self, ops: &[Operation], council: Option<&str>) -> Result<(), Denied> {
+        let refuse = |what: String| Err(Denied(what));
+        let allowed = self.writable_operations();
+        match self.role() {
+            Role::Consumer | Role::Auditor => return refuse(format!("the {} role writes nothing", self.role())),
             Role::Council => {
                 let own = self.principal.council.as_deref();
                 if council.is_some() && council != own {
@@ -236,12 +247,15 @@ impl<'a> Viewer<'a> {
                         council.unwrap_or_default()
                     ));
                 }
-                match ops.iter().find(|op| matches!(**op, "merge" | "unmerge" | "erase")) {
-                    Some(op) => refuse(format!("{op} is decided nationally, not by a council")),
-                    None => Ok(()),
-                }
             }
-            Role::Consumer | Role::Auditor => refuse(format!("the {} role writes nothing", self.role())),
+            Role::Admin | Role::Analyst => {}
+        }
+        match ops.iter().find(|op| !allowed.contains(op)) {
+            None => Ok(()),
+            Some(op) if self.role() == Role::Analyst => {
+                refuse(format!("an analyst writes identity-resolution decisions (merge, unmerge), not {op}"))
+            }
+            Some(op) => refuse(format!("{op} is decided nationally, not by a council")),
         }
     }
 }

@@ -142,6 +142,9 @@ fn resolve_key(key: String, refs: &BTreeMap<String, EntityId>) -> String {
 /// Builds the change requests of a file, row by row.
 struct Builder<'s, 'c> {
     store: &'s Store,
+    /// Whose records natural keys resolve to: the submitting council's own, never
+    /// another's (each contributor's records stay its own; identity resolution links them).
+    contributor: Option<String>,
     /// The previous chunk's plan, while that chunk commits.
     previous: &'c Carry,
     changes: Vec<ChangeRequest>,
@@ -163,9 +166,10 @@ struct Builder<'s, 'c> {
 }
 
 impl<'s, 'c> Builder<'s, 'c> {
-    fn new(store: &'s Store, previous: &'c Carry) -> Self {
+    fn new(store: &'s Store, contributor: Option<String>, previous: &'c Carry) -> Self {
         Builder {
             store,
+            contributor,
             previous,
             changes: Vec::new(),
             next_ref: previous.next_ref,
@@ -194,7 +198,10 @@ impl<'s, 'c> Builder<'s, 'c> {
             let mut found = Vec::new();
             for id in &ids {
                 if let Some(state) = self.active(id)? {
-                    if state.entity_type == plan.entity_type && !found.contains(&state.id) {
+                    if state.entity_type == plan.entity_type
+                        && state.contributor() == self.contributor.as_deref()
+                        && !found.contains(&state.id)
+                    {
                         found.push(state.id);
                     }
                 }
@@ -468,7 +475,7 @@ impl Built {
 /// Builds the transaction for `plans`, after the chunk `previous` was planned (and while it
 /// may still be committing); in a dry run, `previous` is every chunk judged before.
 pub fn build(store: &Store, plans: &[RowPlan], source: Source, previous: &Carry) -> Result<Built> {
-    let mut builder = Builder::new(store, previous);
+    let mut builder = Builder::new(store, source.council.clone(), previous);
     for plan in plans {
         builder.add_row(plan)?;
     }

@@ -64,7 +64,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use pole_model::{EntityId, EntityState, Identifier, Source, Timestamp};
+use pole_model::{EntityId, EntityState, Identifier, Operation, Source, Timestamp};
 use pole_store::{
     ChangeRequest, Committed, DryRun, OpRequest, PendingCommit, ReadAt, Rejection, Store, Target, TransactionRequest,
 };
@@ -97,6 +97,9 @@ pub struct MessageContext<'a> {
     pub actor: &'a str,
     /// Map and resolve without committing.
     pub dry_run: bool,
+    /// The operations the submitter may make: a message whose transaction asks for another
+    /// (an A40's merge sent with a council's token) is refused, AE.
+    pub operations: &'a [Operation],
 }
 
 /// What became of one message.
@@ -112,6 +115,9 @@ pub enum MessageOutcome {
     Unmappable(Hl7Error),
     /// Mapped, but the store refused the transaction (a schema rule): AE.
     Refused(Rejection),
+    /// Mapped, but its transaction asks for an operation the submitter may not make (a
+    /// merge with a council's token: merges are decided nationally): AE.
+    Forbidden { operation: Operation },
     /// Durably committed (`changes` may be 0 when the store already held everything).
     Committed(Committed),
     /// The control id was applied before (seq of that transaction): nothing changed, AA.
@@ -125,7 +131,9 @@ impl MessageOutcome {
     pub fn ack_code(&self) -> AckCode {
         match self {
             MessageOutcome::Unreadable(_) | MessageOutcome::Unsupported(_) => AckCode::Reject,
-            MessageOutcome::Unmappable(_) | MessageOutcome::Refused(_) => AckCode::Error,
+            MessageOutcome::Unmappable(_) | MessageOutcome::Refused(_) | MessageOutcome::Forbidden { .. } => {
+                AckCode::Error
+            }
             MessageOutcome::Committed(_) | MessageOutcome::AlreadyApplied { .. } | MessageOutcome::Planned { .. } => {
                 AckCode::Accept
             }
@@ -141,9 +149,17 @@ impl MessageOutcome {
             MessageOutcome::Refused(rejection) => {
                 Some(AckError::application(format!("the store refused the message: {rejection}")))
             }
+            MessageOutcome::Forbidden { operation } => Some(AckError::application(forbidden_reason(*operation))),
             _ => None,
         }
     }
+}
+
+fn forbidden_reason(operation: Operation) -> String {
+    format!(
+        "the message asks for a {operation}, which this submitter may not make: {operation} is decided nationally, \
+         not by a council's token"
+    )
 }
 
 /// One message processed.
@@ -192,6 +208,9 @@ fn plan_and_commit(store: &Store, mapped: Mapped, context: &MessageContext<'_>) 
         return judge(&mut store.dry_run(), mapped, context);
     }
     let plan = plan(store, &mapped, context, &InFlightCreations::default())?;
+    if let Some(operation) = plan.forbidden {
+        return Ok(mapped.processed(plan.warnings, MessageOutcome::Forbidden { operation }));
+    }
     submit(store, mapped, plan)?.wait()
 }
 
@@ -199,6 +218,9 @@ fn plan_and_commit(store: &Store, mapped: Mapped, context: &MessageContext<'_>) 
 /// before it in `dry_run` would have made, then judged as the store would commit it.
 fn judge(dry_run: &mut DryRun<'_>, mapped: Mapped, context: &MessageContext<'_>) -> pole_store::Result<Processed> {
     let plan = plan(&*dry_run, &mapped, context, &InFlightCreations::default())?;
+    if let Some(operation) = plan.forbidden {
+        return Ok(mapped.processed(plan.warnings, MessageOutcome::Forbidden { operation }));
+    }
     let outcome = match dry_run.judge(&plan.request)? {
         Ok(judged) => match judged.replay_of {
             Some(seq) => MessageOutcome::AlreadyApplied { seq },
@@ -212,14 +234,16 @@ fn judge(dry_run: &mut DryRun<'_>, mapped: Mapped, context: &MessageContext<'_>)
 
 /// What planning a message reads: the store, or a dry run over it.
 pub trait PlanReads {
-    fn holders(&self, identifier: &Identifier) -> pole_store::Result<Vec<EntityId>>;
+    /// The active records of `contributor` (the message's source) holding an identifier:
+    /// a sender's messages resolve to its own records only.
+    fn holders(&self, identifier: &Identifier, contributor: Option<&str>) -> pole_store::Result<Vec<EntityId>>;
     /// The entity now, its identifiable values opened.
     fn entity_now(&self, id: &EntityId) -> pole_store::Result<Option<EntityState>>;
 }
 
 impl PlanReads for Store {
-    fn holders(&self, identifier: &Identifier) -> pole_store::Result<Vec<EntityId>> {
-        self.find_by_identifier(identifier)
+    fn holders(&self, identifier: &Identifier, contributor: Option<&str>) -> pole_store::Result<Vec<EntityId>> {
+        self.find_by_identifier_of(identifier, contributor)
     }
 
     fn entity_now(&self, id: &EntityId) -> pole_store::Result<Option<EntityState>> {
@@ -228,8 +252,8 @@ impl PlanReads for Store {
 }
 
 impl PlanReads for DryRun<'_> {
-    fn holders(&self, identifier: &Identifier) -> pole_store::Result<Vec<EntityId>> {
-        self.find_by_identifier(identifier)
+    fn holders(&self, identifier: &Identifier, contributor: Option<&str>) -> pole_store::Result<Vec<EntityId>> {
+        self.find_by_identifier_of(identifier, contributor)
     }
 
     fn entity_now(&self, id: &EntityId) -> pole_store::Result<Option<EntityState>> {
@@ -325,6 +349,9 @@ pub struct Plan {
     pub address_of: Option<EntityId>,
     /// Whether the transaction moves that person's home address.
     pub moves_address: bool,
+    /// An operation the transaction asks for that the submitter may not make: the message
+    /// is refused, never submitted.
+    pub forbidden: Option<Operation>,
 }
 
 impl Plan {
@@ -419,7 +446,8 @@ pub fn plan(
         ..request.source
     };
     let (creates, claims, creates_addresses) = created_by(&request, &new, unheld, record);
-    Ok(Plan { request, warnings, claims, creates, creates_addresses, depends_on, address_of, moves_address })
+    let forbidden = request.operations().into_iter().find(|op| !context.operations.contains(op));
+    Ok(Plan { request, warnings, claims, creates, creates_addresses, depends_on, address_of, moves_address, forbidden })
 }
 
 /// Splits the identifiers nobody held into those whose holder the request creates (with
@@ -537,8 +565,9 @@ fn resolve_all(
 ) -> pole_store::Result<(Vec<(Identifier, Option<EntityId>)>, Vec<EntityId>)> {
     let mut known: Vec<(Identifier, Option<EntityId>)> = Vec::with_capacity(wanted.len());
     let mut depends_on: Vec<EntityId> = Vec::new();
+    let contributor = record.source.council.as_deref();
     for identifier in wanted {
-        let mut found = store.holders(&identifier)?;
+        let mut found = store.holders(&identifier, contributor)?;
         if let (true, Some(holder)) = (found.is_empty(), in_flight.holders.get(&identifier)) {
             if !depends_on.contains(holder) {
                 depends_on.push(holder.clone());
@@ -626,7 +655,14 @@ fn ingest_segments<S: AsRef<str>>(
 
     // The whole file: its window's rule covers its own messages, not another ingest's.
     let _resolving = crate::resolving();
-    let origin = Origin { store, council, file: options.file_name, actor: options.actor, dry_run: options.dry_run };
+    let origin = Origin {
+        store,
+        council,
+        file: options.file_name,
+        actor: options.actor,
+        dry_run: options.dry_run,
+        operations: options.operations,
+    };
     let mut window = Window::new(origin, progress);
     let mut splitter = hl7::Splitter::default();
     let mut read_failure = None;
@@ -700,6 +736,14 @@ fn ingest_message(batch_message: &hl7::BatchMessage, window: &mut Window<'_>, re
         let processed = judge(dry_run, mapped, &context)?;
         return window.push(row, line, size, Slot::Done(Box::new(processed)), report);
     }
+    // Messages from different senders (a file without a council, its MSH-4 varying) are
+    // never in flight together: each resolves to its own sender's records, so what one
+    // creates is nothing another may resolve to.
+    let sender = mapped.record.source.council.clone();
+    if window.sender.as_ref().is_some_and(|s| *s != sender) {
+        window.drain(report)?;
+    }
+    window.sender = Some(sender);
     // The rule of the module comment: resolve only what no in-flight message can change.
     let merges = mapped.merges();
     if merges || window.merges > 0 || mapped.identifiers().iter().any(|id| window.claimed.contains_key(id)) {
@@ -710,6 +754,10 @@ fn ingest_message(batch_message: &hl7::BatchMessage, window: &mut Window<'_>, re
     if moved || !planned.names_what_it_depends_on() {
         window.drain(report)?;
         planned = plan(store, &mapped, &context, &window.creations)?;
+    }
+    if let Some(operation) = planned.forbidden {
+        let processed = mapped.processed(planned.warnings, MessageOutcome::Forbidden { operation });
+        return window.push(row, line, size, Slot::Done(Box::new(processed)), report);
     }
     let footprint = Footprint {
         claims: std::mem::take(&mut planned.claims),
@@ -766,11 +814,19 @@ struct Origin<'a> {
     file: &'a str,
     actor: &'a str,
     dry_run: bool,
+    operations: &'a [Operation],
 }
 
 impl<'a> Origin<'a> {
     fn context(&self, row: u64) -> MessageContext<'a> {
-        MessageContext { council: self.council, file: Some(self.file), row, actor: self.actor, dry_run: self.dry_run }
+        MessageContext {
+            council: self.council,
+            file: Some(self.file),
+            row,
+            actor: self.actor,
+            dry_run: self.dry_run,
+            operations: self.operations,
+        }
     }
 }
 
@@ -789,6 +845,8 @@ struct Window<'a> {
     creations: InFlightCreations,
     moving: HashMap<EntityId, usize>,
     merges: usize,
+    /// The source of the messages in flight, once one was planned.
+    sender: Option<Option<String>>,
     /// Entities an in-flight message was to create and did not (refused or already applied).
     not_created: HashSet<EntityId>,
     changed: bool,
@@ -806,6 +864,7 @@ impl<'a> Window<'a> {
             slots: VecDeque::new(),
             claimed: HashMap::new(),
             creations: InFlightCreations::default(),
+            sender: None,
             moving: HashMap::new(),
             merges: 0,
             not_created: HashSet::new(),
@@ -943,6 +1002,10 @@ fn report_row(row: &mut RowReport, processed: &Processed, changes: &mut usize) -
         }
         MessageOutcome::Refused(rejection) => {
             row.error("", &processed.control_id, format!("the store refused the message: {rejection}"));
+            false
+        }
+        MessageOutcome::Forbidden { operation } => {
+            row.error("MSH-9", &processed.control_id, forbidden_reason(*operation));
             false
         }
         MessageOutcome::Committed(committed) => {

@@ -49,7 +49,7 @@ use std::io::Read;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use pole_model::Source;
+use pole_model::{Operation, Source};
 use pole_store::{DryRun, Rejection, Store};
 use sha2::{Digest as _, Sha256};
 
@@ -115,6 +115,11 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// What a council's submission may ask of the store: its own records' content and links,
+/// never the national decisions (merge, unmerge, erase).
+pub const COUNCIL_OPERATIONS: [Operation; 5] =
+    [Operation::Create, Operation::Update, Operation::Link, Operation::Unlink, Operation::Retract];
+
 /// What to ingest and how.
 #[derive(Debug, Clone)]
 pub struct Options<'a> {
@@ -134,6 +139,9 @@ pub struct Options<'a> {
     pub actor: &'a str,
     /// The submitter's role, as the journal records it.
     pub role: &'a str,
+    /// The operations the submitter may make ([`COUNCIL_OPERATIONS`] for a council): a row
+    /// or message whose transaction asks for another is refused.
+    pub operations: &'a [Operation],
     /// The rows a transaction holds at most ([`DEFAULT_CHUNK_ROWS`]); fewer when the rows
     /// would make more changes than the store takes in one transaction.
     pub chunk_rows: usize,
@@ -142,7 +150,8 @@ pub struct Options<'a> {
 impl<'a> Options<'a> {
     /// A file to commit for `council` through `profile`, with the defaults every other field
     /// has on the command line: not a dry run, judged against today, the first sheet, written
-    /// by `pole-ods ingest` as a council, in chunks of [`DEFAULT_CHUNK_ROWS`].
+    /// by `pole-ods ingest` as a council (with a council's operations), in chunks of
+    /// [`DEFAULT_CHUNK_ROWS`].
     pub fn new(file_name: &'a str, format: Format, council: &'a str, profile: &'a Profile) -> Self {
         Options {
             file_name,
@@ -154,6 +163,9 @@ impl<'a> Options<'a> {
             sheet: None,
             actor: "pole-ods ingest",
             role: "council",
+            // No council (HL7 only): the sending facility's own feed, which merges its own
+            // patients' records (A40).
+            operations: if council.is_empty() { &Operation::ALL } else { &COUNCIL_OPERATIONS },
             chunk_rows: DEFAULT_CHUNK_ROWS,
         }
     }
@@ -667,7 +679,8 @@ pub(crate) fn commit_rows<'s, P: PlannedRow>(
         return Ok((TxOutcome::Nothing, None));
     };
     if !options.dry_run {
-        if let Some(earlier) = key.as_deref().map(|key| store.idempotent(key)).transpose()?.flatten() {
+        let namespace = pole_store::idempotency_namespace(Some(options.council), options.actor);
+        if let Some(earlier) = key.as_deref().map(|key| store.idempotent(&namespace, key)).transpose()?.flatten() {
             let info = CommitInfo { seq: earlier.seq, changes: 0, first_row, last_row, already_stored: true };
             report.transactions.push(info.clone());
             return Ok((TxOutcome::Stored(info), None));

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pole_model::{EntityId, Identifier, Kind, SchemaRegistry, Source, Timestamp, ValueType};
+use pole_model::{EntityId, EntityState, Identifier, Kind, SchemaRegistry, Source, Timestamp, ValueType};
 use pole_store::{ChangeRequest, OpRequest, Store, Target, TransactionRequest};
 use serde_json::Value;
 
@@ -273,10 +273,14 @@ fn build(store: &Store, plans: &[Plan], source: Source) -> Result<Built> {
     let mut dropped = Vec::new();
     let mut targets: HashMap<&str, Target> = HashMap::new();
     let mut by_identifier: HashMap<Identifier, Target> = HashMap::new();
+    // Ids and identifiers name the submitter's own records only: another contributor's
+    // record reads as no record at all, so a submission learns nothing of it.
+    let contributor = source.council.clone();
+    let own = |state: Option<EntityState>| state.filter(|s| s.contributor() == contributor.as_deref());
     for plan in plans {
         let Plan::Entity(entity) = plan else { continue };
         let found = match &entity.id {
-            Some(id) => match commit::active(store, id)? {
+            Some(id) => match own(commit::active(store, id)?) {
                 Some(state) if state.entity_type == entity.entity_type => Some(Target::Entity(state.id)),
                 Some(state) => {
                     let reason = format!("entity {id} is a {}, not a {}", state.entity_type, entity.entity_type);
@@ -284,11 +288,11 @@ fn build(store: &Store, plans: &[Plan], source: Source) -> Result<Built> {
                     continue;
                 }
                 None => {
-                    dropped.push((entity.row, format!("no active entity has id {id}")));
+                    dropped.push((entity.row, format!("no active entity of this submitter has id {id}")));
                     continue;
                 }
             },
-            None => find(store, entity, &by_identifier, &mut warnings)?,
+            None => find(store, contributor.as_deref(), entity, &by_identifier, &mut warnings)?,
         };
         let mut change = match &found {
             Some(target) => {
@@ -353,6 +357,7 @@ fn build(store: &Store, plans: &[Plan], source: Source) -> Result<Built> {
 /// entity's identifiers, of the same type.
 fn find(
     store: &Store,
+    contributor: Option<&str>,
     entity: &EntityPlan,
     by_identifier: &HashMap<Identifier, Target>,
     warnings: &mut Vec<(u64, String, String)>,
@@ -366,7 +371,10 @@ fn find(
         let mut found = Vec::new();
         for id in store.find_by_identifier(identifier)? {
             if let Some(state) = commit::active(store, &id)? {
-                if state.entity_type == entity.entity_type && !found.contains(&state.id) {
+                if state.entity_type == entity.entity_type
+                    && state.contributor() == contributor
+                    && !found.contains(&state.id)
+                {
                     found.push(state.id);
                 }
             }

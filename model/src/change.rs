@@ -115,15 +115,69 @@ pub enum ChangeOp {
 
 impl ChangeOp {
     pub fn name(&self) -> &'static str {
+        self.operation().as_str()
+    }
+
+    pub fn operation(&self) -> Operation {
         match self {
-            ChangeOp::Create { .. } => "create",
-            ChangeOp::Update { .. } => "update",
-            ChangeOp::Link { .. } => "link",
-            ChangeOp::Unlink { .. } => "unlink",
-            ChangeOp::Retract { .. } => "retract",
-            ChangeOp::Merge { .. } => "merge",
-            ChangeOp::Unmerge => "unmerge",
-            ChangeOp::Erase { .. } => "erase",
+            ChangeOp::Create { .. } => Operation::Create,
+            ChangeOp::Update { .. } => Operation::Update,
+            ChangeOp::Link { .. } => Operation::Link,
+            ChangeOp::Unlink { .. } => Operation::Unlink,
+            ChangeOp::Retract { .. } => Operation::Retract,
+            ChangeOp::Merge { .. } => Operation::Merge,
+            ChangeOp::Unmerge => Operation::Unmerge,
+            ChangeOp::Erase { .. } => Operation::Erase,
         }
+    }
+}
+
+/// What kind of change an operation is, without its content: what access rules decide on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operation {
+    Create,
+    Update,
+    Link,
+    Unlink,
+    Retract,
+    Merge,
+    Unmerge,
+    Erase,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 8] = [
+        Operation::Create,
+        Operation::Update,
+        Operation::Link,
+        Operation::Unlink,
+        Operation::Retract,
+        Operation::Merge,
+        Operation::Unmerge,
+        Operation::Erase,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Link => "link",
+            Operation::Unlink => "unlink",
+            Operation::Retract => "retract",
+            Operation::Merge => "merge",
+            Operation::Unmerge => "unmerge",
+            Operation::Erase => "erase",
+        }
+    }
+
+    /// Identity-resolution and governance decisions, taken nationally: never a council's.
+    pub fn is_national_decision(self) -> bool {
+        matches!(self, Operation::Merge | Operation::Unmerge | Operation::Erase)
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -135,6 +135,13 @@ impl EntityState {
         self.status == Status::Active
     }
 
+    /// The contributor whose record this is: the council (or other source) whose
+    /// transaction created it; `None` for a national record (reference data an
+    /// administrator loaded). Only its contributor, or a national writer, changes it.
+    pub fn contributor(&self) -> Option<&str> {
+        self.created.council.as_deref()
+    }
+
     /// Whether this is a person who objects to the use of their data beyond direct care
     /// (the attribute [`OPT_OUT_ATTRIBUTE`] is true).
     pub fn opted_out(&self) -> bool {

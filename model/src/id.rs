@@ -60,6 +60,14 @@ impl Identifier {
         Identifier { system: system.into(), value: value.into() }
     }
 
+    /// The council whose namespace the identifier's system is (`council:305:client` is
+    /// council 305's), if it is one: only that council's records carry it.
+    pub fn council(&self) -> Option<&str> {
+        let rest = self.system.strip_prefix("council:")?;
+        let (code, _) = rest.split_once(':')?;
+        Some(code)
+    }
+
     /// Checks the shape every identifier must have, whatever its system.
     pub fn check_shape(&self) -> Result<(), ModelError> {
         let system_ok = !self.system.is_empty()
@@ -103,6 +111,9 @@ mod tests {
     #[test]
     fn identifier_shape() {
         assert!(Identifier::new("council:305:client", "6789").check_shape().is_ok());
+        assert_eq!(Identifier::new("council:305:client", "6789").council(), Some("305"));
+        assert_eq!(Identifier::new("nhs-number", "9434765919").council(), None);
+        assert_eq!(Identifier::new("council:305", "1").council(), None);
         assert!(Identifier::new("nhs number", "1").check_shape().is_err());
         assert!(Identifier::new("nhs-number", " ").check_shape().is_err());
         assert!(Identifier::new("nhs-number", "sealed:abc").check_shape().is_err());

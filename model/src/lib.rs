@@ -19,7 +19,7 @@ mod pack;
 mod schema;
 mod time;
 
-pub use change::{Change, ChangeOp, Source, Transaction};
+pub use change::{Change, ChangeOp, Operation, Source, Transaction};
 pub use codes::{Code, CodeList};
 pub use delta::{Delta, DeltaError, FieldOp, Fields};
 pub use entity::{

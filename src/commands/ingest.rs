@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use pole_ingest::{Format, IngestError, Options, Profile, Status};
+use pole_model::Operation;
 
 use crate::config::Config;
 use crate::output::{print_json, progress};
@@ -97,7 +98,10 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         today: None,
         sheet: args.sheet.as_deref(),
         actor: "pole-ods ingest",
-        role: "council",
+        // With a council, a council's submission (no merges); without one (HL7 only), the
+        // sending facility's feed, which merges its own patients' records (A40).
+        role: if council.is_empty() { "ingest" } else { "council" },
+        operations: if council.is_empty() { &Operation::ALL } else { &pole_ingest::COUNCIL_OPERATIONS },
         chunk_rows: args.chunk_rows,
     };
     let bar = progress(size, "ingesting", config.json);

@@ -127,7 +127,7 @@ mod mllp {
     use anyhow::Context;
     use pole_ingest::hl7::{self, AckCode, AckError, MllpDecoder, DEFAULT_MAX_FRAME};
     use pole_ingest::hl7_ingest::{process_message, MessageContext, MessageOutcome, Processed};
-    use pole_model::Timestamp;
+    use pole_model::{Operation, Timestamp};
     use pole_store::{AccessAction, AccessEntry, AccessLog, AccessOutcome, Store};
 
     use crate::config::MllpConfig;
@@ -253,7 +253,16 @@ mod mllp {
         let worker = shared.clone();
         let applied = actix_web::rt::task::spawn_blocking(move || {
             let text = hl7::decode_text(&frame).into_owned();
-            let context = MessageContext { council: None, file: None, row, actor: "mllp", dry_run: false };
+            // A facility's own feed: its messages change its own records only (the store's
+            // rule), and its A40s merge its own patients.
+            let context = MessageContext {
+                council: None,
+                file: None,
+                row,
+                actor: "mllp",
+                dry_run: false,
+                operations: &Operation::ALL,
+            };
             // One message at a time from look-up to commit: `process_message` holds the
             // ingest crate's resolution lock, which HTTP and command-line ingests share.
             let processed = process_message(&worker.store, &text, &context);

@@ -73,7 +73,7 @@ impl DryRun<'_> {
         let fingerprint = match &request.idempotency_key {
             Some(key) => {
                 let fingerprint = writer::fingerprint(request)?;
-                match writer::stored_under_key(&self.stage, key, &fingerprint)? {
+                match writer::stored_under_key(&self.stage, request, key, &fingerprint)? {
                     Ok(None) => Some(fingerprint),
                     Ok(Some(record)) => {
                         return Ok(Ok(Judged { changes: 0, refs: record.refs, replay_of: Some(record.seq) }))
@@ -130,5 +130,20 @@ impl DryRun<'_> {
     pub fn find_by_identifier(&self, identifier: &Identifier) -> Result<Vec<EntityId>> {
         let Some(prefix) = self.store.identifier_index_prefix(identifier)? else { return Ok(Vec::new()) };
         Ok(self.stage.scan_prefix(&prefix)?.iter().filter_map(|(key, _)| keys::trailing_id(key)).collect())
+    }
+
+    /// [`Store::find_by_identifier_of`] after the transactions judged so far.
+    pub fn find_by_identifier_of(&self, identifier: &Identifier, contributor: Option<&str>) -> Result<Vec<EntityId>> {
+        let mut own = Vec::new();
+        for id in self.find_by_identifier(identifier)? {
+            let mine = match contributor {
+                Some(contributor) => self.stage.get(&keys::council(contributor, &id))?.is_some(),
+                None => self.stage.entity(&id)?.is_some_and(|s| s.contributor().is_none()),
+            };
+            if mine {
+                own.push(id);
+            }
+        }
+        Ok(own)
     }
 }

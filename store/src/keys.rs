@@ -10,10 +10,10 @@
 //! | `r/` | recorded micros:be8 | seq (as-of by time) |
 //! | `i/` | system `\0` value-or-token `\0` id | identifier index |
 //! | `k/` | kind `\0` type `\0` id | kind and type index |
-//! | `c/` | council `\0` id | entities each council contributed to |
+//! | `c/` | council `\0` id | each contributor's own records (the entities its transactions created) |
 //! | `s/` | search key `\0` value-or-token `\0` id | search index |
 //! | `lo/`, `li/` | from `\0` role `\0` to `\0` seq:be8 (`li/` swaps from and to) | link record |
-//! | `x/` | idempotency key | seq and request fingerprint |
+//! | `x/` | writer's namespace `\0` idempotency key | seq and request fingerprint |
 //! | `o/` | id | people who currently object to use beyond direct care (opt-out) |
 
 use pole_model::{EntityId, Kind, Timestamp};
@@ -25,7 +25,9 @@ pub const PROJECTION_FORMAT: &[u8] = b"m/format";
 /// rebuilds them from the journal on open. 2: the opt-out index. 3: values in MessagePack
 /// (`codec::encode`), no longer JSON. 4: entity states LZ4-compressed (`codec::encode_state`).
 /// 5: history entries point at their changes in the journal instead of copying them.
-pub const PROJECTION_VERSION: u32 = 5;
+/// 6: the council index holds each contributor's own records (those it created), and
+/// idempotency keys live in their writer's namespace.
+pub const PROJECTION_VERSION: u32 = 6;
 
 pub fn opted_out(id: &EntityId) -> Vec<u8> {
     join("o/", &[id.as_str().as_bytes()])
@@ -192,8 +194,10 @@ pub fn parse_link(key: &[u8], prefix_len: usize) -> Option<(String, EntityId, u6
     Some((role, far, seq))
 }
 
-pub fn idempotency(key: &str) -> Vec<u8> {
-    join("x/", &[key.as_bytes()])
+/// The idempotency index key of `key` in a writer's namespace (see
+/// [`idempotency_namespace`](crate::idempotency_namespace)).
+pub fn idempotency(namespace: &str, key: &str) -> Vec<u8> {
+    join("x/", &[namespace.as_bytes(), key.as_bytes()])
 }
 
 /// The smallest key greater than every key starting with `prefix`.

@@ -43,7 +43,7 @@ pub use outcome::{Committed, Rejection};
 pub use prepare::MAX_CHANGES;
 pub use projection::{Counts, IdempotencyRecord, TxMeta};
 pub use read::{AsOf, EntityHead, LinkView, ReadAt, ReadPointError, Version};
-pub use request::{new_entity_id, ChangeRequest, OpRequest, Target, TransactionRequest};
+pub use request::{idempotency_namespace, new_entity_id, ChangeRequest, OpRequest, Target, TransactionRequest};
 pub use store::{BackendKind, PendingCommit, Stats, Store, StoreOptions, FORMAT_VERSION};
 pub use verify::{verify, VerifyReport};
 pub use writer::Head;

@@ -34,6 +34,11 @@ pub enum Rejection {
     /// `expected_version` did not match.
     #[error("change {change_idx}: entity {entity} is at version {actual}, not the expected {expected}")]
     Conflict { change_idx: usize, entity: EntityId, expected: u64, actual: u64 },
+    /// A change names a record that is not the writing contributor's own (nor, for a link's
+    /// far end, a national record), or one that does not exist: the two read alike, so the
+    /// refusal says nothing about another contributor's records.
+    #[error("change {change_idx} ({op} of {entity}): the entity is outside contributor {contributor}'s records")]
+    OutOfScope { change_idx: usize, op: String, entity: EntityId, contributor: String },
     /// The idempotency key was used before for a different request.
     #[error("idempotency key {key:?} was already used for a different transaction (seq {seq})")]
     IdempotencyKeyReused { key: String, seq: u64 },
@@ -79,6 +84,12 @@ mod tests {
             Rejection::invalid(0, "create", "ref \"p\"", Some("gender"), "bad"),
             Rejection::Conflict { change_idx: 1, entity: id, expected: 2, actual: 3 },
             Rejection::IdempotencyKeyReused { key: "k".into(), seq: 4 },
+            Rejection::OutOfScope {
+                change_idx: 2,
+                op: "update".into(),
+                entity: EntityId::new("E2").unwrap(),
+                contributor: "305".into(),
+            },
             Rejection::transaction("empty"),
         ];
         for rejection in all {

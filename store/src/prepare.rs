@@ -65,6 +65,9 @@ type Checked<T> = std::result::Result<T, Rejection>;
 
 struct Tx<'c, 'a, 'b> {
     ctx: &'c mut Context<'a, 'b>,
+    /// The contributor the transaction writes for (its source's council): it changes only
+    /// that contributor's records. `None`: a national writer, who may change any record.
+    contributor: Option<String>,
     refs: BTreeMap<String, EntityId>,
     /// States as changed by earlier changes of this transaction.
     local: HashMap<EntityId, EntityState>,
@@ -87,6 +90,7 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
     }
     let mut tx = Tx {
         ctx,
+        contributor: request.source.council.clone(),
         refs: BTreeMap::new(),
         // Sized for the worst case (every change a different entity): growing these maps of
         // whole states rehashed them repeatedly, into fresh memory, for large transactions.
@@ -126,7 +130,7 @@ impl Tx<'_, '_, '_> {
             seq: u64::MAX,
             change_idx: idx,
             recorded_at: self.ctx.recorded_at,
-            council: None,
+            council: self.contributor.clone(),
             change: change.clone(),
         };
         let late = before.as_ref().is_some_and(|s| change.valid_time_or(self.ctx.recorded_at) < s.last_valid_time);
@@ -134,7 +138,11 @@ impl Tx<'_, '_, '_> {
         let after = if late {
             self.fold_with_local(&change.entity, None)?
         } else {
-            let ctx = ChangeContext { seq: u64::MAX, recorded_at: self.ctx.recorded_at, council: None };
+            let ctx = ChangeContext {
+                seq: u64::MAX,
+                recorded_at: self.ctx.recorded_at,
+                council: self.contributor.as_deref(),
+            };
             apply_change(before, change, ctx).map(Some)
         };
         let after = after
@@ -202,6 +210,29 @@ impl Tx<'_, '_, '_> {
         key
     }
 
+    /// Whether a contributor's transaction may name `id`: its own record, or for `far_end`
+    /// (a link's target) a national one. An id that names nothing is refused the same way,
+    /// so a contributor learns nothing of records that are not its own.
+    fn in_scope(&self, idx: usize, op: &str, id: &EntityId, far_end: bool) -> Result<Checked<()>> {
+        let Some(contributor) = self.contributor.as_deref() else { return Ok(Ok(())) };
+        let allowed = match self.current(id)? {
+            Some(state) => match state.contributor() {
+                Some(owner) => owner == contributor,
+                None => far_end,
+            },
+            None => false,
+        };
+        if allowed {
+            return Ok(Ok(()));
+        }
+        Ok(Err(Rejection::OutOfScope {
+            change_idx: idx,
+            op: op.to_owned(),
+            entity: id.clone(),
+            contributor: contributor.to_owned(),
+        }))
+    }
+
     fn resolve(&self, idx: usize, op: &str, target: &Target) -> Checked<EntityId> {
         match target {
             Target::Entity(id) => Ok(id.clone()),
@@ -244,6 +275,9 @@ impl Tx<'_, '_, '_> {
             // refused, whatever became of its entity, so an id never names two entities.
             (OpRequest::Create { .. }, Target::Entity(id)) => {
                 if self.current(id)?.is_some() {
+                    if let Err(r) = self.in_scope(idx, op_name, id, false)? {
+                        return Ok(Err(r));
+                    }
                     return Ok(Err(Rejection::invalid(
                         idx,
                         op_name,
@@ -267,6 +301,9 @@ impl Tx<'_, '_, '_> {
                     Ok(id) => id,
                     Err(r) => return Ok(Err(r)),
                 };
+                if let Err(r) = self.in_scope(idx, op_name, &id, false)? {
+                    return Ok(Err(r));
+                }
                 let allow_inactive = matches!(request.op, OpRequest::Unmerge | OpRequest::Erase { .. });
                 match self.existing(idx, op_name, &id, allow_inactive)? {
                     Ok(state) => (id, Some(state)),
@@ -382,6 +419,9 @@ impl Tx<'_, '_, '_> {
                     Ok(to) => to,
                     Err(r) => return Ok(Err(r)),
                 };
+                if let Err(r) = self.in_scope(idx, op_name, &to, true)? {
+                    return Ok(Err(r));
+                }
                 let far = match self.existing(idx, op_name, &to, false)? {
                     Ok(far) => far,
                     Err(_) => {
@@ -459,6 +499,9 @@ impl Tx<'_, '_, '_> {
                 if &into == id {
                     return Ok(Err(invalid(Some("into"), "an entity cannot be merged into itself".into())));
                 }
+                if let Err(r) = self.in_scope(idx, op_name, &into, false)? {
+                    return Ok(Err(r));
+                }
                 let survivor = match self.existing(idx, op_name, &into, false)? {
                     Ok(s) => s,
                     Err(_) => return Ok(Err(invalid(Some("into"), format!("{into} does not exist or is not active")))),
@@ -515,6 +558,18 @@ impl Tx<'_, '_, '_> {
                 return Err((name.clone(), "attribute is both set and unset".into()));
             }
             fields.attributes.remove(name);
+        }
+        if let Some(contributor) = self.contributor.as_deref() {
+            if let Some(ident) = add.iter().chain(remove).find(|i| i.council().is_some_and(|c| c != contributor)) {
+                return Err((
+                    format!("identifiers.{}", ident.system),
+                    format!(
+                        "identifier system {} is council {}'s; contributor {contributor} records only its own",
+                        ident.system,
+                        ident.council().unwrap_or_default(),
+                    ),
+                ));
+            }
         }
         for ident in remove {
             let field = format!("identifiers.{}", ident.system);

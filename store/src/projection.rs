@@ -422,9 +422,8 @@ impl<'a> Stage<'a> {
             if before.is_none() {
                 created += 1;
                 self.put(keys::kind_type(after.kind, &after.entity_type, &after.id), Vec::new());
-            }
-            if let Some(council) = council {
-                if !before.as_ref().is_some_and(|b| contributed(b, council)) {
+                // A record is its creator's: the one contributor that may change or read it.
+                if let Some(council) = after.contributor() {
                     self.put(keys::council(council, &after.id), Vec::new());
                 }
             }
@@ -461,7 +460,8 @@ impl<'a> Stage<'a> {
                 refs: tx.refs.clone(),
                 changes: tx.changes.len(),
             };
-            self.put(keys::idempotency(key), codec::encode(&record)?);
+            let namespace = crate::idempotency_namespace(tx.source.council.as_deref(), &tx.actor);
+            self.put(keys::idempotency(&namespace, key), codec::encode(&record)?);
         }
         self.put(keys::APPLIED.to_vec(), tx.seq.to_be_bytes().to_vec());
         let counts = self.counts()?;
@@ -653,16 +653,6 @@ impl Touched {
             Touched::Fields { systems, .. } => systems.contains(system),
         }
     }
-}
-
-/// Whether a council's contribution is already visible in a state (so its council index
-/// entry exists): saves rewriting the entry on every change.
-fn contributed(state: &EntityState, council: &str) -> bool {
-    let by = |p: &pole_model::Provenance| p.council.as_deref() == Some(council);
-    by(&state.created)
-        || state.attributes.values().any(|a| by(&a.provenance))
-        || state.identifiers.iter().any(|i| by(&i.provenance))
-        || state.links.iter().any(|l| by(&l.provenance))
 }
 
 /// The identifier and search index keys an entity's state should have: none unless it is

@@ -353,6 +353,23 @@ impl Store {
         }
     }
 
+    /// The active entities holding an identifier among one contributor's own records
+    /// (`None`: national records, which no contributor created): what a contributor's
+    /// natural keys resolve to, since it may change nothing else.
+    pub fn find_by_identifier_of(&self, identifier: &Identifier, contributor: Option<&str>) -> Result<Vec<EntityId>> {
+        let mut own = Vec::new();
+        for id in self.find_by_identifier(identifier)? {
+            let mine = match contributor {
+                Some(contributor) => self.contributed_by(contributor, &id)?,
+                None => self.entity_sealed(&id, ReadAt::NOW)?.is_some_and(|s| s.contributor().is_none()),
+            };
+            if mine {
+                own.push(id);
+            }
+        }
+        Ok(own)
+    }
+
     /// Where the identifier index holds an identifier's holders (identifiable values by
     /// blind token); `None` for an identifier the schema does not accept, which nobody holds.
     pub(crate) fn identifier_index_prefix(&self, identifier: &Identifier) -> Result<Option<Vec<u8>>> {
@@ -452,7 +469,8 @@ impl Store {
         Ok(self.backend().get(&keys::opted_out(id))?.is_some())
     }
 
-    /// Whether a council contributed to an entity (a point look-up in the council index).
+    /// Whether an entity is a contributor's own record, one its transactions created (a
+    /// point look-up in the council index).
     pub fn contributed_by(&self, council: &str, id: &EntityId) -> Result<bool> {
         Ok(self.backend().get(&keys::council(council, id))?.is_some())
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use pole_model::{EntityId, Identifier, Source, Timestamp};
+use pole_model::{EntityId, Identifier, Operation, Source, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,6 +23,27 @@ pub struct TransactionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub changes: Vec<ChangeRequest>,
+}
+
+impl TransactionRequest {
+    /// The operations the transaction asks for, each once, in [`Operation`] order: what
+    /// access rules judge a write by.
+    pub fn operations(&self) -> Vec<Operation> {
+        let mut ops: Vec<Operation> = self.changes.iter().map(|c| c.op.operation()).collect();
+        ops.sort();
+        ops.dedup();
+        ops
+    }
+}
+
+/// The namespace a writer's idempotency keys (and so HL7 control ids) live in: its
+/// contributor (the source's council), or for a national writer its actor. The same key in
+/// two namespaces names two transactions, and neither writer learns of the other's.
+pub fn idempotency_namespace(council: Option<&str>, actor: &str) -> String {
+    match council {
+        Some(council) => format!("council:{council}"),
+        None => format!("actor:{actor}"),
+    }
 }
 
 /// A new id of the store's own form (a ULID), for a create that names its entity itself: a
@@ -123,15 +144,19 @@ pub enum OpRequest {
 
 impl OpRequest {
     pub fn name(&self) -> &'static str {
+        self.operation().as_str()
+    }
+
+    pub fn operation(&self) -> Operation {
         match self {
-            OpRequest::Create { .. } => "create",
-            OpRequest::Update { .. } => "update",
-            OpRequest::Link { .. } => "link",
-            OpRequest::Unlink { .. } => "unlink",
-            OpRequest::Retract { .. } => "retract",
-            OpRequest::Merge { .. } => "merge",
-            OpRequest::Unmerge => "unmerge",
-            OpRequest::Erase { .. } => "erase",
+            OpRequest::Create { .. } => Operation::Create,
+            OpRequest::Update { .. } => Operation::Update,
+            OpRequest::Link { .. } => Operation::Link,
+            OpRequest::Unlink { .. } => Operation::Unlink,
+            OpRequest::Retract { .. } => Operation::Retract,
+            OpRequest::Merge { .. } => Operation::Merge,
+            OpRequest::Unmerge => Operation::Unmerge,
+            OpRequest::Erase { .. } => Operation::Erase,
         }
     }
 }

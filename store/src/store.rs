@@ -455,10 +455,12 @@ impl Store {
         })
     }
 
-    /// The transaction an idempotency key names, if one was committed under it: the
-    /// resubmitter can tell before building a request that it was stored already.
-    pub fn idempotent(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
-        match self.inner.backend.get(&keys::idempotency(key))? {
+    /// The transaction an idempotency key names in a writer's namespace
+    /// ([`idempotency_namespace`](crate::idempotency_namespace)), if one was committed
+    /// under it: the resubmitter can tell before building a request that it was stored
+    /// already.
+    pub fn idempotent(&self, namespace: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
+        match self.inner.backend.get(&keys::idempotency(namespace, key))? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }

@@ -331,7 +331,7 @@ impl Writer {
         let request = &job.request;
         let fingerprint = match (&request.idempotency_key, &job.fingerprint) {
             (Some(key), Some(fingerprint)) => {
-                let earlier = match stored_under_key(stage, key, fingerprint)? {
+                let earlier = match stored_under_key(stage, request, key, fingerprint)? {
                     Ok(earlier) => earlier,
                     Err(rejection) => return Ok(Err(rejection)),
                 };
@@ -376,13 +376,15 @@ impl Writer {
 /// any; refused if the key is malformed or names a different request.
 pub(crate) fn stored_under_key(
     stage: &Stage<'_>,
+    request: &TransactionRequest,
     key: &str,
     fingerprint: &str,
 ) -> Result<std::result::Result<Option<IdempotencyRecord>, Rejection>> {
     if key.is_empty() || key.len() > 256 {
         return Ok(Err(Rejection::transaction("an idempotency key is 1 to 256 characters")));
     }
-    let Some(bytes) = stage.get(&keys::idempotency(key))? else { return Ok(Ok(None)) };
+    let namespace = crate::idempotency_namespace(request.source.council.as_deref(), &request.actor);
+    let Some(bytes) = stage.get(&keys::idempotency(&namespace, key))? else { return Ok(Ok(None)) };
     let record: IdempotencyRecord = codec::decode(&bytes)?;
     if record.fingerprint != fingerprint {
         return Ok(Err(Rejection::IdempotencyKeyReused { key: key.to_owned(), seq: record.seq }));

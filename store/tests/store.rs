@@ -544,14 +544,18 @@ fn bad_input_is_refused_whole_naming_the_change_entity_and_field() {
     let c = must_create(s, contact("c", "2024-01-01"));
     let rejection = must_reject(s, tx(vec![unset(ent(&c), &["contact_date"])]));
     assert_invalid(&rejection, 0, "update", Some(c.as_str()), "contact_date");
-    // A link to an entity that does not exist.
+    // A link to an entity that does not exist, and an update of one: a national writer is
+    // told so; a council's transaction reads it as not its own (see the scope tests).
     let ghost = pole_model::EntityId::new("01J00000000000000000000000").unwrap();
-    let rejection = must_reject(s, tx(vec![ChangeRequest::link(ent(&p), "resides_at", ent(&ghost))]));
+    let rejection = must_reject(s, national(vec![ChangeRequest::link(ent(&p), "resides_at", ent(&ghost))]));
     assert_invalid(&rejection, 0, "link", Some(p.as_str()), "to");
-    // An update of an entity that does not exist.
     assert!(matches!(
-        must_reject(s, tx(vec![ChangeRequest::update(ent(&ghost)).with("gender", "1")])),
+        must_reject(s, national(vec![ChangeRequest::update(ent(&ghost)).with("gender", "1")])),
         Rejection::Invalid { change_idx: 0, .. }
+    ));
+    assert!(matches!(
+        must_reject(s, tx(vec![ChangeRequest::link(ent(&p), "resides_at", ent(&ghost))])),
+        Rejection::OutOfScope { change_idx: 0, .. }
     ));
     // A ref that was not created earlier in the transaction, and a create that names an id.
     assert!(matches!(
@@ -974,7 +978,7 @@ fn entities_are_listed_by_kind_and_type_in_pages() {
 }
 
 #[test]
-fn council_index_lists_the_entities_each_council_contributed_to() {
+fn council_index_lists_each_councils_own_records() {
     let t = TempStore::memory();
     let s = t.store();
     let p = must_create(s, person("p", "Ash", "Ann"));
@@ -983,11 +987,144 @@ fn council_index_lists_the_entities_each_council_contributed_to() {
     assert_eq!(s.list_by_council("305", None, None, None, 100).unwrap().0, vec![p.clone()]);
     assert_eq!(s.list_by_council("306", None, None, None, 100).unwrap().0, vec![q.clone()]);
     assert!(s.list_by_council("999", None, None, None, 100).unwrap().0.is_empty());
-    must_commit(s, tx_from("306", vec![ChangeRequest::update(ent(&p)).with("gender", "1")]));
-    let mut both = vec![p.clone(), q];
+    // A national writer's change to 305's record does not make it anyone else's.
+    must_commit(s, national(vec![ChangeRequest::update(ent(&p)).with("gender", "1")]));
+    assert_eq!(s.list_by_council("305", None, None, None, 100).unwrap().0, vec![p.clone()]);
+    assert!(s.contributed_by("305", &p).unwrap());
+    assert!(!s.contributed_by("306", &p).unwrap());
+}
+
+// ------------------------------------------------------------------ contributor scope
+
+/// A rejection as JSON with the entity it names blanked: what a caller could compare.
+fn without_entity(rejection: &Rejection) -> Value {
+    let mut json = serde_json::to_value(rejection).unwrap();
+    json["entity"] = Value::Null;
+    json
+}
+
+#[test]
+fn a_council_changes_only_its_own_records_and_another_councils_read_as_none_at_all() {
+    let t = TempStore::memory();
+    let s = t.store();
+    let p = must_commit(
+        s,
+        tx(vec![
+            person("p", "Ash", "Ann").with_identifier("council:305:client", "C-1"),
+            address("a", "1 High Street", "LS1 4AP"),
+            ChangeRequest::link(rf("p"), "resides_at", rf("a")),
+        ]),
+    );
+    let (p, a) = (p.refs["p"].clone(), p.refs["a"].clone());
+    let version = must_entity(s, &p).version;
+    let q = must_commit(s, tx_from("506", vec![person("q", "Birch", "Bob")])).refs["q"].clone();
+    let nobody = pole_model::EntityId::new("01JNOBODY0000000000000000").unwrap();
+    type Attempt<'a> = (&'static str, Box<dyn Fn(&pole_model::EntityId) -> ChangeRequest + 'a>);
+    let attempts: Vec<Attempt> = vec![
+        ("update", Box::new(|id| ChangeRequest::update(ent(id)).with("gender", "2"))),
+        ("update", Box::new(|id| remove_identifier(ent(id), "council:305:client", "C-1"))),
+        ("update", Box::new(|id| ChangeRequest::update(ent(id)).with("gender", "2").expecting(7))),
+        ("link", Box::new(|id| ChangeRequest::link(ent(id), "resides_at", ent(&a)))),
+        ("link", Box::new(|id| ChangeRequest::link(ent(&q), "carer_of", ent(id)))),
+        ("unlink", Box::new(|id| unlink(ent(id), "resides_at", ent(&a)))),
+        ("retract", Box::new(|id| op(ent(id), OpRequest::Retract { reason: "entered in error".into() }))),
+        ("merge", Box::new(|id| op(ent(&q), OpRequest::Merge { into: ent(id) }))),
+        ("erase", Box::new(|id| op(ent(id), OpRequest::Erase { reason: "request".into() }))),
+    ];
+    for (name, change) in &attempts {
+        let theirs = must_reject(s, tx_from("506", vec![change(&p)]));
+        let missing = must_reject(s, tx_from("506", vec![change(&nobody)]));
+        assert!(
+            matches!(&theirs, Rejection::OutOfScope { change_idx: 0, op, entity, contributor }
+                if op == name && entity == &p && contributor == "506"),
+            "{name}: {theirs:?}"
+        );
+        assert!(matches!(&missing, Rejection::OutOfScope { entity, .. } if entity == &nobody), "{name}: {missing:?}");
+        assert_eq!(without_entity(&theirs), without_entity(&missing), "{name}: the refusals tell the two apart");
+        assert!(!theirs.to_string().contains("version"), "{name}: {theirs}");
+    }
+    // A create naming an id that is another council's reads as out of scope too.
+    let mut create = person("x", "Cedar", "Cat");
+    create.target = ent(&p);
+    assert!(matches!(must_reject(s, tx_from("506", vec![create])), Rejection::OutOfScope { .. }));
+    // Nothing of 305's record changed, and its own council still may.
+    assert_eq!(must_entity(s, &p).version, version);
+    must_commit(s, tx(vec![ChangeRequest::update(ent(&p)).with("gender", "2")]));
+}
+
+#[test]
+fn a_council_links_its_records_to_national_reference_records_but_never_changes_them() {
+    let t = TempStore::memory();
+    let s = t.store();
+    let home = must_commit(s, national(vec![ChangeRequest::create("h", "care_setting").with("name", "Oak Lodge")]));
+    let home = home.refs["h"].clone();
+    let p = must_commit(
+        s,
+        tx_from("506", vec![person("p", "Ash", "Ann"), ChangeRequest::link(rf("p"), "resides_at", ent(&home))]),
+    );
+    let p = p.refs["p"].clone();
+    assert_eq!(must_entity(s, &p).links.len(), 1);
+    let refused = must_reject(s, tx_from("506", vec![ChangeRequest::update(ent(&home)).with("name", "Elm Lodge")]));
+    assert!(matches!(refused, Rejection::OutOfScope { .. }), "{refused:?}");
+    // An administrator may change any record, national or a council's.
+    must_commit(s, national(vec![ChangeRequest::update(ent(&home)).with("name", "Elm Lodge")]));
+    must_commit(s, national(vec![ChangeRequest::update(ent(&p)).with("gender", "2")]));
+}
+
+#[test]
+fn a_council_records_no_identifier_of_another_councils_namespace() {
+    let t = TempStore::memory();
+    let s = t.store();
+    let refused =
+        must_reject(s, tx_from("506", vec![person("p", "Ash", "Ann").with_identifier("council:305:client", "C-1")]));
+    assert_invalid(&refused, 0, "create", Some("ref \"p\""), "identifiers.council:305:client");
+    must_commit(s, tx_from("506", vec![person("p", "Ash", "Ann").with_identifier("council:506:client", "C-1")]));
+}
+
+#[test]
+fn natural_keys_resolve_among_a_contributors_own_records() {
+    let t = TempStore::memory();
+    let s = t.store();
+    let nhs = ident("nhs-number", "9434765919");
+    let mine =
+        must_commit(s, tx(vec![person("p", "Ash", "Ann").with_identifier(&nhs.system, &nhs.value)])).refs["p"].clone();
+    let theirs =
+        must_commit(s, tx_from("506", vec![person("p", "Ash", "Ann").with_identifier(&nhs.system, &nhs.value)])).refs
+            ["p"]
+            .clone();
+    let mut both = vec![mine.clone(), theirs.clone()];
     both.sort();
-    assert_eq!(s.list_by_council("306", None, None, None, 100).unwrap().0, both);
-    assert_eq!(s.list_by_council("306", None, None, None, 1).unwrap().0.len(), 1);
+    assert_eq!(s.find_by_identifier(&nhs).unwrap(), both);
+    assert_eq!(s.find_by_identifier_of(&nhs, Some("305")).unwrap(), vec![mine]);
+    assert_eq!(s.find_by_identifier_of(&nhs, Some("506")).unwrap(), vec![theirs]);
+    assert!(s.find_by_identifier_of(&nhs, None).unwrap().is_empty());
+}
+
+#[test]
+fn idempotency_keys_live_in_each_writers_namespace() {
+    let t = TempStore::on_disk();
+    let mut first = tx(vec![person("p", "Ash", "Ann")]);
+    first.idempotency_key = Some("batch-1".into());
+    let mut other = tx_from("506", vec![person("q", "Birch", "Bob")]);
+    other.idempotency_key = Some("batch-1".into());
+    // 506 sends its own transaction under 305's key first: both are stored, and neither
+    // council learns of the other's.
+    let theirs = must_commit(t.store(), other.clone());
+    let ours = must_commit(t.store(), first.clone());
+    assert!(!theirs.replayed && !ours.replayed);
+    assert_ne!(theirs.seq, ours.seq);
+    assert!(must_commit(t.store(), first.clone()).replayed);
+    // National writers' keys are their actor's.
+    let mut admin = national(vec![person("r", "Cedar", "Cat")]);
+    admin.idempotency_key = Some("batch-1".into());
+    assert!(!must_commit(t.store(), admin.clone()).replayed);
+    let mut another_admin = admin.clone();
+    another_admin.actor = "someone-else".into();
+    assert!(!must_commit(t.store(), another_admin).replayed);
+    t.store().rebuild(|_| {}).unwrap();
+    assert_eq!(must_commit(t.store(), first).seq, ours.seq);
+    assert_eq!(must_commit(t.store(), other).seq, theirs.seq);
+    assert!(must_commit(t.store(), admin).replayed);
 }
 
 // ------------------------------------------------------------------ time travel
@@ -1107,7 +1244,7 @@ fn history_lists_every_version_with_its_change_actor_and_source() {
     let t = TempStore::memory();
     let s = t.store();
     let id = must_create(s, person("p", "Ash", "Ann").with("gender", "2"));
-    let mut request = tx_from("306", vec![ChangeRequest::update(ent(&id)).with("family_name", "Birch")]);
+    let mut request = tx(vec![ChangeRequest::update(ent(&id)).with("family_name", "Birch")]);
     request.actor = "someone-else".into();
     request.role = "council".into();
     request.source.file = Some("clients.csv".into());
@@ -1121,7 +1258,7 @@ fn history_lists_every_version_with_its_change_actor_and_source() {
     assert_eq!(history[0].actor, "tester");
     assert_eq!(history[1].actor, "someone-else");
     assert_eq!(history[1].role, "council");
-    assert_eq!(history[1].source.council.as_deref(), Some("306"));
+    assert_eq!(history[1].source.council.as_deref(), Some("305"));
     assert_eq!(history[1].source.file.as_deref(), Some("clients.csv"));
     assert_eq!(history[1].change.row, Some(17));
     assert_eq!(history[1].recorded_at, s.transaction_meta(2).unwrap().unwrap().recorded_at);
@@ -1186,7 +1323,7 @@ fn mixed_workload(s: &Store) -> Vec<pole_model::EntityId> {
     let (p, q, a, con) = (r("p"), r("q"), r("a"), r("c"));
     must_commit(s, tx(vec![ChangeRequest::update(ent(&p)).with("family_name", "Ash-Birch").expecting(2)]));
     must_commit(s, tx(vec![ChangeRequest::update(ent(&q)).with("gender", "1").valid_at(ts("2021-05-01"))]));
-    must_commit(s, tx_from("306", vec![ChangeRequest::link(ent(&q), "carer_of", ent(&p))]));
+    must_commit(s, national(vec![ChangeRequest::link(ent(&q), "carer_of", ent(&p))]));
     must_commit(s, tx(vec![unlink(ent(&p), "resides_at", ent(&a))]));
     let mut keyed = tx(vec![ChangeRequest::update(ent(&con)).with("outcome", "advice given")]);
     keyed.idempotency_key = Some("k-1".into());
@@ -1731,7 +1868,7 @@ fn a_dry_run_judges_each_transaction_as_a_commit_would_and_stores_nothing() {
                 judged.push(Some(answer.changes));
             }
             Err(rejection) => {
-                assert!(rejection.to_string().contains("no such entity"), "step {step}: {rejection}");
+                assert!(matches!(rejection, Rejection::OutOfScope { .. }), "step {step}: {rejection}");
                 judged.push(None);
             }
         }
