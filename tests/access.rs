@@ -496,7 +496,7 @@ fn every_role_on_every_read_route_and_entity_gets_exactly_its_answer() {
         ("admin", [200, 200, 200, 200, 200]),
         ("analyst", [200, 200, 200, 403, 200]),
         ("aaa", [200, 200, 403, 200, 403]),
-        ("consumer", [200, 200, 200, 403, 403]),
+        ("consumer", [200, 200, 200, 404, 404]),
         ("auditor", [403, 403, 403, 403, 403]),
     ];
     let identifying_reads: [(&str, [u16; 5]); 5] = [

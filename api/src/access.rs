@@ -387,7 +387,7 @@ impl Caller {
         if self.may_see_head(store, id, Some(&head), false)? {
             Ok(())
         } else {
-            Err(self.forbid(AccessAction::Read, self.out_of_scope(id)))
+            Err(self.refuse_read(id))
         }
     }
 
@@ -397,8 +397,21 @@ impl Caller {
         if self.may_see(store, id, state)? {
             Ok(())
         } else {
-            Err(self.forbid(AccessAction::Read, self.out_of_scope(id)))
+            Err(self.refuse_read(id))
         }
+    }
+
+    /// The refusal of a read of a record this caller may not see. A consumer names records
+    /// by pseudonyms it was given, and one it may not see (opted out, erased, retracted,
+    /// outside the agreement) answers exactly as one that does not exist at that point: a
+    /// 403 would tell it the record is there and, read as of several instants, since when.
+    fn refuse_read(&self, id: &EntityId) -> ApiError {
+        if self.viewer().minimised() {
+            let shown = self.present_id(id).map(|i| i.to_string()).unwrap_or_default();
+            return self
+                .denied(AccessAction::Read, ApiError::NotFound { what: format!("entity {shown} at that point") });
+        }
+        self.forbid(AccessAction::Read, self.out_of_scope(id))
     }
 
     /// The store's refusal of a write naming a record outside the caller's own: the same

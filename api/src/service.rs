@@ -157,6 +157,8 @@ pub fn links(
         link.other = other;
         if caller.viewer().minimised() {
             link.council = None;
+            link.valid_from = link.valid_from.map(|t| caller.viewer().coarsen(t));
+            link.valid_to = link.valid_to.map(|t| caller.viewer().coarsen(t));
         }
         links.push(link);
     }
@@ -389,6 +391,7 @@ pub fn feed_transaction(
     if viewer.minimised() {
         let council = tx.source.council.take();
         tx.source = Source { council, ..Source::default() };
+        tx.recorded_at = viewer.coarsen(tx.recorded_at);
         tx.actor = String::new();
         tx.idempotency_key = None;
         tx.reason = None;
@@ -410,6 +413,7 @@ fn minimise_change(
     let Some(entity) = caller.present_id(&change.entity) else { return Ok(None) };
     change.entity = entity;
     change.row = None;
+    change.valid_time = change.valid_time.map(|t| viewer.coarsen(t));
     change.op = match change.op {
         ChangeOp::Create { kind, entity_type: ty, delta } => {
             ChangeOp::Create { kind, delta: viewer.redact_delta(delta, schema, &ty, on), entity_type: ty }
@@ -420,6 +424,7 @@ fn minimise_change(
                 return Ok(None);
             }
             let Some(to) = caller.present_id(&to) else { return Ok(None) };
+            let (valid_from, valid_to) = (valid_from.map(|t| viewer.coarsen(t)), valid_to.map(|t| viewer.coarsen(t)));
             ChangeOp::Link { role, to, valid_from, valid_to, attributes }
         }
         ChangeOp::Unlink { role, to } => {

@@ -43,6 +43,11 @@ pub struct Agreement {
     pub sensitive: bool,
     #[serde(default)]
     pub dates: DatePrecision,
+    /// The day ages are banded at, fixed for every read under the agreement (an extract's
+    /// reference date); without it, the first day of the current year. Never a day the
+    /// consumer chooses: banding at a chosen day would let a few reads find a birthday.
+    #[serde(default)]
+    pub ages_at: Option<NaiveDate>,
 }
 
 impl Agreement {

@@ -5,9 +5,10 @@
 //! whether a linked person opted out) are looked up by the caller and handed in. The API's
 //! enforcement point is the only caller.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use pole_model::{
-    AttributeDef, Classification, Delta, EntityId, EntityState, FieldOp, Kind, LinkValue, Operation, SchemaRegistry,
+    AttributeDef, Classification, Delta, EntityId, EntityState, FieldOp, Kind, LinkValue, Operation, Provenance,
+    SchemaRegistry, Timestamp,
 };
 use serde_json::Value;
 
@@ -69,6 +70,38 @@ impl<'a> Viewer<'a> {
         self.role() == Role::Consumer
     }
 
+    /// The day ages are banded at when `asked` is the read's day: for a minimised view the
+    /// agreement's fixed reference day (or the first day of the current year), whatever day
+    /// the consumer reads at, so ages cannot be bisected to a birthday.
+    pub fn ages_on(&self, asked: NaiveDate) -> NaiveDate {
+        match (self.minimised(), self.agreement) {
+            (true, Some(agreement)) => agreement.ages_at.unwrap_or_else(|| {
+                let today = Timestamp::now().date();
+                NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today)
+            }),
+            _ => asked,
+        }
+    }
+
+    /// An instant of a record's metadata (a valid time, a recorded time, a link's period)
+    /// as this caller may see it: for a minimised view, the start of its day, or of its
+    /// month when the agreement shows dates to the month; others see it as it is.
+    pub fn coarsen(&self, instant: Timestamp) -> Timestamp {
+        let (true, Some(agreement)) = (self.minimised(), self.agreement) else { return instant };
+        let day = instant.date();
+        let start = match agreement.dates {
+            DatePrecision::Day => day,
+            DatePrecision::Month => day.with_day(1).unwrap_or(day),
+        };
+        Timestamp::from_date(start)
+    }
+
+    fn coarsen_provenance(&self, provenance: &mut Provenance) {
+        provenance.recorded_at = self.coarsen(provenance.recorded_at);
+        provenance.valid_time = self.coarsen(provenance.valid_time);
+        provenance.row = None;
+    }
+
     /// The council whose contributions alone this caller sees, if it is limited to one.
     /// An analyst token may carry a council to narrow its scope; break-glass lifts it.
     pub fn council_scope(&self) -> Option<&'a str> {
@@ -110,6 +143,7 @@ impl<'a> Viewer<'a> {
         if !self.minimised() {
             return Shown::AsIs;
         }
+        let on = self.ages_on(on);
         let (Some(def), Some(agreement)) = (def, self.agreement) else { return Shown::Withheld };
         if !agreement.allows_attribute(name) {
             return Shown::Withheld;
@@ -161,12 +195,18 @@ impl<'a> Viewer<'a> {
                         Shown::Generalised(v) => attr.value = v,
                         Shown::Withheld => return None,
                     }
-                    attr.provenance.row = None;
+                    self.coarsen_provenance(&mut attr.provenance);
                     Some((name, attr))
                 })
                 .collect();
-            state.created.row = None;
-            state.updated.row = None;
+            self.coarsen_provenance(&mut state.created);
+            self.coarsen_provenance(&mut state.updated);
+            state.last_valid_time = self.coarsen(state.last_valid_time);
+            for link in &mut state.links {
+                self.coarsen_provenance(&mut link.provenance);
+                link.valid_from = link.valid_from.map(|t| self.coarsen(t));
+                link.valid_to = link.valid_to.map(|t| self.coarsen(t));
+            }
         }
         state.links = std::mem::take(&mut state.links)
             .into_iter()
