@@ -4,15 +4,16 @@
 //! until the whole transaction is known to be valid.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 
 use pole_model::{
     apply_change, fold_entries, Change, ChangeContext, ChangeOp, Classification, Delta, EntityId, EntityState, FieldOp,
-    Fields, HistoryEntry, Identifier, SchemaRegistry, Status, Timestamp,
+    Fields, HistoryEntry, Identifier, Kind, SchemaRegistry, Status, Timestamp,
 };
 use serde_json::Value;
 
+use crate::keys::{self, Direction};
 use crate::outcome::Rejection;
 use crate::projection::Stage;
 use crate::request::{ChangeRequest, OpRequest, Target, TransactionRequest};
@@ -108,6 +109,31 @@ pub fn prepare(request: &TransactionRequest, ctx: &mut Context<'_, '_>) -> Resul
             }
             Ok(None) => {}
             Err(rejection) => return Ok(Err(rejection)),
+        }
+    }
+    // An erased person takes with them the identifiable records that exist only for them
+    // (their home addresses, past ones included): left behind, an address would stay
+    // readable, searchable by postcode and linked to the erased person's id.
+    let erased_people: Vec<EntityId> = tx.erased.clone();
+    let mut idx = request.changes.len();
+    for person in erased_people {
+        for far in tx.only_theirs(&person)? {
+            let change = ChangeRequest {
+                target: Target::Entity(far),
+                expected_version: None,
+                valid_time: None,
+                row: None,
+                op: OpRequest::Erase { reason: format!("erased with {person}, the only record linked to it") },
+            };
+            match tx.change(idx, &change)? {
+                Ok(Some((change, before))) => {
+                    tx.accept(idx, &change, before)?;
+                    changes.push(change);
+                    idx += 1;
+                }
+                Ok(None) => {}
+                Err(rejection) => return Ok(Err(rejection)),
+            }
         }
     }
     let mut new_keys: Vec<(EntityId, DataKey)> = tx.new_keys.into_iter().collect();
@@ -231,6 +257,49 @@ impl Tx<'_, '_, '_> {
             entity: id.clone(),
             contributor: contributor.to_owned(),
         }))
+    }
+
+    /// The records an erased person's erasure takes with it: those it ever linked to that
+    /// hold identifiable attributes, are not people, are not erased yet and were never
+    /// linked to by anything else.
+    fn only_theirs(&self, person: &EntityId) -> Result<Vec<EntityId>> {
+        let Some(state) = self.current(person)? else { return Ok(Vec::new()) };
+        if state.kind != Kind::Person {
+            return Ok(Vec::new());
+        }
+        let mut fars: BTreeSet<EntityId> = state.links.iter().map(|l| l.to.clone()).collect();
+        let out = keys::link_prefix(Direction::Out, person, None, None);
+        for (key, _) in self.ctx.stage.scan_prefix(&out)? {
+            if let Some((_, far, _)) = keys::parse_link(&key, out.len()) {
+                fars.insert(far);
+            }
+        }
+        let mut theirs = Vec::new();
+        for far in fars {
+            let Some(far_state) = self.current(&far)? else { continue };
+            if far_state.kind == Kind::Person || far_state.status == Status::Erased {
+                continue;
+            }
+            let identifiable = self
+                .ctx
+                .schema
+                .type_def(&far_state.entity_type)
+                .is_ok_and(|def| def.attributes.values().any(|a| a.classification == Classification::Identifiable));
+            if !identifiable {
+                continue;
+            }
+            let incoming = keys::link_prefix(Direction::In, &far, None, None);
+            let only_theirs = self
+                .ctx
+                .stage
+                .scan_prefix(&incoming)?
+                .iter()
+                .all(|(key, _)| keys::parse_link(key, incoming.len()).is_some_and(|(_, near, _)| &near == person));
+            if only_theirs {
+                theirs.push(far);
+            }
+        }
+        Ok(theirs)
     }
 
     fn resolve(&self, idx: usize, op: &str, target: &Target) -> Checked<EntityId> {

@@ -1707,9 +1707,10 @@ fn erasure_makes_a_persons_identifiable_values_unreadable_everywhere() {
     assert!(s.search(SearchKey::BirthDate, BIRTH).unwrap().is_empty());
     assert!(s.find_by_identifier(&ident("nhs-number", NHS)).unwrap().is_empty());
     assert!(s.find_by_identifier(&ident("council:305:client", CLIENT)).unwrap().is_empty());
-    // Someone else is untouched; the address is its own entity and keeps its values.
+    // Someone else is untouched; the address, linked from the person alone, went with them.
     assert_eq!(s.search(SearchKey::FamilyName, "control person").unwrap(), vec![ctl.clone()]);
-    assert_eq!(attr_str(&must_entity(s, &a), "line1"), Some(LINE1));
+    assert_eq!(must_entity(s, &a).status, Status::Erased);
+    assert_eq!(attr_str(&must_entity(s, &a), "line1"), None);
     // The erasure is itself a recorded change; the chain still verifies and replays.
     assert_eq!(s.history(&p).unwrap().last().unwrap().seq, erased.seq);
     assert!(verify(t.path(), |_| {}).unwrap().ok);
@@ -1726,8 +1727,7 @@ fn erasure_makes_a_persons_identifiable_values_unreadable_everywhere() {
         must_reject(s, tx(vec![op(ent(&p), OpRequest::Erase { reason: "again".into() })])),
         Rejection::Invalid { change_idx: 0, .. }
     ));
-    // Erase the address too, so no file holds any of the person's identifiable values.
-    must_commit(s, tx(vec![op(ent(&a), OpRequest::Erase { reason: "erasure request 42".into() })]));
+    // The address went with the person, so no file holds any of their identifiable values.
     t.close();
     for needle in needles() {
         let found = files_containing(t.path(), needle.as_bytes());
@@ -1740,6 +1740,45 @@ fn erasure_makes_a_persons_identifiable_values_unreadable_everywhere() {
     assert_eq!(attr(&state, "family_name"), None);
     contains_none("the history after a restart", &serde_json::to_string(&s.history(&p).unwrap()).unwrap());
     assert!(s.find_by_identifier(&ident("nhs-number", NHS)).unwrap().is_empty());
+}
+
+#[test]
+fn erasing_a_person_erases_the_addresses_that_exist_only_for_them() {
+    let t = TempStore::memory();
+    let s = t.store();
+    let c = must_commit(
+        s,
+        tx(vec![
+            person("p", "Ash", "Ann"),
+            person("q", "Birch", "Bob"),
+            address("old", "1 Former Row", "LS2 7AA"),
+            address("home", "2 Current Close", "LS3 8BB"),
+            address("shared", "3 Family House", "LS4 9CC"),
+            ChangeRequest::create("cs", "care_setting").with("name", "Oak Lodge"),
+            ChangeRequest::link(rf("p"), "resides_at", rf("old")),
+            ChangeRequest::link(rf("p"), "resides_at", rf("home")),
+            ChangeRequest::link(rf("p"), "resides_at", rf("shared")),
+            ChangeRequest::link(rf("q"), "resides_at", rf("shared")),
+            ChangeRequest::link(rf("p"), "resides_at", rf("cs")),
+        ]),
+    );
+    let r = |name: &str| c.refs[name].clone();
+    // A move: the former address's link ended, but the address is theirs alone still.
+    must_commit(s, tx(vec![unlink(ent(&r("p")), "resides_at", ent(&r("old")))]));
+    let erased =
+        must_commit(s, national(vec![op(ent(&r("p")), OpRequest::Erase { reason: "erasure request 9".into() })]));
+    assert_eq!(erased.changes, 3, "the person, the former and the current address");
+    for name in ["p", "old", "home"] {
+        assert_eq!(must_entity(s, &r(name)).status, Status::Erased, "{name}");
+    }
+    for name in ["q", "shared", "cs"] {
+        assert_eq!(must_entity(s, &r(name)).status, Status::Active, "{name}: linked from another, or not identifiable");
+    }
+    for postcode in ["LS2 7AA", "LS3 8BB"] {
+        assert!(s.search(SearchKey::Postcode, postcode).unwrap().is_empty(), "{postcode} is still searchable");
+    }
+    assert_eq!(s.search(SearchKey::Postcode, "LS4 9CC").unwrap(), vec![r("shared")]);
+    assert_eq!(attr(&must_entity(s, &r("home")), "line1"), None, "the address's values are unreadable");
 }
 
 #[test]
