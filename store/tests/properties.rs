@@ -961,6 +961,129 @@ proptest! {
     }
 }
 
+// ------------------------------------------------------------------ contributor scope
+
+/// Who writes: a national writer (`None`) or one of three councils.
+const WRITERS: [Option<&str>; 4] = [None, Some("C1"), Some("C2"), Some("C3")];
+
+/// One write of the scope property: who writes what to which record (an index into the
+/// records so far, past the end naming a record that does not exist) and, for links, to
+/// which far end.
+#[derive(Debug, Clone)]
+struct ScopedWrite {
+    writer: usize,
+    op: u8,
+    target: usize,
+    far: usize,
+}
+
+fn arb_scoped_writes() -> impl Strategy<Value = Vec<ScopedWrite>> {
+    prop::collection::vec(
+        (0..WRITERS.len(), 0u8..7, 0usize..12, 0usize..12).prop_map(|(writer, op, target, far)| ScopedWrite {
+            writer,
+            op,
+            target,
+            far,
+        }),
+        1..40,
+    )
+}
+
+/// The change a scoped write asks for, aimed at `target` (and `far`).
+fn scoped_change(op: u8, target: &EntityId, far: &EntityId) -> ChangeRequest {
+    match op {
+        1 => ChangeRequest::update(ent(target)).with("gender", "2"),
+        2 => ChangeRequest::link(ent(target), "carer_of", ent(far)),
+        3 => unlink(ent(target), "carer_of", ent(far)),
+        4 => op_change(target, OpRequest::Retract { reason: "entered in error".into() }),
+        5 => remove_identifier(ent(target), "council:C1:client", "X-1"),
+        _ => ChangeRequest::update(ent(target)).with("family_name", "Rowan").expecting(1),
+    }
+}
+
+fn op_change(target: &EntityId, request: OpRequest) -> ChangeRequest {
+    op(ent(target), request)
+}
+
+/// A rejection as JSON with the entity it names blanked.
+fn blanked(rejection: &Rejection) -> Value {
+    let mut json = serde_json::to_value(rejection).unwrap();
+    if json.get("entity").is_some() {
+        json["entity"] = Value::Null;
+    }
+    json
+}
+
+/// No write outside a council's own records succeeds, a refusal of another council's record
+/// reads exactly as one of a record that does not exist, and in the end every record's
+/// history holds only its own contributor's and national writers' changes.
+fn writes_stay_in_scope(writes: &[ScopedWrite]) {
+    let t = TempStore::memory();
+    let s = t.store();
+    let mut records: Vec<(EntityId, Option<&str>)> = Vec::new();
+    let mut nobody_n = 0u32;
+    let mut nobody = || {
+        nobody_n += 1;
+        EntityId::new(format!("01JNOBODY{nobody_n:017}")).unwrap()
+    };
+    for write in writes {
+        let writer = WRITERS[write.writer];
+        let mut request = tx(Vec::new());
+        request.source.council = writer.map(str::to_owned);
+        if write.op == 0 || records.is_empty() {
+            request.changes.push(person("p", "Ash", "Ann"));
+            let committed = must_commit(s, request);
+            records.push((committed.refs["p"].clone(), writer));
+            continue;
+        }
+        let pick = |n: usize| records.get(n % (records.len() + 2)).cloned();
+        let (target, far) = (pick(write.target), pick(write.far));
+        let target_id = target.as_ref().map_or_else(&mut nobody, |(id, _)| id.clone());
+        let far_id = far.as_ref().map_or_else(&mut nobody, |(id, _)| id.clone());
+        request.changes.push(scoped_change(write.op, &target_id, &far_id));
+        let own = |record: &Option<(EntityId, Option<&str>)>, far_end: bool| match (writer, record) {
+            (None, Some(_)) => true,
+            (Some(writer), Some((_, owner))) => *owner == Some(writer) || (far_end && owner.is_none()),
+            (_, None) => false,
+        };
+        let far_named = matches!(write.op, 2 | 3);
+        // A national writer is told an id names nothing; a council cannot tell.
+        let in_scope = own(&target, false) && (!far_named || write.op == 3 || own(&far, true));
+        let answer = s.commit(request.clone()).unwrap();
+        match (&answer, writer) {
+            (Err(Rejection::OutOfScope { .. }), Some(_)) if !in_scope => {
+                // The same write aimed at a record that does not exist answers alike.
+                let Err(rejection) = answer else { unreachable!() };
+                let ghost = nobody();
+                let mut again = request.clone();
+                let (t, f) = if own(&target, false) { (target_id.clone(), ghost) } else { (ghost, far_id.clone()) };
+                again.changes = vec![scoped_change(write.op, &t, &f)];
+                let ghost_answer = must_reject(s, again);
+                assert_eq!(blanked(&rejection), blanked(&ghost_answer), "{write:?}");
+            }
+            (Err(Rejection::OutOfScope { .. }), _) => panic!("{write:?}: refused as out of scope: {answer:?}"),
+            (Ok(_), Some(_)) if !in_scope => panic!("{write:?} by {writer:?} outside its records was stored"),
+            _ => {}
+        }
+    }
+    for (id, owner) in &records {
+        for version in s.history(id).unwrap() {
+            let by = version.source.council.as_deref();
+            assert!(by.is_none() || by == *owner, "{id} ({owner:?}) holds a change by {by:?}");
+        }
+        assert_eq!(s.entity(id, ReadAt::NOW).unwrap().unwrap().contributor(), *owner);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn no_write_leaves_its_contributors_records(writes in arb_scoped_writes()) {
+        writes_stay_in_scope(&writes);
+    }
+}
+
 // ------------------------------------------------------------------ minimised failures
 
 /// A create valid now (its transaction's recorded time).
