@@ -22,6 +22,7 @@ use pole_model::{EntityId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
+use crate::owner_only;
 
 /// Start a new segment once the current one is this large.
 const SEGMENT_BYTES: u64 = 64 << 20;
@@ -227,11 +228,14 @@ impl AccessLog {
     /// Opens (creating if needed) the access log in `dir`, cutting a torn last line.
     pub fn open(dir: impl AsRef<Path>) -> Result<AccessLog> {
         let dir = dir.as_ref().to_owned();
-        std::fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        owner_only::create_dir_all(&dir)?;
+        // Segments written by an older pole-ods may be readable by others: the log names who
+        // read which person's records.
+        owner_only::tighten_tree(&dir)?;
         let paths = segments(&dir)?;
         let path = paths.last().cloned().unwrap_or_else(|| segment_path(&dir, 1));
         let (next_seq, last, len) = recover_tail(&path)?;
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
+        let file = owner_only::options().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
         let tail = Tail { file, path, len, next_seq, last, dir: dir.clone() };
         let (sender, receiver) = mpsc::channel();
         let failed = Arc::new(Mutex::new(None));
@@ -309,7 +313,7 @@ fn recover_tail(path: &Path) -> Result<(u64, Hash, u64)> {
     }
     if good < bytes.len() {
         let torn = path.with_extension("log.torn");
-        std::fs::write(&torn, &bytes[good..]).map_err(StoreError::io(&torn))?;
+        owner_only::write(&torn, &bytes[good..])?;
         let file = OpenOptions::new().write(true).open(path).map_err(StoreError::io(path))?;
         file.set_len(good as u64).map_err(StoreError::io(path))?;
         file.sync_all().map_err(StoreError::io(path))?;
@@ -380,7 +384,7 @@ fn write_out(tail: &mut Tail, buffer: &mut Vec<u8>) -> Result<()> {
     if tail.len >= SEGMENT_BYTES {
         let index = segments(&tail.dir)?.len() + 1;
         let path = segment_path(&tail.dir, index);
-        tail.file = OpenOptions::new().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
+        tail.file = owner_only::options().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
         tail.path = path;
         tail.len = 0;
     }
