@@ -131,6 +131,25 @@ fn jwks_keys_verify_by_kid_with_their_pinned_algorithm() {
 }
 
 #[test]
+fn an_hs256_token_naming_a_key_id_is_refused() {
+    // Signed with the right secret, but naming a key: the secret has no key id, so any kid
+    // is one this verifier does not know, a key-set key's id included.
+    for kid in ["hs-1", "rsa-1", "ec-1", ""] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims("admin"), &EncodingKey::from_secret(SECRET)).unwrap();
+        let reason = rejection(&token);
+        assert!(reason.contains(&format!("unknown key id {kid:?}")), "{kid}: {reason}");
+    }
+    // The tokens pole-ods mints itself carry none, and verify.
+    let issuer = TokenIssuer::new(TokenSettings::default(), SECRET);
+    let admin = Principal { subject: "root".into(), role: Role::Admin, council: None, agreement: None, purpose: None };
+    let token = issuer.mint(&admin, now(), 60).unwrap();
+    assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid, None);
+    assert_eq!(verifier().verify(&token).unwrap().subject, "root");
+}
+
+#[test]
 fn without_a_secret_hs256_is_not_accepted() {
     let only_keys = TokenVerifier::new(TokenSettings::default()).with_key_set(&keys().join("jwks.json")).unwrap();
     let reason = only_keys.verify(&hs256(&claims("admin"), SECRET)).unwrap_err().to_string();
