@@ -93,8 +93,11 @@ pub struct MessageContext<'a> {
     pub file: Option<&'a str>,
     /// The message's 1-based position in its file or connection, for provenance.
     pub row: u64,
-    /// Who applies it (the transaction's actor), e.g. `ingest` or `mllp`.
+    /// Who applies it (the transaction's actor): the token's subject over HTTP, the
+    /// command line's or the MLLP listener's name otherwise.
     pub actor: &'a str,
+    /// The role it applies it in (the transaction's role): the token's role over HTTP.
+    pub role: &'a str,
     /// Map and resolve without committing.
     pub dry_run: bool,
 }
@@ -412,7 +415,10 @@ pub fn plan(
     }
     let new = hl7::NewEntities::chosen();
     let mut request = hl7::to_request(record, resolve, &addresses, &new);
+    // Both replace `to_request`'s placeholders: the journal names who wrote the message
+    // and in which role, not the adapter.
     request.actor = context.actor.to_owned();
+    request.role = context.role.to_owned();
     request.source = Source {
         file: context.file.map(str::to_owned),
         batch: Some(format!("HL7 {} {}", record.message_type, record.control_id)),
@@ -626,7 +632,14 @@ fn ingest_segments<S: AsRef<str>>(
 
     // The whole file: its window's rule covers its own messages, not another ingest's.
     let _resolving = crate::resolving();
-    let origin = Origin { store, council, file: options.file_name, actor: options.actor, dry_run: options.dry_run };
+    let origin = Origin {
+        store,
+        council,
+        file: options.file_name,
+        actor: options.actor,
+        role: options.role,
+        dry_run: options.dry_run,
+    };
     let mut window = Window::new(origin, progress);
     let mut splitter = hl7::Splitter::default();
     let mut read_failure = None;
@@ -765,12 +778,20 @@ struct Origin<'a> {
     council: Option<&'a str>,
     file: &'a str,
     actor: &'a str,
+    role: &'a str,
     dry_run: bool,
 }
 
 impl<'a> Origin<'a> {
     fn context(&self, row: u64) -> MessageContext<'a> {
-        MessageContext { council: self.council, file: Some(self.file), row, actor: self.actor, dry_run: self.dry_run }
+        MessageContext {
+            council: self.council,
+            file: Some(self.file),
+            row,
+            actor: self.actor,
+            role: self.role,
+            dry_run: self.dry_run,
+        }
     }
 }
 

@@ -134,6 +134,11 @@ mod mllp {
 
     /// Bytes read from a socket at a time.
     const READ_CHUNK: usize = 64 * 1024;
+    /// Who the journal and the access log say wrote a message: senders are trusted by
+    /// network, not by token, so the listener itself is the actor (the access log adds the
+    /// peer's address).
+    const ACTOR: &str = "mllp";
+    const ROLE: &str = "system";
 
     pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
         TcpListener::bind(addr).await.with_context(|| format!("binding the MLLP listener to {addr}"))
@@ -253,7 +258,7 @@ mod mllp {
         let worker = shared.clone();
         let applied = actix_web::rt::task::spawn_blocking(move || {
             let text = hl7::decode_text(&frame).into_owned();
-            let context = MessageContext { council: None, file: None, row, actor: "mllp", dry_run: false };
+            let context = MessageContext { council: None, file: None, row, actor: ACTOR, role: ROLE, dry_run: false };
             // One message at a time from look-up to commit: `process_message` holds the
             // ingest crate's resolution lock, which HTTP and command-line ingests share.
             let processed = process_message(&worker.store, &text, &context);
@@ -312,7 +317,7 @@ mod mllp {
                 },
             ),
         };
-        let mut entry = AccessEntry::new(format!("mllp {peer}"), "system", AccessAction::Write, "MLLP message");
+        let mut entry = AccessEntry::new(format!("{ACTOR} {peer}"), ROLE, AccessAction::Write, "MLLP message");
         entry.entities = entities;
         entry.query = Some(format!("control id {}", processed.control_id));
         entry.outcome = outcome;
