@@ -166,11 +166,23 @@ impl Processed {
     /// read. `bytes` is the message as received, for when it did not parse; `control_id` is
     /// the ACK's own MSH-10 and `at` its MSH-7.
     pub fn ack(&self, bytes: &[u8], control_id: &str, at: Timestamp) -> String {
-        let code = self.outcome.ack_code();
-        let error = self.outcome.ack_error();
+        self.ack_as(self.outcome.ack_code(), self.outcome.ack_error().as_ref(), bytes, control_id, at)
+    }
+
+    /// [`Processed::ack`] with another MSA-1 and error than the outcome's own: for a caller
+    /// that knows more than the outcome says (the MLLP listener, when the message's access
+    /// record could not be written).
+    pub fn ack_as(
+        &self,
+        code: AckCode,
+        error: Option<&AckError>,
+        bytes: &[u8],
+        control_id: &str,
+        at: Timestamp,
+    ) -> String {
         match &self.message {
-            Some(message) => hl7::build_ack(message, code, error.as_ref(), control_id, at),
-            None => hl7::build_ack_for_bytes(bytes, code, error.as_ref(), control_id, at),
+            Some(message) => hl7::build_ack(message, code, error, control_id, at),
+            None => hl7::build_ack_for_bytes(bytes, code, error, control_id, at),
         }
     }
 }

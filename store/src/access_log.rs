@@ -155,6 +155,8 @@ enum Message {
     /// An access, with whom to tell once it is durable (if anyone waits).
     Record(Box<AccessEntry>, Option<mpsc::SyncSender<Result<()>>>),
     Flush(mpsc::SyncSender<Result<()>>),
+    /// Write what came before, then stop taking records.
+    Close(mpsc::SyncSender<Result<()>>),
 }
 
 struct Tail {
@@ -276,6 +278,17 @@ impl AccessLog {
         rx.recv().map_err(|_| StoreError::WriterStopped("the access log's appender has stopped".into()))?
     }
 
+    /// Writes and syncs everything recorded before this call, then stops the appender:
+    /// every clone of this log refuses records from then on (`record_durably` and `flush`
+    /// answer an error, [`AccessLog::healthy`] says it is closed). For a shutdown that must
+    /// not let anything be recorded after its last flush.
+    pub fn close(&self) -> Result<()> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let stopped = || StoreError::WriterStopped("the access log's appender has stopped".into());
+        self.sender.send(Message::Close(tx)).map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
+    }
+
     /// Whether appends are still succeeding (for `/ready`).
     pub fn healthy(&self) -> std::result::Result<(), String> {
         match self.failed.lock().clone() {
@@ -341,6 +354,7 @@ fn append_loop(mut tail: Tail, receiver: Receiver<Message>, failed: Arc<Mutex<Op
         let mut waiting = Vec::new();
         let mut next = Some(first);
         let mut batch = 0;
+        let mut closing = false;
         while let Some(message) = next {
             match message {
                 Message::Record(entry, reply) => {
@@ -349,19 +363,30 @@ fn append_loop(mut tail: Tail, receiver: Receiver<Message>, failed: Arc<Mutex<Op
                     waiting.extend(reply);
                 }
                 Message::Flush(reply) => waiting.push(reply),
+                Message::Close(reply) => {
+                    waiting.push(reply);
+                    closing = true;
+                }
             }
-            next = if batch < 4096 { receiver.try_recv().ok() } else { None };
+            next = if batch < 4096 && !closing { receiver.try_recv().ok() } else { None };
         }
         let outcome = write_out(&mut tail, &mut buffer);
         if let Err(e) = &outcome {
             *failed.lock() = Some(e.to_string());
             tracing::error!(error = %e, "access log append failed");
         }
+        if closing {
+            failed.lock().get_or_insert_with(|| "the access log is closed".into());
+        }
         for reply in waiting {
             let _ = reply.send(match &outcome {
                 Ok(()) => Ok(()),
                 Err(e) => Err(StoreError::WriterStopped(format!("access log: {e}"))),
             });
+        }
+        if closing {
+            // Dropping the receiver makes every later send, from any clone, fail.
+            return;
         }
     }
     let _ = write_out(&mut tail, &mut buffer);
@@ -462,4 +487,31 @@ pub fn verify_access_log(dir: &Path) -> Result<AccessLogReport> {
         first_bad_seq: None,
         problem: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(actor: &str) -> AccessEntry {
+        AccessEntry::new(actor, "admin", AccessAction::Read, "test")
+    }
+
+    #[test]
+    fn a_closed_log_keeps_what_came_before_and_refuses_what_comes_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::open(dir.path()).unwrap();
+        let clone = log.clone();
+        log.record(entry("before"));
+        log.close().unwrap();
+        assert!(clone.record_durably(entry("after")).is_err());
+        assert!(clone.flush().is_err());
+        assert!(log.healthy().unwrap_err().contains("closed"));
+        drop((log, clone));
+        let reopened = AccessLog::open(dir.path()).unwrap();
+        let records = reopened.query(&AccessQuery { limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(records.iter().map(|r| r.entry.actor.as_str()).collect::<Vec<_>>(), ["before"]);
+        reopened.record_durably(entry("reopened")).unwrap();
+        assert!(verify_access_log(dir.path()).unwrap().ok);
+    }
 }
