@@ -100,6 +100,7 @@ pub fn demo_tokens(config: &Config, council: &str) -> anyhow::Result<Vec<(String
             council: (role == Role::Council).then(|| council.to_owned()),
             agreement: (role == Role::Consumer).then(|| "research".to_owned()),
             purpose: (role == Role::Consumer).then(|| "research".to_owned()),
+            exp: None,
         };
         let label = match role {
             Role::Council => format!("council ({council})"),

@@ -77,6 +77,7 @@ impl Claims {
             council: self.council.clone(),
             agreement: self.agreement.clone(),
             purpose: self.purpose.clone(),
+            exp: Some(self.exp),
         })
     }
 }
@@ -237,8 +238,9 @@ impl TokenIssuer {
         TokenIssuer { settings, key: EncodingKey::from_secret(secret) }
     }
 
-    /// A token for `principal`, valid from `now` for `ttl_secs`. The principal is checked
-    /// the way a verifier will check it, so no unusable token is printed.
+    /// A token for `principal`, valid from `now` for `ttl_secs` (the principal's own `exp`,
+    /// if any, is not used). The principal is checked the way a verifier will check it, so
+    /// no unusable token is printed.
     pub fn mint(&self, principal: &Principal, now: i64, ttl_secs: i64) -> Result<String> {
         let claims = Claims {
             sub: principal.subject.clone(),
