@@ -23,20 +23,19 @@ fn stored_secret(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
     let path = dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
+            // Written by an older pole-ods into a directory others could enter.
+            pole_store::owner_only::tighten(dir)?;
+            pole_store::owner_only::tighten(&path)?;
             let secret = hex::decode(text.trim()).ok().filter(|s| s.len() >= 32);
             return secret.with_context(|| format!("{} does not hold a secret of 64 hex digits", path.display()));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    pole_store::owner_only::create_dir_all(dir)?;
     let mut secret = vec![0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&path).and_then(|mut file| {
+    let written = pole_store::owner_only::options().write(true).create_new(true).open(&path).and_then(|mut file| {
         file.write_all(hex::encode(&secret).as_bytes())?;
         file.sync_all()
     });
@@ -101,6 +100,7 @@ pub fn demo_tokens(config: &Config, council: &str) -> anyhow::Result<Vec<(String
             council: (role == Role::Council).then(|| council.to_owned()),
             agreement: (role == Role::Consumer).then(|| "research".to_owned()),
             purpose: (role == Role::Consumer).then(|| "research".to_owned()),
+            exp: None,
         };
         let label = match role {
             Role::Council => format!("council ({council})"),

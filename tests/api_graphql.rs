@@ -251,11 +251,15 @@ fn bearer() -> String {
 /// Opens `/graphql` as a WebSocket asking for `graphql-transport-ws`, and acknowledges the
 /// connection (connection_init, connection_ack).
 fn connect(server: &Server) -> Socket {
+    connect_as(server, &bearer())
+}
+
+fn connect_as(server: &Server, bearer: &str) -> Socket {
     let stream = TcpStream::connect(&server.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut request = format!("ws://{}/graphql", server.addr).into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    request.headers_mut().insert("Authorization", bearer().parse().unwrap());
+    request.headers_mut().insert("Authorization", bearer.parse().unwrap());
     let (mut socket, response) = tungstenite::client(request, stream).unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
     send(&mut socket, json!({"type": "connection_init", "payload": {}}));
@@ -333,6 +337,54 @@ fn the_subscription_replays_then_follows_new_commits_over_graphql_transport_ws()
     let errors = if refused["type"] == "error" { &refused["payload"] } else { &refused["payload"]["errors"] };
     assert_eq!(errors[0]["extensions"]["code"], "invalid-request", "{refused}");
     assert_eq!(errors[0]["extensions"]["field"], "after", "{refused}");
+    let _ = socket.close(None);
+}
+
+/// The errors of an operation's answer: a `next` carrying errors, or an `error` message.
+fn errors_of(message: &Value) -> Option<&Value> {
+    match message["type"].as_str() {
+        Some("error") => Some(&message["payload"]),
+        Some("next") => message["payload"].get("errors"),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_subscription_ends_unauthorized_when_its_token_expires_and_the_socket_serves_no_more() {
+    let server = start();
+    let ttl = 3;
+    let (token, exp) = common::expiring_token("admin", None, None, ttl);
+    let mut socket = connect_as(&server, &format!("Bearer {token}"));
+    send(
+        &mut socket,
+        json!({"id": "feed", "type": "subscribe", "payload": {"query": "subscription { transactions(after: 0) { seq } }"}}),
+    );
+    let committed = server.commit(json!({"changes": [
+        {"target": {"ref": "p"}, "op": {"op": "create", "type": "person", "set": {"family_name": "Adebayo"}}}]}));
+    let live = receive(&mut socket);
+    assert_eq!(live["payload"]["data"]["transactions"]["seq"], committed["seq"], "delivered while valid: {live}");
+
+    // Messages until the subscription's error, for at most the token's life and a margin
+    // (each `receive` also gives up after 10 s).
+    let deadline = Instant::now() + Duration::from_secs(ttl as u64 + 10);
+    let ended = loop {
+        assert!(Instant::now() < deadline, "the subscription outlived its token");
+        let message = receive(&mut socket);
+        assert_eq!(message["id"], "feed", "{message}");
+        if let Some(errors) = errors_of(&message) {
+            break errors.clone();
+        }
+        assert_eq!(message["type"], "next", "{message}");
+    };
+    assert!(chrono::Utc::now().timestamp() >= exp, "the subscription ended before its token expired");
+    assert_eq!(ended[0]["extensions"]["code"], "unauthorized", "{ended}");
+    assert_eq!(receive(&mut socket), json!({"type": "complete", "id": "feed"}));
+
+    // The connection outlived the token, its operations do not.
+    send(&mut socket, json!({"id": "q", "type": "subscribe", "payload": {"query": "{ journal { headSeq } }"}}));
+    let refused = receive(&mut socket);
+    let errors = errors_of(&refused).unwrap_or_else(|| panic!("answered after the token expired: {refused}"));
+    assert_eq!(errors[0]["extensions"]["code"], "unauthorized", "{refused}");
     let _ = socket.close(None);
 }
 

@@ -44,13 +44,16 @@ fn create_person(server: &Server, family_name: &str) -> u64 {
 
 /// Opens the stream with raw HTTP and returns the socket positioned after the headers.
 fn open_stream(server: &Server, extra_header: &str) -> BufReader<TcpStream> {
+    open_stream_as(server, &common::token("admin", None, None), extra_header)
+}
+
+fn open_stream_as(server: &Server, token: &str, extra_header: &str) -> BufReader<TcpStream> {
     let mut socket = TcpStream::connect(&server.addr).unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         socket,
-        "GET /v1/journal/stream HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n{extra_header}Accept: text/event-stream\r\n\r\n",
+        "GET /v1/journal/stream HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n{extra_header}Accept: text/event-stream\r\n\r\n",
         server.addr,
-        common::token("admin", None, None)
     )
     .unwrap();
     let mut reader = BufReader::new(socket);
@@ -99,6 +102,36 @@ fn the_stream_sends_every_transaction_in_order_and_resumes_after_a_disconnect() 
     let fifth = create_person(&server, "Evans");
     let mut stream = open_stream(&server, &format!("Last-Event-ID: {}\r\n", fifth - 2));
     assert_eq!(read_ids(&mut stream, 2), vec![fourth, fifth]);
+}
+
+#[test]
+fn the_stream_ends_with_an_unauthorized_event_when_its_token_expires() {
+    let server = start();
+    let first = create_person(&server, "Adebayo");
+    let ttl = 3;
+    let (token, exp) = common::expiring_token("admin", None, None, ttl);
+    // `Connection: close`: the server closes the socket once the stream has ended.
+    let mut stream = open_stream_as(&server, &token, "Last-Event-ID: 0\r\nConnection: close\r\n");
+    assert_eq!(read_ids(&mut stream, 1), vec![first], "delivered while the token is valid");
+
+    // Lines until the server closes the connection, for at most the token's life and a margin
+    // (each read also times out after 10 s).
+    let deadline = Instant::now() + Duration::from_secs(ttl as u64 + 10);
+    let mut lines = Vec::new();
+    loop {
+        assert!(Instant::now() < deadline, "the stream outlived its token: {lines:?}");
+        let mut line = String::new();
+        if stream.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        lines.push(line.trim().to_owned());
+    }
+    assert!(chrono::Utc::now().timestamp() >= exp, "the stream ended before its token expired");
+    let at = lines.iter().position(|l| l == "event: error").unwrap_or_else(|| panic!("no error event: {lines:?}"));
+    let data = lines[at + 1].strip_prefix("data: ").unwrap_or_else(|| panic!("no data: {lines:?}"));
+    let problem: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(problem["code"], "unauthorized", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("expired"), "{problem}");
 }
 
 #[test]

@@ -151,3 +151,24 @@ fn read_commands_do_not_create_a_store() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a pole-ods data directory"));
     assert!(!data.exists());
 }
+
+#[test]
+fn generated_secrets_are_the_owners_alone_and_looser_ones_are_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secrets = data.join("secrets");
+    let secret = secrets.join("token.secret");
+    let mint = || {
+        let output = pole(&data, &["token", "--role", "admin"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    mint();
+    assert_eq!((mode(&data), mode(&secrets), mode(&secret)), (0o700, 0o700, 0o600));
+    // As an older pole-ods left them.
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    mint();
+    assert_eq!((mode(&secrets), mode(&secret)), (0o700, 0o600));
+}

@@ -138,6 +138,15 @@ fn a_batch_file_ingests_one_transaction_a_message_and_again_changes_nothing() {
         let duplicate = people.iter().find(|id| **id != person).unwrap();
         let duplicate = server.get(&format!("/v1/entities/{duplicate}"));
         assert_eq!(duplicate["status"]["state"], "merged", "the A40 merged the duplicate: {duplicate}");
+        // The journal names the command line as the writer, in the role it submits in: a
+        // facility's system, without a council.
+        let journal = server.get("/v1/journal");
+        let written = journal["transactions"].as_array().unwrap();
+        assert_eq!(written.len(), 7, "{journal}");
+        for tx in written {
+            assert_eq!(tx["actor"], "pole-ods ingest", "{tx}");
+            assert_eq!(tx["role"], "system", "{tx}");
+        }
         person
     };
     let out = pole(&data, &["--json", "entity", &person]);
@@ -260,7 +269,10 @@ fn mllp_acknowledges_each_message_after_it_is_durable_and_a_resend_once() {
     assert_eq!(server.head(), head, "a resent control id is not applied twice");
     let journal = server.get("/v1/journal");
     assert_eq!(journal["transactions"].as_array().unwrap().len(), 2, "{journal}");
-    assert_eq!(journal["transactions"][0]["actor"], "mllp");
+    for tx in journal["transactions"].as_array().unwrap() {
+        assert_eq!(tx["actor"], "mllp", "{tx}");
+        assert_eq!(tx["role"], "system", "{tx}");
+    }
 
     // One person, found by the NHS number the two messages share.
     let found = server.get(&format!("/v1/identifiers/nhs-number/{NHS}"));

@@ -104,3 +104,28 @@ fn a_council_submits_for_itself_over_http_and_no_one_else_can() {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["status"], "dry_run", "{report}");
 }
+
+#[test]
+fn an_hl7_file_over_http_is_journaled_as_the_token_s_subject_in_its_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serving, base) = start(dir.path());
+    let file =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hl7/adt-batch.hl7")).unwrap();
+    let council = common::client_with(&common::token("council", Some("305"), None));
+    let response = council.post(format!("{base}/v1/ingest/hl7?file_name=adt.hl7")).body(file).send().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let report: Value = response.json().unwrap();
+    assert_eq!(report["status"], "committed", "{report}");
+    // Every message but the A40, whose merge a council's token may not make.
+    assert_eq!(report["accepted"], 6, "{report}");
+
+    let feed: Value = common::admin_client().get(format!("{base}/v1/journal")).send().unwrap().json().unwrap();
+    let written = feed["transactions"].as_array().unwrap();
+    assert_eq!(written.len(), 6, "{feed}");
+    for tx in written {
+        assert_eq!(tx["actor"], "test-council", "{tx}");
+        assert_eq!(tx["role"], "council", "{tx}");
+        assert_eq!(tx["source"]["council"], "305", "{tx}");
+        assert_eq!(tx["source"]["file"], "adt.hl7", "{tx}");
+    }
+}

@@ -216,6 +216,22 @@ impl Caller {
         }
     }
 
+    /// Refuses once the token has ended: at its `exp` exactly, without the verifier's
+    /// leeway (which allows for clock skew when a token is presented, not for a connection
+    /// to outlast it). For what outlives the request that opened it: the change feed's
+    /// stream and a GraphQL WebSocket. The refusal is recorded like any other.
+    pub fn require_live(&self) -> ApiResult<()> {
+        let now_millis = Timestamp::now().micros() / 1000;
+        if !self.principal.expired_at(now_millis) {
+            return Ok(());
+        }
+        let error = ApiError::Unauthorized("the token has expired: connect again with a new one".into());
+        let mut entry = self.entry(AccessAction::Read, Vec::new());
+        entry.outcome = AccessOutcome::Denied { detail: error.to_string() };
+        self.log.record(entry);
+        Err(error)
+    }
+
     /// Gathers reads into one access record, written by [`Caller::finish`].
     pub fn gathering(mut self) -> Self {
         self.collected = Some(Arc::new(Mutex::new(Vec::new())));

@@ -140,6 +140,20 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
+        let mut response = HttpResponse::build(status);
+        if matches!(self, ApiError::Unauthorized(_)) {
+            // RFC 9110: a 401 names the scheme the client should use.
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.content_type("application/problem+json").json(self.problem())
+    }
+}
+
+impl ApiError {
+    /// The problem document of this error: the body of its response, and the data of the
+    /// `error` event that ends the change feed's stream.
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
         let (field, rejection) = match self {
             ApiError::InvalidRequest { field, .. } => (Some(field.clone()), None),
             ApiError::InvalidChange(r) | ApiError::VersionConflict(r) | ApiError::IdempotencyKeyReused(r) => {
@@ -151,7 +165,7 @@ impl ResponseError for ApiError {
             }
             _ => (None, None),
         };
-        let problem = Problem {
+        Problem {
             kind: format!("/problems/{}", self.code()),
             title: self.title(),
             status: status.as_u16(),
@@ -159,13 +173,7 @@ impl ResponseError for ApiError {
             code: self.code(),
             field,
             rejection,
-        };
-        let mut response = HttpResponse::build(status);
-        if matches!(self, ApiError::Unauthorized(_)) {
-            // RFC 9110: a 401 names the scheme the client should use.
-            response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.content_type("application/problem+json").json(problem)
     }
 }
 

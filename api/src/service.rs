@@ -605,6 +605,7 @@ impl JournalFollower {
     /// Starts after `after` (the current head when `None`); a sequence past the head is refused.
     pub fn start(store: Store, caller: Caller, after: Option<u64>) -> ApiResult<Self> {
         caller.require_records()?;
+        caller.require_live()?;
         let head = store.head().seq;
         let after = after.unwrap_or(head);
         if after > head {
@@ -618,12 +619,20 @@ impl JournalFollower {
         self.after
     }
 
+    /// Refuses once the caller's token has expired ([`Caller::require_live`]).
+    pub fn require_live(&self) -> ApiResult<()> {
+        self.caller.require_live()
+    }
+
     /// The next transactions the caller may see, oldest first. Waits up to `wait` for a
     /// commit and answers an empty batch if none came, so a caller can keep an idle
-    /// connection alive. Each batch is in the access log before it is answered.
+    /// connection alive. Each batch is in the access log before it is answered. Once the
+    /// caller's token has expired it answers `Unauthorized`, within one poll of its `exp`,
+    /// waiting or not: the stream or subscription ends there.
     pub async fn next(&mut self, wait: std::time::Duration) -> ApiResult<Vec<pole_model::Transaction>> {
         let mut waited = std::time::Duration::ZERO;
         loop {
+            self.caller.require_live()?;
             // The head moves only after a group is durable and applied, so everything up to
             // it can be read, and nothing later is seen before something earlier.
             if self.store.head().seq > self.after {

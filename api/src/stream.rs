@@ -1,6 +1,9 @@
 //! `GET /v1/journal/stream`: the change feed as server-sent events. Each event is one
 //! transaction, its `id` the sequence, so a client that reconnects with `Last-Event-ID`
-//! (or `?after=`) resumes exactly after the last one it saw, in order, with no gap.
+//! (or `?after=`) resumes exactly after the last one it saw, in order, with no gap. The
+//! stream lives as long as the token that opened it: at its `exp` it sends an `error` event
+//! (the `unauthorized` problem document) and ends, and the client reconnects with a new
+//! token, resuming from the last id it saw.
 
 use std::time::Duration;
 
@@ -42,7 +45,7 @@ fn start(store: &Store, caller: Caller, request: &HttpRequest, query: &StreamQue
     JournalFollower::start(store.clone(), caller, after)
 }
 
-#[utoipa::path(get, path = "/v1/journal/stream", tag = "journal", params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this sequence")), responses((status = 200, description = "Server-sent events: one `transaction` event per transaction, its id the sequence", content_type = "text/event-stream", body = String), (status = 400, body = crate::error::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/journal/stream", tag = "journal", params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this sequence")), responses((status = 200, description = "Server-sent events: one `transaction` event per transaction, its id the sequence; the stream ends with an `error` event whose data is a problem document (`unauthorized` when the token that opened it reaches its `exp`)", content_type = "text/event-stream", body = String), (status = 400, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn journal_stream(
     state: web::Data<AppState>,
     caller: Caller,
@@ -64,9 +67,17 @@ pub async fn journal_stream(
                 }
                 Some((Ok(Bytes::from(chunk)), Some(follower)))
             }
+            // The stream ends with the reason as its last event: the problem document a
+            // request would have been answered with (an expired token's `unauthorized`, when
+            // the token that opened the stream reaches its `exp`).
             Err(e) => {
-                tracing::error!(error = %e, "change feed stream stopped");
-                None
+                if matches!(e, ApiError::Unauthorized(_)) {
+                    tracing::info!(reason = %e, "change feed stream ended");
+                } else {
+                    tracing::error!(error = %e, "change feed stream stopped");
+                }
+                let data = serde_json::to_string(&e.problem()).unwrap_or_default();
+                Some((Ok(Bytes::from(format!("event: error\ndata: {data}\n\n"))), None))
             }
         }
     });

@@ -63,4 +63,18 @@ pub struct Principal {
     /// The data-sharing agreement a consumer reads under.
     pub agreement: Option<String>,
     pub purpose: Option<String>,
+    /// When the token ends (its `exp`, seconds since the epoch): a connection opened with it
+    /// (the change feed's stream, a GraphQL WebSocket) ends then. `None` for a principal not
+    /// read from a token, such as one about to be minted into one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+}
+
+impl Principal {
+    /// Whether the token has ended at `now_millis` (milliseconds since the epoch), with no
+    /// leeway: leeway is for the clock skew between issuer and server when a token is
+    /// presented, not a longer life for a connection that outlasts it.
+    pub fn expired_at(&self, now_millis: i64) -> bool {
+        self.exp.is_some_and(|exp| now_millis >= exp.saturating_mul(1000))
+    }
 }

@@ -1,9 +1,10 @@
 //! Bearer tokens: JWT verification with pinned algorithms, and minting for development.
 //!
-//! HS256 tokens verify against one shared secret; RS256 and ES256 tokens against a JWKS
-//! file, chosen by the header's `kid`, with the algorithm the key set pins for that key (a
-//! token cannot pick a weaker one). `exp`, `nbf`, `iss` and `aud` are checked with a small
-//! clock-skew allowance.
+//! HS256 tokens verify against one shared secret, which has no key id: an HS256 token whose
+//! header names a `kid` is refused as naming an unknown key. RS256 and ES256 tokens verify
+//! against a JWKS file, chosen by the header's `kid`, with the algorithm the key set pins
+//! for that key (a token cannot pick a weaker one). `exp`, `nbf`, `iss` and `aud` are
+//! checked with a small clock-skew allowance.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -76,6 +77,7 @@ impl Claims {
             council: self.council.clone(),
             agreement: self.agreement.clone(),
             purpose: self.purpose.clone(),
+            exp: Some(self.exp),
         })
     }
 }
@@ -153,7 +155,17 @@ impl TokenVerifier {
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_problem(token))?;
         let key = match header.alg {
             Algorithm::HS256 => {
-                self.secret.as_ref().ok_or_else(|| AuthError::rejected("HS256 tokens are not accepted here"))?
+                let secret =
+                    self.secret.as_ref().ok_or_else(|| AuthError::rejected("HS256 tokens are not accepted here"))?;
+                // The shared secret has no key id, so a kid names a key this verifier does
+                // not hold: another deployment's secret, or a key-set key's id on a token
+                // that tries to pass as HS256. Either way it is not a token of ours.
+                if let Some(kid) = &header.kid {
+                    return Err(AuthError::rejected(format!(
+                        "unknown key id {kid:?} (HS256 tokens are signed with the shared secret, which has no key id)"
+                    )));
+                }
+                secret
             }
             Algorithm::RS256 | Algorithm::ES256 => {
                 let kid = header.kid.as_deref().ok_or_else(|| AuthError::rejected("the token header has no kid"))?;
@@ -226,8 +238,9 @@ impl TokenIssuer {
         TokenIssuer { settings, key: EncodingKey::from_secret(secret) }
     }
 
-    /// A token for `principal`, valid from `now` for `ttl_secs`. The principal is checked
-    /// the way a verifier will check it, so no unusable token is printed.
+    /// A token for `principal`, valid from `now` for `ttl_secs` (the principal's own `exp`,
+    /// if any, is not used). The principal is checked the way a verifier will check it, so
+    /// no unusable token is printed.
     pub fn mint(&self, principal: &Principal, now: i64, ttl_secs: i64) -> Result<String> {
         let claims = Claims {
             sub: principal.subject.clone(),
@@ -242,6 +255,7 @@ impl TokenIssuer {
             iat: Some(now),
         };
         claims.principal().map_err(|e| AuthError::Signing(e.to_string()))?;
+        // No kid: the verifier refuses one on an HS256 token.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
             .map_err(|e| AuthError::Signing(e.to_string()))
     }

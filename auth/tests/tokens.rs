@@ -46,10 +46,18 @@ fn rejection(token: &str) -> String {
 
 #[test]
 fn a_good_hs256_token_names_its_principal() {
-    let p = verifier().verify(&hs256(&claims("analyst"), SECRET)).unwrap();
+    let claims = claims("analyst");
+    let p = verifier().verify(&hs256(&claims, SECRET)).unwrap();
     assert_eq!(
         p,
-        Principal { subject: "alice".into(), role: Role::Analyst, council: None, agreement: None, purpose: None }
+        Principal {
+            subject: "alice".into(),
+            role: Role::Analyst,
+            council: None,
+            agreement: None,
+            purpose: None,
+            exp: Some(claims.exp),
+        }
     );
 }
 
@@ -62,9 +70,11 @@ fn minted_tokens_verify_and_unusable_ones_are_not_minted() {
         council: Some("LDS".into()),
         agreement: None,
         purpose: None,
+        exp: None,
     };
-    let token = issuer.mint(&council, now(), 3600).unwrap();
-    assert_eq!(verifier().verify(&token).unwrap(), council);
+    let at = now();
+    let token = issuer.mint(&council, at, 3600).unwrap();
+    assert_eq!(verifier().verify(&token).unwrap(), Principal { exp: Some(at + 3600), ..council.clone() });
     let mut homeless = council.clone();
     homeless.council = None;
     assert!(issuer.mint(&homeless, now(), 3600).unwrap_err().to_string().contains("needs a council claim"));
@@ -128,6 +138,47 @@ fn jwks_keys_verify_by_kid_with_their_pinned_algorithm() {
     assert!(rejection(&sign(Algorithm::RS256, Some("ec-1"), &rs)).contains("signs with"));
     // Algorithms outside HS256, RS256 and ES256 are refused before any key is tried.
     assert!(rejection(&sign(Algorithm::RS512, Some("rsa-1"), &rs)).contains("not accepted"));
+}
+
+#[test]
+fn an_hs256_token_naming_a_key_id_is_refused() {
+    // Signed with the right secret, but naming a key: the secret has no key id, so any kid
+    // is one this verifier does not know, a key-set key's id included.
+    for kid in ["hs-1", "rsa-1", "ec-1", ""] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims("admin"), &EncodingKey::from_secret(SECRET)).unwrap();
+        let reason = rejection(&token);
+        assert!(reason.contains(&format!("unknown key id {kid:?}")), "{kid}: {reason}");
+    }
+    // The tokens pole-ods mints itself carry none, and verify.
+    let issuer = TokenIssuer::new(TokenSettings::default(), SECRET);
+    let admin = Principal {
+        subject: "root".into(),
+        role: Role::Admin,
+        council: None,
+        agreement: None,
+        purpose: None,
+        exp: None,
+    };
+    let token = issuer.mint(&admin, now(), 60).unwrap();
+    assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid, None);
+    assert_eq!(verifier().verify(&token).unwrap().subject, "root");
+}
+
+#[test]
+fn a_principal_ends_at_its_token_s_exp_without_leeway() {
+    let mut claims = claims("admin");
+    // Past exp, but inside the verifier's leeway: the token is still accepted...
+    claims.exp = now() - 5;
+    claims.nbf = Some(now() - 60);
+    let principal = verifier().verify(&hs256(&claims, SECRET)).unwrap();
+    assert_eq!(principal.exp, Some(claims.exp));
+    // ...while a connection it opened has ended.
+    assert!(principal.expired_at(claims.exp * 1000));
+    assert!(!principal.expired_at(claims.exp * 1000 - 1));
+    let unbounded = Principal { exp: None, ..principal };
+    assert!(!unbounded.expired_at(i64::MAX));
 }
 
 #[test]

@@ -93,8 +93,11 @@ pub struct MessageContext<'a> {
     pub file: Option<&'a str>,
     /// The message's 1-based position in its file or connection, for provenance.
     pub row: u64,
-    /// Who applies it (the transaction's actor), e.g. `ingest` or `mllp`.
+    /// Who applies it (the transaction's actor): the token's subject over HTTP, the
+    /// command line's or the MLLP listener's name otherwise.
     pub actor: &'a str,
+    /// The role it applies it in (the transaction's role): the token's role over HTTP.
+    pub role: &'a str,
     /// Map and resolve without committing.
     pub dry_run: bool,
     /// The operations the submitter may make: a message whose transaction asks for another
@@ -179,11 +182,23 @@ impl Processed {
     /// read. `bytes` is the message as received, for when it did not parse; `control_id` is
     /// the ACK's own MSH-10 and `at` its MSH-7.
     pub fn ack(&self, bytes: &[u8], control_id: &str, at: Timestamp) -> String {
-        let code = self.outcome.ack_code();
-        let error = self.outcome.ack_error();
+        self.ack_as(self.outcome.ack_code(), self.outcome.ack_error().as_ref(), bytes, control_id, at)
+    }
+
+    /// [`Processed::ack`] with another MSA-1 and error than the outcome's own: for a caller
+    /// that knows more than the outcome says (the MLLP listener, when the message's access
+    /// record could not be written).
+    pub fn ack_as(
+        &self,
+        code: AckCode,
+        error: Option<&AckError>,
+        bytes: &[u8],
+        control_id: &str,
+        at: Timestamp,
+    ) -> String {
         match &self.message {
-            Some(message) => hl7::build_ack(message, code, error.as_ref(), control_id, at),
-            None => hl7::build_ack_for_bytes(bytes, code, error.as_ref(), control_id, at),
+            Some(message) => hl7::build_ack(message, code, error, control_id, at),
+            None => hl7::build_ack_for_bytes(bytes, code, error, control_id, at),
         }
     }
 }
@@ -439,7 +454,10 @@ pub fn plan(
     }
     let new = hl7::NewEntities::chosen();
     let mut request = hl7::to_request(record, resolve, &addresses, &new);
+    // Both replace `to_request`'s placeholders: the journal names who wrote the message
+    // and in which role, not the adapter.
     request.actor = context.actor.to_owned();
+    request.role = context.role.to_owned();
     request.source = Source {
         file: context.file.map(str::to_owned),
         batch: Some(format!("HL7 {} {}", record.message_type, record.control_id)),
@@ -660,6 +678,7 @@ fn ingest_segments<S: AsRef<str>>(
         council,
         file: options.file_name,
         actor: options.actor,
+        role: options.role,
         dry_run: options.dry_run,
         operations: options.operations,
     };
@@ -813,6 +832,7 @@ struct Origin<'a> {
     council: Option<&'a str>,
     file: &'a str,
     actor: &'a str,
+    role: &'a str,
     dry_run: bool,
     operations: &'a [Operation],
 }
@@ -824,6 +844,7 @@ impl<'a> Origin<'a> {
             file: Some(self.file),
             row,
             actor: self.actor,
+            role: self.role,
             dry_run: self.dry_run,
             operations: self.operations,
         }

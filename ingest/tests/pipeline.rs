@@ -407,6 +407,24 @@ fn holders(store: &Store, system: &str, value: &str) -> Vec<pole_model::EntityId
 }
 
 #[test]
+fn hl7_transactions_name_the_submitter_and_its_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let profile = Profile::builtin("safeguarding").unwrap();
+    let options =
+        Options { actor: "leeds-pas", role: "council", ..Options::new("m.hl7", Format::Hl7, "305", &profile) };
+    let file = adt("A28", "WHO-1", &format!("{}^^^NHS^NH", nhs(1)), "", "")
+        + &adt("A08", "WHO-2", &format!("{}^^^NHS^NH", nhs(2)), "", "");
+    let report = ingest(&store, file.as_bytes(), &options, &|_| {}).unwrap();
+    assert_eq!(report.accepted, 2, "{report:?}");
+    let written = store.transactions(0, 10).unwrap();
+    assert_eq!(written.len(), 2);
+    for tx in written {
+        assert_eq!((tx.actor.as_str(), tx.role.as_str()), ("leeds-pas", "council"), "seq {}", tx.seq);
+    }
+}
+
+#[test]
 fn hl7_messages_in_flight_about_one_new_person_make_one_person() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());

@@ -100,7 +100,7 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         actor: "pole-ods ingest",
         // With a council, a council's submission (no merges); without one (HL7 only), the
         // sending facility's feed, which merges its own patients' records (A40).
-        role: if council.is_empty() { "ingest" } else { "council" },
+        role: if council.is_empty() { "system" } else { "council" },
         operations: if council.is_empty() { &Operation::ALL } else { &pole_ingest::COUNCIL_OPERATIONS },
         chunk_rows: args.chunk_rows,
     };

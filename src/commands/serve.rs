@@ -134,6 +134,11 @@ mod mllp {
 
     /// Bytes read from a socket at a time.
     const READ_CHUNK: usize = 64 * 1024;
+    /// Who the journal and the access log say wrote a message: senders are trusted by
+    /// network, not by token, so the listener itself is the actor (the access log adds the
+    /// peer's address).
+    const ACTOR: &str = "mllp";
+    const ROLE: &str = "system";
 
     pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
         TcpListener::bind(addr).await.with_context(|| format!("binding the MLLP listener to {addr}"))
@@ -259,29 +264,36 @@ mod mllp {
                 council: None,
                 file: None,
                 row,
-                actor: "mllp",
+                actor: ACTOR,
+                role: ROLE,
                 dry_run: false,
                 operations: &Operation::ALL,
             };
             // One message at a time from look-up to commit: `process_message` holds the
             // ingest crate's resolution lock, which HTTP and command-line ingests share.
             let processed = process_message(&worker.store, &text, &context);
-            if let Ok(processed) = &processed {
-                trace(&worker.log, processed, peer);
-            }
-            (frame, processed)
+            let traced = match &processed {
+                Ok(processed) => trace(&worker.log, processed, peer),
+                Err(_) => Ok(()),
+            };
+            (frame, processed, traced)
         })
         .await;
         let ack_id = next_ack(shared);
         match applied {
-            Ok((frame, Ok(processed))) => {
+            Ok((frame, Ok(processed), traced)) => {
+                if let Err(e) = &traced {
+                    let control_id = processed.control_id.as_str();
+                    tracing::error!(%peer, control_id, error = %e, "mllp: the access log could not record a message");
+                }
                 log(&processed, peer);
-                processed.ack(&frame, &ack_id, now())
+                let (code, error) = answer(&processed.outcome, traced.map_err(|e| e.to_string()));
+                processed.ack_as(code, error.as_ref(), &frame, &ack_id, now())
             }
             // The store failed (or is shutting down): nothing is acknowledged as applied. AR
             // tells the sender to keep the message and try again; a resend after a commit
             // that did land is answered AA by its idempotency key.
-            Ok((frame, Err(e))) => {
+            Ok((frame, Err(e), _)) => {
                 tracing::error!(%peer, error = %e, "mllp: the store could not take a message");
                 let error = AckError::application(format!("the store could not take the message now ({e}): resend it"));
                 hl7::build_ack_for_bytes(&frame, AckCode::Reject, Some(&error), &ack_id, now())
@@ -291,6 +303,26 @@ mod mllp {
                 let error = AckError::application("internal error: resend the message");
                 hl7::build_ack_for_bytes(b"", AckCode::Reject, Some(&error), &ack_id, now())
             }
+        }
+    }
+
+    /// MSA-1 and the ERR segment of a message's ACK, from what became of it and whether its
+    /// access record was written. No answer without its trace: an acceptance (AA) whose
+    /// record could not be written is answered AE instead, asking for a resend. The
+    /// transaction was durable before the record was attempted, so the resend changes
+    /// nothing: it is answered "already applied" (AA) by its control id once the log takes
+    /// records again, and that answer's own record is written first. A refusal keeps its
+    /// code and reason: it disclosed and changed nothing, and resending an AR'd message
+    /// would not help.
+    fn answer(outcome: &MessageOutcome, traced: Result<(), String>) -> (AckCode, Option<AckError>) {
+        match (outcome.ack_code(), traced) {
+            (AckCode::Accept, Err(e)) => (
+                AckCode::Error,
+                Some(AckError::application(format!(
+                    "the access record of this message could not be written ({e}): resend it"
+                ))),
+            ),
+            (code, _) => (code, outcome.ack_error()),
         }
     }
 
@@ -306,7 +338,7 @@ mod mllp {
 
     /// The message's access record (MLLP senders are trusted by network, not by token: the
     /// peer address is the actor). Durable before the ACK is written.
-    fn trace(log: &AccessLog, processed: &Processed, peer: SocketAddr) {
+    fn trace(log: &AccessLog, processed: &Processed, peer: SocketAddr) -> pole_store::Result<()> {
         let (entities, outcome) = match &processed.outcome {
             MessageOutcome::Committed(committed) => {
                 (committed.refs.values().cloned().collect(), AccessOutcome::Allowed)
@@ -321,13 +353,11 @@ mod mllp {
                 },
             ),
         };
-        let mut entry = AccessEntry::new(format!("mllp {peer}"), "system", AccessAction::Write, "MLLP message");
+        let mut entry = AccessEntry::new(format!("{ACTOR} {peer}"), ROLE, AccessAction::Write, "MLLP message");
         entry.entities = entities;
         entry.query = Some(format!("control id {}", processed.control_id));
         entry.outcome = outcome;
-        if let Err(e) = log.record_durably(entry) {
-            tracing::error!(%peer, error = %e, "mllp: the access log could not record a message");
-        }
+        log.record_durably(entry)
     }
 
     fn idle(limit: Duration) -> io::Error {
@@ -353,5 +383,95 @@ mod mllp {
             }
         }
         Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::collections::BTreeMap;
+
+        use pole_ingest::hl7::Hl7Error;
+        use pole_store::{AccessQuery, BackendKind, Committed, Rejection, StoreOptions};
+
+        use super::*;
+
+        /// MSA-1 and MSA-3 of an ACK.
+        fn msa(ack: &str) -> (String, String) {
+            let line = ack.split('\r').find(|s| s.starts_with("MSA|")).unwrap_or_default();
+            let fields: Vec<&str> = line.split('|').collect();
+            let at = |i: usize| fields.get(i).copied().unwrap_or_default().to_owned();
+            (at(1), at(3))
+        }
+
+        #[test]
+        fn an_acceptance_whose_access_record_failed_is_ae_and_a_refusal_keeps_its_code() {
+            let committed = MessageOutcome::Committed(Committed {
+                seq: 1,
+                recorded_at: Timestamp::from_micros(0),
+                hash: pole_audit::Hash::GENESIS,
+                changes: 1,
+                refs: BTreeMap::new(),
+                replayed: false,
+            });
+            let failed = || Err("disk full".to_owned());
+            for outcome in
+                [committed, MessageOutcome::AlreadyApplied { seq: 1 }, MessageOutcome::Planned { changes: 2 }]
+            {
+                assert_eq!(answer(&outcome, Ok(())), (AckCode::Accept, None));
+                let (code, error) = answer(&outcome, failed());
+                assert_eq!(code, AckCode::Error, "{outcome:?}");
+                let text = error.map(|e| e.text).unwrap_or_default();
+                assert!(
+                    text.contains("access record") && text.contains("disk full") && text.contains("resend"),
+                    "{text}"
+                );
+            }
+            let refused = MessageOutcome::Refused(Rejection::Transaction { reason: "no".into() });
+            assert_eq!(answer(&refused, failed()), (AckCode::Error, refused.ack_error()));
+            let unreadable = MessageOutcome::Unreadable(Hl7Error::Empty);
+            assert_eq!(answer(&unreadable, failed()), (AckCode::Reject, unreadable.ack_error()));
+        }
+
+        #[test]
+        fn a_message_whose_access_record_cannot_be_written_is_answered_ae_and_its_resend_aa() {
+            let dir = tempfile::tempdir().unwrap();
+            let options = StoreOptions { backend: BackendKind::Memory, ..StoreOptions::default() };
+            let store = Store::open(dir.path().join("store"), options).unwrap();
+            let audit = dir.path().join("audit");
+            let message = "MSH|^~\\&|PAS|RR8|POLE|LEEDS|20240715093000||ADT^A28|MLLP-1|P|2.4\r\
+                           EVN|A28|20240715093000\r\
+                           PID|1||9990000018^^^NHS^NH||Smith^Margaret^^^Mrs^^L||19400312|F\r";
+            let peer: SocketAddr = "127.0.0.1:2575".parse().unwrap();
+            let shared = |log: AccessLog| {
+                Arc::new(Shared {
+                    store: store.clone(),
+                    log,
+                    next_ack: AtomicU64::new(1),
+                    open: AtomicUsize::new(0),
+                    idle_timeout: Duration::from_secs(60),
+                })
+            };
+            let closed = AccessLog::open(&audit).unwrap();
+            closed.close().unwrap();
+            let closed = shared(closed);
+            let first = actix_web::rt::System::new().block_on(handle(&closed, message.as_bytes().to_vec(), 1, peer));
+            let (code, text) = msa(&first);
+            assert_eq!(code, "AE", "{first:?}");
+            assert!(text.contains("access record") && text.contains("resend"), "{text}");
+            assert!(first.contains("\rERR|"), "{first:?}");
+            // The transaction is durable all the same.
+            assert_eq!(store.head().seq, 1);
+
+            // Once records can be written again, the resend is already applied: AA, nothing
+            // written to the journal, and this time the access record is there.
+            let log = AccessLog::open(&audit).unwrap();
+            let working = shared(log.clone());
+            let again = actix_web::rt::System::new().block_on(handle(&working, message.as_bytes().to_vec(), 1, peer));
+            assert_eq!(msa(&again), ("AA".to_owned(), String::new()), "{again:?}");
+            assert_eq!(store.head().seq, 1);
+            let records = log.query(&AccessQuery { limit: 10, ..AccessQuery::default() }).unwrap();
+            assert_eq!(records.len(), 1, "{records:?}");
+            assert_eq!(records[0].entry.query.as_deref(), Some("control id MLLP-1"));
+            store.close().unwrap();
+        }
     }
 }

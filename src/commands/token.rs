@@ -75,6 +75,7 @@ pub fn run(config: &Config, args: &TokenArgs) -> anyhow::Result<ExitCode> {
         council: args.council.clone(),
         agreement: args.agreement.clone(),
         purpose,
+        exp: None,
     };
     let token = crate::access::mint(config, &principal, ttl)?;
     if config.json {

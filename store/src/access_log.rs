@@ -22,6 +22,7 @@ use pole_model::{EntityId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
+use crate::owner_only;
 
 /// Start a new segment once the current one is this large.
 const SEGMENT_BYTES: u64 = 64 << 20;
@@ -154,6 +155,8 @@ enum Message {
     /// An access, with whom to tell once it is durable (if anyone waits).
     Record(Box<AccessEntry>, Option<mpsc::SyncSender<Result<()>>>),
     Flush(mpsc::SyncSender<Result<()>>),
+    /// Write what came before, then stop taking records.
+    Close(mpsc::SyncSender<Result<()>>),
 }
 
 struct Tail {
@@ -227,11 +230,14 @@ impl AccessLog {
     /// Opens (creating if needed) the access log in `dir`, cutting a torn last line.
     pub fn open(dir: impl AsRef<Path>) -> Result<AccessLog> {
         let dir = dir.as_ref().to_owned();
-        std::fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        owner_only::create_dir_all(&dir)?;
+        // Segments written by an older pole-ods may be readable by others: the log names who
+        // read which person's records.
+        owner_only::tighten_tree(&dir)?;
         let paths = segments(&dir)?;
         let path = paths.last().cloned().unwrap_or_else(|| segment_path(&dir, 1));
         let (next_seq, last, len) = recover_tail(&path)?;
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
+        let file = owner_only::options().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
         let tail = Tail { file, path, len, next_seq, last, dir: dir.clone() };
         let (sender, receiver) = mpsc::channel();
         let failed = Arc::new(Mutex::new(None));
@@ -272,6 +278,17 @@ impl AccessLog {
         rx.recv().map_err(|_| StoreError::WriterStopped("the access log's appender has stopped".into()))?
     }
 
+    /// Writes and syncs everything recorded before this call, then stops the appender:
+    /// every clone of this log refuses records from then on (`record_durably` and `flush`
+    /// answer an error, [`AccessLog::healthy`] says it is closed). For a shutdown that must
+    /// not let anything be recorded after its last flush.
+    pub fn close(&self) -> Result<()> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let stopped = || StoreError::WriterStopped("the access log's appender has stopped".into());
+        self.sender.send(Message::Close(tx)).map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
+    }
+
     /// Whether appends are still succeeding (for `/ready`).
     pub fn healthy(&self) -> std::result::Result<(), String> {
         match self.failed.lock().clone() {
@@ -309,7 +326,7 @@ fn recover_tail(path: &Path) -> Result<(u64, Hash, u64)> {
     }
     if good < bytes.len() {
         let torn = path.with_extension("log.torn");
-        std::fs::write(&torn, &bytes[good..]).map_err(StoreError::io(&torn))?;
+        owner_only::write(&torn, &bytes[good..])?;
         let file = OpenOptions::new().write(true).open(path).map_err(StoreError::io(path))?;
         file.set_len(good as u64).map_err(StoreError::io(path))?;
         file.sync_all().map_err(StoreError::io(path))?;
@@ -337,6 +354,7 @@ fn append_loop(mut tail: Tail, receiver: Receiver<Message>, failed: Arc<Mutex<Op
         let mut waiting = Vec::new();
         let mut next = Some(first);
         let mut batch = 0;
+        let mut closing = false;
         while let Some(message) = next {
             match message {
                 Message::Record(entry, reply) => {
@@ -345,19 +363,30 @@ fn append_loop(mut tail: Tail, receiver: Receiver<Message>, failed: Arc<Mutex<Op
                     waiting.extend(reply);
                 }
                 Message::Flush(reply) => waiting.push(reply),
+                Message::Close(reply) => {
+                    waiting.push(reply);
+                    closing = true;
+                }
             }
-            next = if batch < 4096 { receiver.try_recv().ok() } else { None };
+            next = if batch < 4096 && !closing { receiver.try_recv().ok() } else { None };
         }
         let outcome = write_out(&mut tail, &mut buffer);
         if let Err(e) = &outcome {
             *failed.lock() = Some(e.to_string());
             tracing::error!(error = %e, "access log append failed");
         }
+        if closing {
+            failed.lock().get_or_insert_with(|| "the access log is closed".into());
+        }
         for reply in waiting {
             let _ = reply.send(match &outcome {
                 Ok(()) => Ok(()),
                 Err(e) => Err(StoreError::WriterStopped(format!("access log: {e}"))),
             });
+        }
+        if closing {
+            // Dropping the receiver makes every later send, from any clone, fail.
+            return;
         }
     }
     let _ = write_out(&mut tail, &mut buffer);
@@ -380,7 +409,7 @@ fn write_out(tail: &mut Tail, buffer: &mut Vec<u8>) -> Result<()> {
     if tail.len >= SEGMENT_BYTES {
         let index = segments(&tail.dir)?.len() + 1;
         let path = segment_path(&tail.dir, index);
-        tail.file = OpenOptions::new().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
+        tail.file = owner_only::options().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
         tail.path = path;
         tail.len = 0;
     }
@@ -458,4 +487,31 @@ pub fn verify_access_log(dir: &Path) -> Result<AccessLogReport> {
         first_bad_seq: None,
         problem: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(actor: &str) -> AccessEntry {
+        AccessEntry::new(actor, "admin", AccessAction::Read, "test")
+    }
+
+    #[test]
+    fn a_closed_log_keeps_what_came_before_and_refuses_what_comes_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::open(dir.path()).unwrap();
+        let clone = log.clone();
+        log.record(entry("before"));
+        log.close().unwrap();
+        assert!(clone.record_durably(entry("after")).is_err());
+        assert!(clone.flush().is_err());
+        assert!(log.healthy().unwrap_err().contains("closed"));
+        drop((log, clone));
+        let reopened = AccessLog::open(dir.path()).unwrap();
+        let records = reopened.query(&AccessQuery { limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(records.iter().map(|r| r.entry.actor.as_str()).collect::<Vec<_>>(), ["before"]);
+        reopened.record_durably(entry("reopened")).unwrap();
+        assert!(verify_access_log(dir.path()).unwrap().ok);
+    }
 }

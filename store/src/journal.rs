@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use pole_audit::{chain_hash, Chain, Hash};
 
-use crate::{Result, StoreError};
+use crate::{owner_only, Result, StoreError};
 
 pub const SEGMENT_MAGIC: &[u8; 7] = b"POLEJNL";
 pub const SEGMENT_VERSION: u8 = 1;
@@ -237,7 +237,9 @@ pub struct PendingFrame {
 impl JournalWriter {
     /// Opens the journal in `dir` (creating it), recovering a torn tail of the last segment.
     pub fn open(dir: &Path) -> Result<(Self, Recovery)> {
-        fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        owner_only::create_dir_all(dir)?;
+        // Segments and kept torn tails written by an older pole-ods may be readable by others.
+        owner_only::tighten_tree(dir)?;
         let segments = list_segments(dir)?;
         let mut recovery = Recovery::default();
         let Some((last_first, last_path)) = segments.last().cloned() else {
@@ -329,7 +331,7 @@ impl JournalWriter {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(StoreError::io(segment))?;
         let path = dir.join(format!("torn-after-{after_seq:020}.bin"));
-        fs::write(&path, &bytes).map_err(StoreError::io(&path))?;
+        owner_only::write(&path, &bytes)?;
         File::open(&path).and_then(|f| f.sync_all()).map_err(StoreError::io(&path))?;
         Ok(path)
     }
@@ -337,7 +339,7 @@ impl JournalWriter {
     fn create_segment(dir: &Path, first_seq: u64, head: JournalHead) -> Result<Self> {
         let path = segment_path(dir, first_seq);
         let mut file =
-            OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(StoreError::io(&path))?;
+            owner_only::options().read(true).write(true).create_new(true).open(&path).map_err(StoreError::io(&path))?;
         let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN as usize);
         header.extend_from_slice(SEGMENT_MAGIC);
         header.push(SEGMENT_VERSION);

@@ -22,6 +22,7 @@ mod error;
 pub mod journal;
 pub mod keys;
 mod outcome;
+pub mod owner_only;
 mod prepare;
 mod projection;
 mod read;

@@ -20,7 +20,7 @@ use crate::projection::{live_overlays, Counts, IdempotencyRecord, Overlay, Stage
 use crate::request::TransactionRequest;
 use crate::vault::Vault;
 use crate::writer::{Head, Job, Work, Writer};
-use crate::{keys, Result, StoreError};
+use crate::{keys, owner_only, Result, StoreError};
 
 /// The data directory format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -185,7 +185,7 @@ fn check_format(dir: &Path) -> Result<()> {
                 });
             }
             let format = FormatFile { format: FORMAT_VERSION, created_at: Some(Timestamp::now()) };
-            fs::write(&path, serde_json::to_vec_pretty(&format)?).map_err(StoreError::io(&path))?;
+            owner_only::write(&path, &serde_json::to_vec_pretty(&format)?)?;
             Ok(())
         }
         Err(e) => Err(StoreError::io(&path)(e)),
@@ -197,9 +197,9 @@ impl Store {
     /// projections up to the journal's head and starts the writer.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        owner_only::create_dir_all(&dir)?;
         let lock_path = dir.join("LOCK");
-        let lock = File::options()
+        let lock = owner_only::options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -208,7 +208,9 @@ impl Store {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(dir));
         }
+        owner_only::tighten_file(&lock, &lock_path)?;
         check_format(&dir)?;
+        owner_only::tighten(&dir.join("FORMAT"))?;
         let schema = match options.schema {
             Some(schema) => schema,
             None => Arc::new(pole_model::default_registry().map_err(|e| StoreError::Journal(e.to_string()))?),
@@ -408,7 +410,7 @@ impl Store {
                 reason: "the target directory is not empty".into(),
             });
         }
-        fs::create_dir_all(into).map_err(StoreError::io(into))?;
+        owner_only::create_dir_all(into)?;
         check_format(into)?;
         {
             let (mut writer, _) = JournalWriter::open(&journal_dir(into))?;

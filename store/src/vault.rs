@@ -37,7 +37,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::journal::sync_dir;
-use crate::{Result, StoreError};
+use crate::{owner_only, Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"POLEVLT1";
 
@@ -56,7 +56,7 @@ pub struct Vault {
 impl Vault {
     /// Opens `dir/vault`, creating it with a fresh index key.
     pub fn open(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        owner_only::create_dir_all(dir)?;
         let path = dir.join("vault");
         if !path.exists() {
             let mut index_key = [0u8; 32];
@@ -65,6 +65,7 @@ impl Vault {
             vault.rewrite()?;
             return Ok(vault);
         }
+        owner_only::tighten(&path)?;
         let bytes = fs::read(&path).map_err(StoreError::io(&path))?;
         let corrupt = |reason: &str| StoreError::Corrupt { path: path.clone(), reason: format!("key vault: {reason}") };
         if bytes.len() < 44 || &bytes[..8] != MAGIC {
@@ -181,7 +182,10 @@ impl Vault {
             buf.extend_from_slice(&crc.to_le_bytes());
         }
         let tmp = self.path.with_extension("tmp");
-        let mut file = File::create(&tmp).map_err(StoreError::io(&tmp))?;
+        let mut file =
+            owner_only::options().write(true).create(true).truncate(true).open(&tmp).map_err(StoreError::io(&tmp))?;
+        // A leftover of an interrupted rewrite keeps its old mode, which the rename would carry over.
+        owner_only::tighten_file(&file, &tmp)?;
         file.write_all(&buf).and_then(|()| file.sync_all()).map_err(StoreError::io(&tmp))?;
         fs::rename(&tmp, &self.path).map_err(StoreError::io(&self.path))?;
         if let Some(dir) = self.path.parent() {
@@ -192,10 +196,10 @@ impl Vault {
 
     /// Copies the vault file to another directory (materialising a store elsewhere).
     pub fn copy_to(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        owner_only::create_dir_all(dir)?;
         let target = dir.join("vault");
         fs::copy(&self.path, &target).map_err(StoreError::io(&target))?;
-        Ok(())
+        owner_only::tighten(&target)
     }
 
     /// The blind index token of a normalised value in a named domain (a search key or an

@@ -1535,6 +1535,81 @@ fn a_second_open_of_an_open_directory_is_refused() {
     }
 }
 
+/// Every file under `dir` with its mode, and every directory (`dir` included), as
+/// `(path, is_dir, mode & 0o777)`.
+fn modes_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, bool, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = vec![(dir.to_path_buf(), true, fs::metadata(dir).unwrap().permissions().mode() & 0o777)];
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = fs::symlink_metadata(entry.path()).unwrap();
+        if meta.is_dir() {
+            out.extend(modes_under(&entry.path()));
+        } else {
+            out.push((entry.path(), false, meta.permissions().mode() & 0o777));
+        }
+    }
+    out
+}
+
+fn assert_owner_only(dir: &std::path::Path, when: &str) {
+    let modes = modes_under(dir);
+    let loose: Vec<_> = modes
+        .iter()
+        .filter(|(_, is_dir, mode)| *mode != if *is_dir { 0o700 } else { 0o600 })
+        .map(|(path, _, mode)| format!("{} {mode:o}", path.display()))
+        .collect();
+    assert!(loose.is_empty(), "{when}: not the owner's alone: {loose:?}");
+}
+
+fn loosen_everything(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for (path, is_dir, _) in modes_under(dir) {
+        fs::set_permissions(&path, fs::Permissions::from_mode(if is_dir { 0o755 } else { 0o644 })).unwrap();
+    }
+}
+
+#[test]
+fn every_file_in_a_data_directory_is_the_owners_alone() {
+    for backend in [pole_store::BackendKind::Redb, pole_store::BackendKind::Sled] {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        let store = open(&dir, backend);
+        let id = must_create(&store, person("p", "Ash", "Ann"));
+        let log = pole_store::AccessLog::open(dir.join("audit")).unwrap();
+        let mut entry = pole_store::AccessEntry::new("tester", "admin", pole_store::AccessAction::Read, "test");
+        entry.entities = vec![id.clone()];
+        log.record_durably(entry.clone()).unwrap();
+        assert!(dir.join("keys/vault").exists() && dir.join("audit/access-000001.log").exists());
+        assert_owner_only(&dir, &format!("{backend:?}, open"));
+        drop(log);
+        store.close().unwrap();
+        drop(store);
+        assert_owner_only(&dir, &format!("{backend:?}, closed"));
+
+        // A torn tail is kept beside the journal, in a file of its own.
+        let mut segment = fs::OpenOptions::new().append(true).open(first_segment(&dir)).unwrap();
+        segment.write_all(&[0xA5; 37]).unwrap();
+        drop(segment);
+        // So is a torn access record.
+        let mut access = fs::OpenOptions::new().append(true).open(dir.join("audit/access-000001.log")).unwrap();
+        access.write_all(b"2\tcut").unwrap();
+        drop(access);
+        // A data directory written by an older pole-ods, readable by anyone, is tightened
+        // when it is opened again.
+        loosen_everything(&dir);
+        let store = open(&dir, backend);
+        assert!(store.recovery().quarantined.is_some());
+        must_commit(&store, tx(vec![ChangeRequest::update(ent(&id)).with("gender", "9")]));
+        let log = pole_store::AccessLog::open(dir.join("audit")).unwrap();
+        log.record_durably(entry).unwrap();
+        assert!(dir.join("audit/access-000001.log.torn").exists());
+        assert_owner_only(&dir, &format!("{backend:?}, reopened"));
+        drop(log);
+        store.close().unwrap();
+    }
+}
+
 // ------------------------------------------------------------------ verify
 
 #[test]

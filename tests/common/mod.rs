@@ -41,16 +41,24 @@ pub const TEST_SECRET: &str = "a test secret of at least thirty-two bytes";
 /// A token for `role` (with a council for council tokens, an agreement for consumers),
 /// signed with [`TEST_SECRET`].
 pub fn token(role: &str, council: Option<&str>, agreement: Option<&str>) -> String {
+    expiring_token(role, council, agreement, 3600).0
+}
+
+/// [`token`] valid for `ttl_secs` from now, with its `exp` (seconds since the epoch).
+pub fn expiring_token(role: &str, council: Option<&str>, agreement: Option<&str>, ttl_secs: i64) -> (String, i64) {
     let principal = pole_auth::Principal {
         subject: format!("test-{role}"),
         role: role.parse().unwrap(),
         council: council.map(str::to_owned),
         agreement: agreement.map(str::to_owned),
         purpose: agreement.map(|_| "research".to_owned()),
+        exp: None,
     };
-    pole_auth::TokenIssuer::new(pole_auth::TokenSettings::default(), TEST_SECRET.as_bytes())
-        .mint(&principal, chrono::Utc::now().timestamp(), 3600)
-        .unwrap()
+    let now = chrono::Utc::now().timestamp();
+    let token = pole_auth::TokenIssuer::new(pole_auth::TokenSettings::default(), TEST_SECRET.as_bytes())
+        .mint(&principal, now, ttl_secs)
+        .unwrap();
+    (token, now + ttl_secs)
 }
 
 /// A blocking HTTP client that sends `token` with every request.

@@ -97,6 +97,12 @@ impl Graphql {
 
 type RequestData = (loader::Loaders, ApiConfig, Caller);
 
+/// Marks the operations of a WebSocket connection: its caller was authenticated when the
+/// connection opened, so every root field refuses once the token has expired (`Caller::
+/// require_live`), and a running `transactions` subscription ends then.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverWebSocket;
+
 /// The schema, with the engine's own errors given our codes on every path (HTTP and
 /// WebSocket alike).
 #[derive(Clone)]
@@ -160,7 +166,9 @@ async fn execute(
 
 /// `graphql-transport-ws` (and the older `graphql-ws`) over a WebSocket: the caller is
 /// authenticated at the upgrade, like any request, and every operation on the connection runs
-/// as that caller (each read recorded as it happens, each subscription batch before it is sent).
+/// as that caller (each read recorded as it happens, each subscription batch before it is sent)
+/// until the token's `exp`: then a running subscription ends with an `unauthorized` error and
+/// every later operation is refused with one.
 async fn subscribe(
     state: web::Data<AppState>,
     config: web::Data<ApiConfig>,
@@ -175,6 +183,7 @@ async fn subscribe(
     data.insert(loaders);
     data.insert(config);
     data.insert(caller);
+    data.insert(OverWebSocket);
     GraphQLSubscription::new(schema).with_data(data).start(&request, payload)
 }
 

@@ -309,7 +309,16 @@ fn internal(what: &str) -> async_graphql::Error {
 }
 
 fn caller(ctx: &ResolverContext<'_>) -> async_graphql::Result<Caller> {
-    ctx.data::<Caller>().cloned().map_err(|_| to_graphql(&ApiError::Unauthorized("no caller for this query".into())))
+    let caller = ctx
+        .data::<Caller>()
+        .cloned()
+        .map_err(|_| to_graphql(&ApiError::Unauthorized("no caller for this query".into())))?;
+    // An HTTP request's token was verified just now; a WebSocket's when the connection
+    // opened, and the connection must not outlive it.
+    if ctx.data_opt::<super::OverWebSocket>().is_some() {
+        caller.require_live().map_err(|e| to_graphql(&e))?;
+    }
+    Ok(caller)
 }
 
 fn store(ctx: &ResolverContext<'_>) -> async_graphql::Result<Store> {
@@ -868,17 +877,22 @@ fn subscription_object() -> Subscription {
             SubscriptionFieldFuture::new(async move {
                 let after = opt_count(&ctx, "after")?;
                 let store = store(&ctx)?;
-                    let caller = caller(&ctx)?;
+                let caller = caller(&ctx)?;
                 let follower = JournalFollower::start(store, caller, after).map_err(|e| to_graphql(&e))?;
                 // State: the follower (gone after an error, which ends the stream) and the
                 // transactions read but not yet sent.
                 let state = (Some(follower), std::collections::VecDeque::<Transaction>::new());
                 Ok(futures_util::stream::unfold(state, |(mut follower, mut pending)| async move {
                     loop {
+                        let f = follower.as_mut()?;
                         if let Some(tx) = pending.pop_front() {
+                            // Read before the token's exp, but not sent after it (a slow
+                            // reader can hold a batch back that long).
+                            if let Err(e) = f.require_live() {
+                                return Some((Err(to_graphql(&e)), (None, pending)));
+                            }
                             return Some((Ok(FieldValue::owned_any(tx)), (follower, pending)));
                         }
-                        let f = follower.as_mut()?;
                         match f.next(FOLLOW_WAIT).await {
                             Ok(batch) => pending.extend(batch),
                             Err(e) => return Some((Err(to_graphql(&e)), (None, pending))),

@@ -30,6 +30,7 @@ pub fn bearer(role: &str, council: Option<&str>, agreement: Option<&str>) -> Str
         council: council.map(str::to_owned),
         agreement: agreement.map(str::to_owned),
         purpose: None,
+        exp: None,
     };
     let token = TokenIssuer::new(TokenSettings::default(), SECRET)
         .mint(&principal, chrono::Utc::now().timestamp(), 3600)

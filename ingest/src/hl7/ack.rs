@@ -14,7 +14,9 @@ use super::parse::{Header, Message, SUPPORTED_VERSIONS};
 pub enum AckCode {
     /// AA: applied (durably).
     Accept,
-    /// AE: understood but not applied (bad content); resending it unchanged will fail again.
+    /// AE: understood but not applied (bad content; resending it unchanged will fail again),
+    /// or, from the MLLP listener, applied but its access record could not be written
+    /// (the ERR text asks for a resend, which is answered AA once the record can be written).
     Error,
     /// AR: rejected (unreadable, unsupported, or the store could not take it now).
     Reject,

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, TableDefinition};
 
 use super::{Backend, KvIter, Snapshot, WriteBatch};
-use crate::{Result, StoreError};
+use crate::{owner_only, Result, StoreError};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("projections");
 /// How often a projection commit is made durable.
@@ -39,10 +39,21 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 impl RedbBackend {
     /// Opens (creating) the redb file `path` with a cache of `cache_bytes`.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Self> {
-        let db = Database::builder().set_cache_size(cache_bytes as usize).create(path).map_err(|e| match e {
+        // Opened here rather than by redb, which would create it with the default mode.
+        let file = owner_only::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(StoreError::io(path))?;
+        owner_only::tighten_file(&file, path)?;
+        let locked = |e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.to_path_buf()),
             other => err(other),
-        })?;
+        };
+        let file = redb::backends::FileBackend::new(file).map_err(locked)?;
+        let db = Database::builder().set_cache_size(cache_bytes as usize).create_with_backend(file).map_err(locked)?;
         let backend = RedbBackend { db, last_durable: Mutex::new(Instant::now()) };
         // Create the table so readers never meet its absence.
         backend.commit(Durability::Immediate, |_| Ok(()))?;

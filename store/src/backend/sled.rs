@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{Backend, KvIter, WriteBatch};
-use crate::{Result, StoreError};
+use crate::{owner_only, Result, StoreError};
 
 /// One sled tree. sled's own durability is not relied on: the journal is the source of
 /// truth and projections record the last sequence they applied.
@@ -23,6 +23,10 @@ impl SledBackend {
     /// handle of this process being dropped: sled 0.34 releases it asynchronously
     /// (spacejam/sled#1234), so a busy lock is retried for a short while.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
+        // sled creates its files with the default mode and offers no choice: the directory is
+        // made 0700 first, so nothing sled writes into it later is reachable by others, and
+        // what it created at open is tightened below.
+        owner_only::create_dir_all(dir)?;
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
@@ -34,7 +38,10 @@ impl SledBackend {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             match config.open() {
-                Ok(db) => return Ok(SledBackend { db }),
+                Ok(db) => {
+                    owner_only::tighten_tree(dir)?;
+                    return Ok(SledBackend { db });
+                }
                 Err(sled::Error::Io(io)) if is_lock_busy(&io) => {
                     if std::time::Instant::now() >= deadline {
                         return Err(StoreError::Locked(dir.to_path_buf()));
