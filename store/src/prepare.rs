@@ -236,27 +236,25 @@ impl Tx<'_, '_, '_> {
         key
     }
 
-    /// Whether a contributor's transaction may name `id`: its own record, or for `far_end`
-    /// (a link's target) a national one. An id that names nothing is refused the same way,
-    /// so a contributor learns nothing of records that are not its own.
-    fn in_scope(&self, idx: usize, op: &str, id: &EntityId, far_end: bool) -> Result<Checked<()>> {
-        let Some(contributor) = self.contributor.as_deref() else { return Ok(Ok(())) };
-        let allowed = match self.current(id)? {
-            Some(state) => match state.contributor() {
-                Some(owner) => owner == contributor,
-                None => far_end,
-            },
+    /// Whether a contributor's transaction may name `id`, whose state is `state`: its own
+    /// record, or for `far_end` (a link's target) a national one. An id that names nothing
+    /// is refused the same way, so a contributor learns nothing of records not its own.
+    fn in_scope(&self, idx: usize, op: &str, id: &EntityId, state: Option<&EntityState>, far_end: bool) -> Checked<()> {
+        let Some(contributor) = self.contributor.as_deref() else { return Ok(()) };
+        let allowed = match state.map(EntityState::contributor) {
+            Some(Some(owner)) => owner == contributor,
+            Some(None) => far_end,
             None => false,
         };
         if allowed {
-            return Ok(Ok(()));
+            return Ok(());
         }
-        Ok(Err(Rejection::OutOfScope {
+        Err(Rejection::OutOfScope {
             change_idx: idx,
             op: op.to_owned(),
             entity: id.clone(),
             contributor: contributor.to_owned(),
-        }))
+        })
     }
 
     /// The records an erased person's erasure takes with it: those it ever linked to that
@@ -317,9 +315,21 @@ impl Tx<'_, '_, '_> {
         }
     }
 
-    /// The existing, active entity a change targets.
-    fn existing(&self, idx: usize, op: &str, id: &EntityId, allow_inactive: bool) -> Result<Checked<EntityState>> {
-        let Some(state) = self.current(id)? else {
+    /// The existing, active entity a change targets (or, `far_end`, links to), within the
+    /// writing contributor's scope ([`Tx::in_scope`], judged before anything else about it).
+    fn existing(
+        &self,
+        idx: usize,
+        op: &str,
+        id: &EntityId,
+        allow_inactive: bool,
+        far_end: bool,
+    ) -> Result<Checked<EntityState>> {
+        let state = self.current(id)?;
+        if let Err(r) = self.in_scope(idx, op, id, state.as_ref(), far_end) {
+            return Ok(Err(r));
+        }
+        let Some(state) = state else {
             return Ok(Err(Rejection::invalid(idx, op, id, None, "no such entity")));
         };
         if !allow_inactive && state.status != Status::Active {
@@ -343,8 +353,8 @@ impl Tx<'_, '_, '_> {
             // transaction, already queued, refers to it) chooses its id; a used one is
             // refused, whatever became of its entity, so an id never names two entities.
             (OpRequest::Create { .. }, Target::Entity(id)) => {
-                if self.current(id)?.is_some() {
-                    if let Err(r) = self.in_scope(idx, op_name, id, false)? {
+                if let Some(state) = self.current(id)? {
+                    if let Err(r) = self.in_scope(idx, op_name, id, Some(&state), false) {
                         return Ok(Err(r));
                     }
                     return Ok(Err(Rejection::invalid(
@@ -370,11 +380,8 @@ impl Tx<'_, '_, '_> {
                     Ok(id) => id,
                     Err(r) => return Ok(Err(r)),
                 };
-                if let Err(r) = self.in_scope(idx, op_name, &id, false)? {
-                    return Ok(Err(r));
-                }
                 let allow_inactive = matches!(request.op, OpRequest::Unmerge | OpRequest::Erase { .. });
-                match self.existing(idx, op_name, &id, allow_inactive)? {
+                match self.existing(idx, op_name, &id, allow_inactive, false)? {
                     Ok(state) => (id, Some(state)),
                     Err(r) => return Ok(Err(r)),
                 }
@@ -488,11 +495,9 @@ impl Tx<'_, '_, '_> {
                     Ok(to) => to,
                     Err(r) => return Ok(Err(r)),
                 };
-                if let Err(r) = self.in_scope(idx, op_name, &to, true)? {
-                    return Ok(Err(r));
-                }
-                let far = match self.existing(idx, op_name, &to, false)? {
+                let far = match self.existing(idx, op_name, &to, false, true)? {
                     Ok(far) => far,
+                    Err(r @ Rejection::OutOfScope { .. }) => return Ok(Err(r)),
                     Err(_) => {
                         return Ok(Err(invalid(
                             Some("to"),
@@ -568,11 +573,9 @@ impl Tx<'_, '_, '_> {
                 if &into == id {
                     return Ok(Err(invalid(Some("into"), "an entity cannot be merged into itself".into())));
                 }
-                if let Err(r) = self.in_scope(idx, op_name, &into, false)? {
-                    return Ok(Err(r));
-                }
-                let survivor = match self.existing(idx, op_name, &into, false)? {
+                let survivor = match self.existing(idx, op_name, &into, false, false)? {
                     Ok(s) => s,
+                    Err(r @ Rejection::OutOfScope { .. }) => return Ok(Err(r)),
                     Err(_) => return Ok(Err(invalid(Some("into"), format!("{into} does not exist or is not active")))),
                 };
                 if survivor.kind != state.kind {
