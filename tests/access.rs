@@ -850,3 +850,42 @@ fn a_council_token_does_not_merge_through_hl7() {
     let prior = people.body["items"][0].as_str().unwrap();
     assert_eq!(w.get("admin", &format!("/v1/entities/{prior}")).body["status"]["state"], "active");
 }
+
+#[test]
+fn the_national_view_joins_every_councils_record_of_a_person_for_national_roles_only() {
+    let w = World::start();
+    let path = format!("/v1/people/{}", w.shared);
+    let national = w.get("analyst", &path);
+    assert_eq!(national.status, 200, "{}", national.text);
+    let records: Vec<(&str, &str, &str)> = national.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["contributor"].as_str().unwrap(), r["linked_by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(records, [(w.shared.as_str(), "AAA", "asked"), (w.bbb_record.as_str(), "BBB", "nhs-number")]);
+    let attributes = &national.body["attributes"];
+    assert_eq!(attributes["family_name"]["value"], FAMILY);
+    assert_eq!(attributes["family_name"]["from"]["record"], w.shared.as_str());
+    assert_eq!(attributes["family_name"]["from"]["provenance"]["council"], "AAA");
+    assert_eq!(attributes["ethnicity"]["value"], "C", "BBB's value, with its source: {}", national.text);
+    assert_eq!(attributes["ethnicity"]["from"]["record"], w.bbb_record.as_str());
+    assert_eq!(attributes["ethnicity"]["rule"], "all");
+    assert_eq!(attributes["birth_date"]["rule"], "most_trusted");
+    let held: Vec<&str> =
+        national.body["identifiers"].as_array().unwrap().iter().map(|i| i["value"].as_str().unwrap()).collect();
+    for value in [NHS, "A-1", "B-9"] {
+        assert!(held.contains(&value), "{value}: {}", national.text);
+    }
+    // The same person through BBB's record; each source's own record is unchanged.
+    let through_bbb = w.get("admin", &format!("/v1/people/{}", w.bbb_record));
+    assert_eq!(through_bbb.body["attributes"], national.body["attributes"], "{}", through_bbb.text);
+    assert!(w.get("admin", &format!("/v1/entities/{}", w.shared)).body["attributes"].get("ethnicity").is_none());
+    // Councils read their own record, never the join; nor do consumers and auditors.
+    for role in ["aaa", "bbb", "consumer", "auditor"] {
+        assert_problem(&w.get(role, &path), 403, "forbidden");
+    }
+    // A person who objected is no more in the national view than in any other analyst read.
+    assert_problem(&w.get("analyst", &format!("/v1/people/{}", w.opted_out)), 403, "forbidden");
+    assert_problem(&w.get("analyst", &format!("/v1/people/{}", w.contact)), 400, "invalid-request");
+}

@@ -8,7 +8,8 @@ use crate::access::Grant;
 use crate::error::Problem;
 use crate::service::{AccessPage, EraseInput, TransactionInput, VerifyView};
 use crate::views::{
-    CommittedView, DiffView, EntityView, HistoryView, JournalView, LinksView, MatchesView, PageView, ReadAtView,
+    CandidateView, CommittedView, DiffView, EntityView, HeldIdentifierView, HistoryView, JournalView, LinksView,
+    MatchesView, NationalPersonView, PageView, ReadAtView, SourceRecordView, SurvivedView, ValueSourceView,
 };
 
 #[derive(Debug, OpenApi)]
@@ -25,6 +26,7 @@ use crate::views::{
         crate::rest::list_entities,
         crate::rest::get_entity,
         crate::rest::get_history,
+        crate::rest::get_national_person,
         crate::rest::get_diff,
         crate::rest::get_links,
         crate::rest::search,
@@ -46,6 +48,12 @@ use crate::views::{
         EntityView,
         ReadAtView,
         HistoryView,
+        NationalPersonView,
+        SourceRecordView,
+        SurvivedView,
+        ValueSourceView,
+        CandidateView,
+        HeldIdentifierView,
         DiffView,
         LinksView,
         PageView,

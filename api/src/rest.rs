@@ -9,7 +9,9 @@ use crate::error::Problem;
 use crate::error::{ApiError, ApiResult};
 use crate::service::{self, AccessPage, EraseInput, SearchParams, TransactionInput, VerifyView};
 use crate::state::{ApiConfig, AppState};
-use crate::views::{CommittedView, DiffView, EntityView, HistoryView, JournalView, LinksView, MatchesView, PageView};
+use crate::views::{
+    CommittedView, DiffView, EntityView, HistoryView, JournalView, LinksView, MatchesView, NationalPersonView, PageView,
+};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health").get(health))
@@ -23,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/entities").get(list_entities))
                 .service(resource("/entities/{id}").get(get_entity))
                 .service(resource("/entities/{id}/history").get(get_history))
+                .service(resource("/people/{id}").get(get_national_person))
                 .service(resource("/entities/{id}/diff").get(get_diff))
                 .service(resource("/entities/{id}/links").get(get_links))
                 .service(resource("/search").get(search))
@@ -67,6 +70,17 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
             .json(serde_json::json!({ "status": "unavailable", "reason": format!("access log: {problem}") }));
     }
     HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "head_seq": head.seq, "head_hash": head.hash }))
+}
+
+#[utoipa::path(get, path = "/v1/people/{id}", tag = "entities", params(("id" = String, Path, description = "The id of any source record of the person")), responses((status = 200, description = "The national view of the person: every source record identity resolution links to this one (today, those sharing a valid NHS number), and each attribute's value by the schema pack's survivorship rules, with its source and the other sources' values when they differ", body = NationalPersonView), (status = 400, description = "A parameter is malformed", body = Problem, content_type = "application/problem+json"), (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"), (status = 403, description = "A role that reads one council's records or minimised data, or a person outside the caller's scope", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_national_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let store = state.store.clone();
+    let view = blocking(move || service::national_person(&store, &caller, &id)).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

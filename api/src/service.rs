@@ -3,7 +3,10 @@
 //! is decided by the [`Caller`] (the one enforcement point) and every answer is recorded in
 //! the access log through it.
 
-use pole_model::{Change, ChangeOp, Delta, EntityId, EntityState, Identifier, Kind, SearchKey, Source, Timestamp};
+use pole_model::{
+    survive, Change, ChangeOp, Delta, EntityId, EntityState, Identifier, Kind, SearchKey, Source, SourceKind,
+    SourceRecord, SurvivorshipRule, Timestamp,
+};
 use pole_store::{
     AccessAction, AccessLogReport, AccessQuery, AccessRecord, AsOf, ChangeRequest, Direction, ReadAt, Store, Target,
     TransactionRequest, VerifyReport,
@@ -89,6 +92,128 @@ pub fn history(store: &Store, caller: &Caller, id: &str) -> ApiResult<HistoryVie
     }
     caller.audit(AccessAction::Read, std::slice::from_ref(&id), None, None)?;
     Ok(HistoryView { id, versions })
+}
+
+/// The most source records one national person gathers: resolution stops there (a number
+/// shared by more records than any person has is a data error, not a person).
+const MAX_SOURCE_RECORDS: usize = 64;
+
+/// The national view of the person record `id` is of: every source record identity
+/// resolution links to it and each attribute by the pack's survivorship rules. For national
+/// roles only: it joins every council's records, which a council never sees.
+pub fn national_person(store: &Store, caller: &Caller, id: &str) -> ApiResult<NationalPersonView> {
+    caller.require_identifying("the national view of a person")?;
+    if let Some(council) = caller.viewer().council_scope() {
+        return Err(caller.denied(
+            AccessAction::Read,
+            ApiError::Forbidden(format!(
+                "the national view joins every source's records; council {council} reads its own record"
+            )),
+        ));
+    }
+    let id = caller.resolve_id(id)?;
+    let asked = current_visible(store, caller, &id)?;
+    if asked.kind != Kind::Person {
+        return Err(ApiError::invalid("id", format!("entity {id} is a {}, not a person", asked.entity_type)));
+    }
+    // The first deterministic rule: records holding the same valid NHS number, gathered
+    // transitively (a record with two numbers joins both groups).
+    let mut records: Vec<(EntityState, &'static str)> = Vec::new();
+    let mut queue = vec![(id.clone(), "asked")];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some((next, linked_by)) = queue.pop() {
+        if !seen.insert(next.clone()) || records.len() >= MAX_SOURCE_RECORDS {
+            continue;
+        }
+        let Some(state) = store.entity(&next, ReadAt::NOW)? else { continue };
+        if state.kind != Kind::Person || !state.is_active() {
+            continue;
+        }
+        for nhs in state.identifiers.iter().filter(|i| i.identifier.system == "nhs-number") {
+            for holder in store.find_by_identifier(&nhs.identifier)? {
+                queue.push((holder, "nhs-number"));
+            }
+        }
+        records.push((state, linked_by));
+    }
+    // An objection recorded by any source is the person's: a caller that honours opt-out
+    // does not see the national person at all.
+    if caller.viewer().honours_opt_out() && records.iter().any(|(state, _)| state.opted_out()) {
+        return Err(caller.denied(
+            AccessAction::Read,
+            ApiError::Forbidden(format!(
+                "entity {id} is not available to the {} role without break-glass",
+                caller.principal.role
+            )),
+        ));
+    }
+    records.sort_by(|a, b| (a.1 != "asked", &a.0.id).cmp(&(b.1 != "asked", &b.0.id)));
+    let mut kinds = Vec::with_capacity(records.len());
+    for (state, _) in &records {
+        let role = store.transaction_meta(state.created.seq)?.map(|meta| meta.role).unwrap_or_default();
+        kinds.push(match (state.contributor(), role.as_str()) {
+            (None, _) => SourceKind::National,
+            (Some(_), "council") => SourceKind::Council,
+            (Some(_), _) => SourceKind::Health,
+        });
+    }
+    let sources: Vec<SourceRecord<'_>> =
+        records.iter().zip(&kinds).map(|((state, _), kind)| SourceRecord { state, kind: *kind }).collect();
+    let survived = survive(&sources, store.schema().survivorship());
+    let source_name = |kind: SourceKind| match kind {
+        SourceKind::Health => "health",
+        SourceKind::Council => "council",
+        SourceKind::National => "national",
+    };
+    let from = |c: &pole_model::Candidate| ValueSourceView {
+        record: c.record.clone(),
+        source: source_name(c.kind).to_owned(),
+        provenance: c.provenance.clone(),
+    };
+    let attributes = survived
+        .into_iter()
+        .map(|(name, s)| {
+            let view = SurvivedView {
+                value: s.chosen.value.clone(),
+                rule: match s.rule {
+                    SurvivorshipRule::MostRecent => "most_recent",
+                    SurvivorshipRule::MostTrusted => "most_trusted",
+                    SurvivorshipRule::All => "all",
+                }
+                .to_owned(),
+                from: from(&s.chosen),
+                candidates: s
+                    .candidates
+                    .iter()
+                    .map(|c| CandidateView { value: c.value.clone(), from: from(c) })
+                    .collect(),
+            };
+            (name, view)
+        })
+        .collect();
+    let identifiers = records
+        .iter()
+        .flat_map(|(state, _)| {
+            state.identifiers.iter().map(|i| HeldIdentifierView {
+                system: i.identifier.system.clone(),
+                value: i.identifier.value.clone(),
+                record: state.id.clone(),
+            })
+        })
+        .collect();
+    let record_views = records
+        .iter()
+        .zip(&kinds)
+        .map(|((state, linked_by), kind)| SourceRecordView {
+            id: state.id.clone(),
+            contributor: state.contributor().map(str::to_owned),
+            source: source_name(*kind).to_owned(),
+            linked_by: (*linked_by).to_owned(),
+        })
+        .collect::<Vec<_>>();
+    let ids: Vec<EntityId> = records.iter().map(|(state, _)| state.id.clone()).collect();
+    caller.audit(AccessAction::Read, &ids, Some("national view of a person".into()), None)?;
+    Ok(NationalPersonView { id, records: record_views, attributes, identifiers })
 }
 
 pub fn diff(store: &Store, caller: &Caller, id: &str, from: u64, to: u64) -> ApiResult<DiffView> {

@@ -137,3 +137,77 @@ pub struct JournalView {
     /// transactions may not be the caller's to see).
     pub next_after: u64,
 }
+
+/// The national view of a person: computed from every source record identity resolution
+/// links to the one asked for, by the schema pack's survivorship rules. No source's record
+/// is changed by it; each value names the record and source it came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NationalPersonView {
+    /// The source record asked for.
+    #[schema(value_type = String)]
+    pub id: EntityId,
+    /// Every source record of the person, and why each is one of them.
+    pub records: Vec<SourceRecordView>,
+    /// Each attribute's surviving value, its rule and source, and the other sources' values
+    /// when they differ.
+    pub attributes: BTreeMap<String, SurvivedView>,
+    /// Every source's identifiers, each with the record that holds it.
+    pub identifiers: Vec<HeldIdentifierView>,
+}
+
+/// One source record of a national person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceRecordView {
+    #[schema(value_type = String)]
+    pub id: EntityId,
+    /// The council (or hospital feed) whose record it is; none for a national record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contributor: Option<String>,
+    /// `health`, `council` or `national`: what survivorship's trust order ranks.
+    pub source: String,
+    /// The rule that linked it: `asked` for the record asked for, `nhs-number` for a record
+    /// holding one of the person's valid NHS numbers.
+    pub linked_by: String,
+}
+
+/// An attribute of the national view.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SurvivedView {
+    #[schema(value_type = Object)]
+    pub value: Value,
+    /// `most_recent`, `most_trusted` or `all`.
+    pub rule: String,
+    pub from: ValueSourceView,
+    /// Every source's value, the surviving one first: listed when sources disagree, or
+    /// always for the `all` rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<CandidateView>,
+}
+
+/// Where a value came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValueSourceView {
+    #[schema(value_type = String)]
+    pub record: EntityId,
+    /// `health`, `council` or `national`.
+    pub source: String,
+    #[schema(value_type = Object)]
+    pub provenance: Provenance,
+}
+
+/// One source's value of an attribute.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CandidateView {
+    #[schema(value_type = Object)]
+    pub value: Value,
+    pub from: ValueSourceView,
+}
+
+/// An identifier and the source record holding it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldIdentifierView {
+    pub system: String,
+    pub value: String,
+    #[schema(value_type = String)]
+    pub record: EntityId,
+}

@@ -17,6 +17,7 @@ mod kind;
 mod nhs;
 mod pack;
 mod schema;
+mod survivorship;
 mod time;
 
 pub use change::{Change, ChangeOp, Operation, Source, Transaction};
@@ -34,6 +35,7 @@ pub use schema::{
     AttributeDef, Classification, FieldError, Generalisation, IdentifierCheck, IdentifierSystem, LinkRule,
     SchemaRegistry, SearchKey, TypeDef, ValueType,
 };
+pub use survivorship::{survive, Candidate, SourceKind, SourceRecord, Survived, Survivorship, SurvivorshipRule};
 pub use time::Timestamp;
 
 /// Errors in the model's own inputs: ids, times, schema packs and code lists.

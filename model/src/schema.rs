@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::codes::CodeList;
 use crate::nhs::normalise_nhs_number;
-use crate::{Identifier, Kind, ModelError};
+use crate::{Identifier, Kind, ModelError, Survivorship};
 
 /// How an attribute's values are governed. Access rules are written against these, never
 /// against field names.
@@ -213,6 +213,8 @@ struct PackFile {
     types: BTreeMap<String, TypeDef>,
     #[serde(default)]
     link: Vec<LinkRule>,
+    #[serde(default)]
+    survivorship: Survivorship,
 }
 
 /// The loaded schema pack: every check the store makes on a change's shape goes through here.
@@ -225,6 +227,7 @@ pub struct SchemaRegistry {
     identifiers: Vec<IdentifierSystem>,
     links: Vec<LinkRule>,
     code_lists: BTreeMap<String, CodeList>,
+    survivorship: Survivorship,
 }
 
 /// What is wrong with one field of a change: the store adds which change and entity.
@@ -287,7 +290,13 @@ impl SchemaRegistry {
                 }
             }
         }
+        for name in pack.survivorship.attributes.keys() {
+            if !pack.types.values().any(|def| def.attributes.contains_key(name)) {
+                return bad(format!("survivorship: attribute {name:?} is in no type of the pack"));
+            }
+        }
         Ok(SchemaRegistry {
+            survivorship: pack.survivorship,
             name: pack.name,
             version: pack.version,
             description: pack.description,
@@ -319,6 +328,11 @@ impl SchemaRegistry {
 
     pub fn code_lists(&self) -> &BTreeMap<String, CodeList> {
         &self.code_lists
+    }
+
+    /// How the national view of a person picks each attribute from its source records.
+    pub fn survivorship(&self) -> &Survivorship {
+        &self.survivorship
     }
 
     pub fn link_rules(&self) -> &[LinkRule] {
