@@ -158,6 +158,10 @@ fn welcome(
         for var in ["ANALYST", "COUNCIL", "AUDITOR"] {
             let _ = writeln!(out, "  curl -s -H \"Authorization: Bearer ${var}\" http://{addr}/v1/entities/{id}");
         }
+        let _ = writeln!(
+            out,
+            "  # every council's and hospital's record of them (same NHS number), and each value's source:\n  curl -s -H \"Authorization: Bearer $ANALYST\" http://{addr}/v1/people/{id}"
+        );
         if let Some(pseudonym) = pseudonym {
             let _ = writeln!(
                 out,
