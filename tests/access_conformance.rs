@@ -1231,7 +1231,8 @@ struct WriteTarget {
     target: Target,
     /// The link it has (role, far end): what an unlink removes.
     own_link: (&'static str, String),
-    /// A record of its kind it can be merged into.
+    /// A record of its kind and its own source it can be merged into (a duplicate: records
+    /// of different sources are never merged, see `a_merge_never_joins_two_sources_records`).
     survivor: String,
 }
 
@@ -1331,12 +1332,12 @@ fn write_world(running: &Running) -> WriteWorld {
                 write_target(
                     target("AAA's person", &aaa, format!("p{k}"), Owner::Council("AAA"), "person", aaa_seq),
                     ("resides_at", reference(&aaa, &format!("pa{k}"))),
-                    reference(&bbb, &format!("s{k}")),
+                    reference(&aaa, &format!("s{k}")),
                 ),
                 write_target(
                     target("BBB's person", &bbb, format!("p{k}"), Owner::Council("BBB"), "person", bbb_seq),
                     ("resides_at", reference(&bbb, &format!("pa{k}"))),
-                    reference(&aaa, &format!("s{k}")),
+                    reference(&bbb, &format!("s{k}")),
                 ),
                 write_target(
                     target(
@@ -1363,7 +1364,7 @@ fn write_world(running: &Running) -> WriteWorld {
                         )
                     },
                     ("resides_at", reference(&aaa, &format!("oa{k}"))),
-                    reference(&bbb, &format!("s{k}")),
+                    reference(&aaa, &format!("s{k}")),
                 ),
             ]
         })
@@ -1597,7 +1598,7 @@ fn every_write_by_every_role_is_answered_by_the_rule_and_a_refusal_changes_nothi
     }
     let write_time = started.elapsed();
 
-    // After every decision made about them (merges into the other council's record, links,
+    // After every decision made about them (merges into a duplicate of their own, links,
     // refusals), each council's records still read as its own alone.
     let mut reads = 0;
     for role in [Role::Aaa, Role::Bbb] {

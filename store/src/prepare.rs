@@ -584,6 +584,19 @@ impl Tx<'_, '_, '_> {
                         format!("cannot merge a {} into a {}", state.kind, survivor.kind),
                     )));
                 }
+                // Each source's records stay its own: a merge joins duplicates within one
+                // source. Records of different sources are one person through identity
+                // resolution (the national view), which links them and can undo the link;
+                // a merge would point one source's record at another's.
+                if survivor.contributor() != state.contributor() {
+                    return Ok(Err(invalid(
+                        Some("into"),
+                        format!(
+                            "{into} is another source's record: a merge joins duplicate records of one source, \
+                             and records of different sources are one person through identity resolution"
+                        ),
+                    )));
+                }
                 ChangeOp::Merge { into }
             }
             (OpRequest::Unmerge, Some(state)) => {

@@ -1082,6 +1082,21 @@ fn a_council_records_no_identifier_of_another_councils_namespace() {
 }
 
 #[test]
+fn a_merge_never_joins_two_sources_records() {
+    let t = TempStore::memory();
+    let s = t.store();
+    let ours = must_commit(s, tx(vec![person("p", "Ash", "Ann"), person("d", "Ash", "Ann")]));
+    let theirs = must_commit(s, tx_from("506", vec![person("q", "Ash", "Ann")])).refs["q"].clone();
+    // Not even a national writer merges one council's record into another's: identity
+    // resolution links them into one person and each keeps its own record.
+    let refused = must_reject(s, national(vec![op(ent(&ours.refs["p"]), OpRequest::Merge { into: ent(&theirs) })]));
+    assert_invalid(&refused, 0, "merge", Some(ours.refs["p"].as_str()), "into");
+    // A duplicate within one source's records merges.
+    must_commit(s, national(vec![op(ent(&ours.refs["d"]), OpRequest::Merge { into: ent(&ours.refs["p"]) })]));
+    assert_eq!(must_entity(s, &ours.refs["d"]).status, Status::Merged { into: ours.refs["p"].clone() });
+}
+
+#[test]
 fn natural_keys_resolve_among_a_contributors_own_records() {
     let t = TempStore::memory();
     let s = t.store();
