@@ -116,6 +116,12 @@ pub fn national_person(store: &Store, caller: &Caller, id: &str) -> ApiResult<Na
     if asked.kind != Kind::Person {
         return Err(ApiError::invalid("id", format!("entity {id} is a {}, not a person", asked.entity_type)));
     }
+    if !asked.is_active() {
+        return Err(ApiError::invalid(
+            "id",
+            format!("entity {id} is no longer active (retracted, merged or erased): ask through an active record"),
+        ));
+    }
     // The first deterministic rule: records holding the same valid NHS number, gathered
     // transitively (a record with two numbers joins both groups).
     let mut records: Vec<(EntityState, &'static str)> = Vec::new();

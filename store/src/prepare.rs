@@ -275,7 +275,10 @@ impl Tx<'_, '_, '_> {
         let mut theirs = Vec::new();
         for far in fars {
             let Some(far_state) = self.current(&far)? else { continue };
-            if far_state.kind == Kind::Person || far_state.status == Status::Erased {
+            // Not people (each is erased on its own request), not what is erased already,
+            // and only what this writer may change at all.
+            let in_scope = self.in_scope(0, "erase", &far, Some(&far_state), false).is_ok();
+            if far_state.kind == Kind::Person || far_state.status == Status::Erased || !in_scope {
                 continue;
             }
             let identifiable = self
