@@ -19,6 +19,9 @@ const NHS: &str = "9434765919";
 const POSTCODE: &str = "LS1 4AP";
 const ERASED_NAME: &str = "Zanzibarova";
 const OPTED_OUT_NAME: &str = "Declinedson";
+/// Council client ids, long enough that no pseudonym holds one by chance.
+const AAA_CLIENT: &str = "AAA-CLIENT-000001";
+const BBB_CLIENT: &str = "BBB-CLIENT-000009";
 
 struct World {
     _serving: common::Serving,
@@ -110,7 +113,7 @@ impl World {
                 {"target": {"ref": "p"}, "op": {"op": "create", "type": "person",
                     "set": {"family_name": FAMILY, "given_name": GIVEN, "birth_date": BIRTH, "gender": "2"},
                     "identifiers": [{"system": "nhs-number", "value": NHS},
-                                    {"system": "council:AAA:client", "value": "A-1"}]}},
+                                    {"system": "council:AAA:client", "value": AAA_CLIENT}]}},
                 {"target": {"ref": "a"}, "op": {"op": "create", "type": "address",
                     "set": {"line1": "1 Secret Lane", "postcode": POSTCODE}}},
                 {"target": {"ref": "c"}, "op": {"op": "create", "type": "contact",
@@ -135,7 +138,7 @@ impl World {
             json!([
                 {"target": {"ref": "bp"}, "op": {"op": "create", "type": "person", "set": {"ethnicity": "C"},
                     "identifiers": [{"system": "nhs-number", "value": NHS},
-                                    {"system": "council:BBB:client", "value": "B-9"}]}},
+                                    {"system": "council:BBB:client", "value": BBB_CLIENT}]}},
                 {"target": {"ref": "q"}, "op": {"op": "create", "type": "person", "set": {"family_name": "Bystander"}}},
                 {"target": {"ref": "br"}, "op": {"op": "create", "type": "referral", "set": {"referral_date": "2024-05-01"}}},
                 {"target": {"ref": "br"}, "op": {"op": "link", "role": "subject", "to": {"ref": "bp"}}},
@@ -212,13 +215,13 @@ fn each_role_sees_exactly_its_share_of_the_same_records() {
     assert_eq!(aaa.status, 200, "{}", aaa.text);
     assert_eq!(aaa.body["attributes"]["family_name"], FAMILY);
     assert!(aaa.body["attributes"].get("ethnicity").is_none(), "BBB's value leaked to AAA: {}", aaa.text);
-    assert!(!aaa.text.contains("B-9"), "{}", aaa.text);
+    assert!(!aaa.text.contains(BBB_CLIENT), "{}", aaa.text);
     assert_problem(&w.get("aaa", &bbb_record), 403, "forbidden");
     assert_problem(&w.get("bbb", &shared), 403, "forbidden");
     let bbb = w.get("bbb", &bbb_record);
     assert_eq!(bbb.status, 200, "{}", bbb.text);
     assert_eq!(bbb.body["attributes"], json!({"ethnicity": "C"}), "{}", bbb.text);
-    assert!(!bbb.text.contains(FAMILY) && !bbb.text.contains("A-1"), "AAA's values leaked to BBB: {}", bbb.text);
+    assert!(!bbb.text.contains(FAMILY) && !bbb.text.contains(AAA_CLIENT), "AAA's values leaked to BBB: {}", bbb.text);
     // ... and nothing of another council's own clients, in a way that does not reveal they exist.
     let other = w.get("aaa", &format!("/v1/entities/{}", w.bbb_only));
     assert_problem(&other, 403, "forbidden");
@@ -236,7 +239,7 @@ fn each_role_sees_exactly_its_share_of_the_same_records() {
     let history = w.get("aaa", &format!("{shared}/history"));
     // AAA's create and address link; BBB's update is not AAA's record.
     assert_eq!(history.body["versions"].as_array().unwrap().len(), 2, "{}", history.text);
-    assert!(!history.text.contains("B-9"), "{}", history.text);
+    assert!(!history.text.contains(BBB_CLIENT), "{}", history.text);
     let feed = w.get("aaa", "/v1/journal");
     assert!(
         feed.body["transactions"].as_array().unwrap().iter().all(|t| t["source"]["council"] == "AAA"),
@@ -298,7 +301,9 @@ fn each_role_sees_exactly_its_share_of_the_same_records() {
             assert_eq!(event.status, 200, "{}", event.text);
             assert_eq!(event.body["attributes"]["contact_date"], "2024-03", "dates to the month: {}", event.text);
         }
-        for secret in [FAMILY, GIVEN, BIRTH, NHS, POSTCODE, "A-1", "B-9", w.shared.as_str(), w.contact.as_str()] {
+        for secret in
+            [FAMILY, GIVEN, BIRTH, NHS, POSTCODE, AAA_CLIENT, BBB_CLIENT, w.shared.as_str(), w.contact.as_str()]
+        {
             assert!(!answer.text.contains(secret), "{secret} reached a consumer: {}", answer.text);
         }
     }
@@ -598,7 +603,7 @@ fn graphql_traversal_and_as_of_stay_inside_the_callers_scope() {
         for hidden in [&w.bbb_referral, &w.bbb_only] {
             assert!(!aaa.text.contains(hidden.as_str()), "AAA reached {hidden} through {as_of:?}: {}", aaa.text);
         }
-        assert!(!aaa.text.contains("B-9"));
+        assert!(!aaa.text.contains(BBB_CLIENT));
         // BBB reaches its referral through its own record, not AAA's contact or address.
         let bbb = query("bbb", traversal(&w.bbb_record, as_of));
         assert!(bbb.text.contains(&w.bbb_referral), "{}", bbb.text);
@@ -740,7 +745,7 @@ fn a_council_writes_only_its_own_records_and_cannot_tell_another_councils_from_n
             (
                 "remove an identifier",
                 json!([{"target": {"entity": target}, "op": {"op": "update",
-                    "remove_identifiers": [{"system": "council:AAA:client", "value": "A-1"}]}}]),
+                    "remove_identifiers": [{"system": "council:AAA:client", "value": AAA_CLIENT}]}}]),
             ),
             (
                 "link from it",
@@ -874,7 +879,7 @@ fn the_national_view_joins_every_councils_record_of_a_person_for_national_roles_
     assert_eq!(attributes["birth_date"]["rule"], "most_trusted");
     let held: Vec<&str> =
         national.body["identifiers"].as_array().unwrap().iter().map(|i| i["value"].as_str().unwrap()).collect();
-    for value in [NHS, "A-1", "B-9"] {
+    for value in [NHS, AAA_CLIENT, BBB_CLIENT] {
         assert!(held.contains(&value), "{value}: {}", national.text);
     }
     // The same person through BBB's record; each source's own record is unchanged.
