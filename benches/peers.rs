@@ -460,7 +460,7 @@ fn rebuild(flags: &Flags) -> anyhow::Result<Value> {
     store.rebuild_projections(|_| {})?;
     let seconds = started.elapsed().as_secs_f64();
     // The digest proves the rebuild equal; it is timed apart, as it is a check, not part of
-    // rebuilding (before 2026-11-28, session 5, `seconds` included it).
+    // rebuilding (before 2026-11-28, `seconds` included it).
     let started = Instant::now();
     let after = store.digest()?;
     let digest_seconds = started.elapsed().as_secs_f64();

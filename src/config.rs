@@ -109,7 +109,7 @@ pub struct Config {
     /// Threads that run HTTP requests' store work (reads and commits never run on the
     /// server's workers), shared among the workers. A few per core: more let requests
     /// that wait on the disk overlap, many more only queue on the cores (BENCHMARKS.md,
-    /// session 6: on 2 cores, with 512, actix's default, reads by id at 64 connections had
+    /// measured: on 2 cores, with 512, actix's default, reads by id at 64 connections had
     /// a p99 of 10–30 ms, against 4–5 ms with 8).
     pub store_threads: usize,
 }

@@ -17,7 +17,7 @@ use crate::config::{Config, GlobalArgs, LogFormat};
 /// profile (BENCHMARKS.md, finding 6). Built without transparent huge pages (the workspace
 /// enables mimalloc's `no_thp`): the writer allocates a group and the applier frees it, and
 /// mimalloc's pages, returned to the kernel between groups, came back as fresh huge pages
-/// to zero, a fifth of the writer's time (BENCHMARKS.md, log, session 9).
+/// to zero, a fifth of the writer's time (BENCHMARKS.md, log).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

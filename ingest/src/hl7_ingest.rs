@@ -796,7 +796,7 @@ fn ingest_message(batch_message: &hl7::BatchMessage, window: &mut Window<'_>, re
 
 /// How many messages the file path keeps in flight: enough for group commit to share one
 /// journal sync among many transactions and for planning to run while groups are synced and
-/// applied (BENCHMARKS.md, log, session 7: 1,024 is faster than 256, 2,048 no faster),
+/// applied (BENCHMARKS.md, log: 1,024 is faster than 256, 2,048 no faster),
 /// few enough that the messages held stay a few megabytes and a store failure leaves
 /// little unreported.
 pub const WINDOW: usize = 1024;

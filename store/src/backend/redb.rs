@@ -190,7 +190,7 @@ impl Backend for RedbBackend {
     }
 
     /// One read transaction and its table for every read: beginning them was about two
-    /// thirds of the cost of a point read (`perf` of the writer, session 8).
+    /// thirds of the cost of a point read (`perf` of the writer, BENCHMARKS.md).
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>> {
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(TABLE).map_err(err)?;
