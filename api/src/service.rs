@@ -5,7 +5,7 @@
 
 use pole_model::{
     survive, Change, ChangeOp, Delta, EntityId, EntityState, Identifier, Kind, SearchKey, Source, SourceKind,
-    SourceRecord, SurvivorshipRule, Timestamp,
+    SourceRecord, Timestamp,
 };
 use pole_store::{
     AccessAction, AccessLogReport, AccessQuery, AccessRecord, AsOf, ChangeRequest, Direction, ReadAt, Store, Target,
@@ -166,14 +166,9 @@ pub fn national_person(store: &Store, caller: &Caller, id: &str) -> ApiResult<Na
     let sources: Vec<SourceRecord<'_>> =
         records.iter().zip(&kinds).map(|((state, _), kind)| SourceRecord { state, kind: *kind }).collect();
     let survived = survive(&sources, store.schema().survivorship());
-    let source_name = |kind: SourceKind| match kind {
-        SourceKind::Health => "health",
-        SourceKind::Council => "council",
-        SourceKind::National => "national",
-    };
     let from = |c: &pole_model::Candidate| ValueSourceView {
         record: c.record.clone(),
-        source: source_name(c.kind).to_owned(),
+        source: c.kind.as_str().to_owned(),
         provenance: c.provenance.clone(),
     };
     let attributes = survived
@@ -181,12 +176,7 @@ pub fn national_person(store: &Store, caller: &Caller, id: &str) -> ApiResult<Na
         .map(|(name, s)| {
             let view = SurvivedView {
                 value: s.chosen.value.clone(),
-                rule: match s.rule {
-                    SurvivorshipRule::MostRecent => "most_recent",
-                    SurvivorshipRule::MostTrusted => "most_trusted",
-                    SurvivorshipRule::All => "all",
-                }
-                .to_owned(),
+                rule: s.rule.as_str().to_owned(),
                 from: from(&s.chosen),
                 candidates: s
                     .candidates
@@ -213,7 +203,7 @@ pub fn national_person(store: &Store, caller: &Caller, id: &str) -> ApiResult<Na
         .map(|((state, linked_by), kind)| SourceRecordView {
             id: state.id.clone(),
             contributor: state.contributor().map(str::to_owned),
-            source: source_name(*kind).to_owned(),
+            source: kind.as_str().to_owned(),
             linked_by: (*linked_by).to_owned(),
         })
         .collect::<Vec<_>>();

@@ -260,12 +260,10 @@ impl<'a> Viewer<'a> {
     /// content and links, others none.
     pub fn writable_operations(&self) -> &'static [Operation] {
         const ANALYST: [Operation; 2] = [Operation::Merge, Operation::Unmerge];
-        const COUNCIL: [Operation; 5] =
-            [Operation::Create, Operation::Update, Operation::Link, Operation::Unlink, Operation::Retract];
         match self.role() {
             Role::Admin => &Operation::ALL,
             Role::Analyst => &ANALYST,
-            Role::Council => &COUNCIL,
+            Role::Council => &Operation::COUNCIL,
             Role::Consumer | Role::Auditor => &[],
         }
     }

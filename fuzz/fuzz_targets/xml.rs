@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         sheet: None,
         actor: "pole-ods ingest",
         role: "council",
-        operations: &pole_ingest::COUNCIL_OPERATIONS,
+        operations: &pole_model::Operation::COUNCIL,
         chunk_rows: pole_ingest::DEFAULT_CHUNK_ROWS,
     };
     if let Ok(report) = ingest(&fixture.store, data, &options, &|_| {}) {

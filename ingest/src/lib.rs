@@ -115,11 +115,6 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// What a council's submission may ask of the store: its own records' content and links,
-/// never the national decisions (merge, unmerge, erase).
-pub const COUNCIL_OPERATIONS: [Operation; 5] =
-    [Operation::Create, Operation::Update, Operation::Link, Operation::Unlink, Operation::Retract];
-
 /// What to ingest and how.
 #[derive(Debug, Clone)]
 pub struct Options<'a> {
@@ -139,7 +134,7 @@ pub struct Options<'a> {
     pub actor: &'a str,
     /// The submitter's role, as the journal records it.
     pub role: &'a str,
-    /// The operations the submitter may make ([`COUNCIL_OPERATIONS`] for a council): a row
+    /// The operations the submitter may make ([`Operation::COUNCIL`] for a council): a row
     /// or message whose transaction asks for another is refused.
     pub operations: &'a [Operation],
     /// The rows a transaction holds at most ([`DEFAULT_CHUNK_ROWS`]); fewer when the rows
@@ -165,7 +160,7 @@ impl<'a> Options<'a> {
             role: "council",
             // No council (HL7 only): the sending facility's own feed, which merges its own
             // patients' records (A40).
-            operations: if council.is_empty() { &Operation::ALL } else { &COUNCIL_OPERATIONS },
+            operations: if council.is_empty() { &Operation::ALL } else { &Operation::COUNCIL },
             chunk_rows: DEFAULT_CHUNK_ROWS,
         }
     }

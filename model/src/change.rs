@@ -157,6 +157,11 @@ impl Operation {
         Operation::Erase,
     ];
 
+    /// What a council's submission may ask for: its own records' content and links, never
+    /// the national decisions ([`Operation::is_national_decision`]).
+    pub const COUNCIL: [Operation; 5] =
+        [Operation::Create, Operation::Update, Operation::Link, Operation::Unlink, Operation::Retract];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Create => "create",

@@ -22,6 +22,17 @@ pub enum SurvivorshipRule {
     All,
 }
 
+impl SurvivorshipRule {
+    /// The rule's name in the pack and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurvivorshipRule::MostRecent => "most_recent",
+            SurvivorshipRule::MostTrusted => "most_trusted",
+            SurvivorshipRule::All => "all",
+        }
+    }
+}
+
 /// What kind of source a record came from, for trust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +43,17 @@ pub enum SourceKind {
     Council,
     /// A national writer (an administrator).
     National,
+}
+
+impl SourceKind {
+    /// The kind's name in the pack's `trust` list and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Health => "health",
+            SourceKind::Council => "council",
+            SourceKind::National => "national",
+        }
+    }
 }
 
 /// The pack's survivorship rules (`[survivorship]` in `schema.toml`).

@@ -101,7 +101,7 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
         // With a council, a council's submission (no merges); without one (HL7 only), the
         // sending facility's feed, which merges its own patients' records (A40).
         role: if council.is_empty() { "system" } else { "council" },
-        operations: if council.is_empty() { &Operation::ALL } else { &pole_ingest::COUNCIL_OPERATIONS },
+        operations: if council.is_empty() { &Operation::ALL } else { &pole_model::Operation::COUNCIL },
         chunk_rows: args.chunk_rows,
     };
     let bar = progress(size, "ingesting", config.json);
